@@ -1,0 +1,1 @@
+"""Catalog service: products and stock, lowered once per consumed order event."""

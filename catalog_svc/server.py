@@ -1,0 +1,74 @@
+"""CatalogService: serve products from the catalog database; apply order events to the stock."""
+
+import logging
+import re
+import threading
+
+import grpc
+
+from bus.consumer import EventConsumer
+from catalog_svc import config, stock
+from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
+from ordersync.order.v1 import order_event_pb2
+from svc_runtime.server import build_server, serve_until_stopped, stop_on_signals
+
+log = logging.getLogger("catalog_svc")
+
+_PRODUCT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class CatalogService(catalog_service_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, engine):
+        self._engine = engine
+
+    def ListProducts(self, request, context):
+        return catalog_service_pb2.ListProductsResponse(
+            products=[catalog_service_pb2.Product(**row) for row in stock.list_products(self._engine)])
+
+    def GetProduct(self, request, context):
+        if not _PRODUCT_ID.fullmatch(request.product_id):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          "product_id must be 1 to 64 letters, digits, '.', '_' or '-'")
+        row = stock.get_product(self._engine, request.product_id)
+        if row is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown product_id {request.product_id!r}")
+        return catalog_service_pb2.GetProductResponse(product=catalog_service_pb2.Product(**row))
+
+
+def order_event_handler(engine):
+    """The consumer's handler: lower stock for one OrderPlaced event (idempotent)."""
+    def handle(event: order_event_pb2.OrderPlaced, _meta) -> None:
+        stock.apply_order(engine, event.order_id, event.product_id, event.qty)
+    return handle
+
+
+def _consume(consumer: EventConsumer, stop: threading.Event) -> None:
+    # A catalog that no longer applies orders must not keep serving stale stock silently.
+    try:
+        consumer.run(stop)
+    except Exception:
+        log.exception("order event consumer failed; shutting the service down")
+        stop.set()
+
+
+def serve() -> None:
+    settings = config.load()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s catalog %(levelname)s %(message)s")
+    stop = stop_on_signals()
+    engine = stock.create_engine(settings.catalog_db_url)
+    stock.prepare(engine)
+    consumer = EventConsumer(settings.orders_topic, order_event_pb2.OrderPlaced,
+                             settings.consumer_group, order_event_handler(engine))
+    consuming = threading.Thread(target=_consume, args=(consumer, stop), name="order-events", daemon=True)
+    consuming.start()
+    service = CatalogService(engine)
+    server, health = build_server(
+        lambda s: catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(service, s),
+        [catalog_service_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name], settings.listen)
+    log.info("listening on %s, consuming %s as group %s", settings.listen, settings.orders_topic,
+             settings.consumer_group)
+    serve_until_stopped(server, health, stop)
+    consuming.join(timeout=30)
+    consumer.close()
+    engine.dispose()
+    log.info("stopped")

@@ -1,0 +1,83 @@
+"""The catalog's database: products with their stock, and the orders already applied to it."""
+
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+log = logging.getLogger("catalog_svc")
+
+metadata = sa.MetaData()
+
+products = sa.Table(
+    "products", metadata,
+    sa.Column("product_id", sa.String(64), primary_key=True),
+    sa.Column("product_name", sa.String(128), nullable=False),
+    sa.Column("stock", sa.Integer, nullable=False),
+    sa.Column("unit_price", sa.Integer, nullable=False),
+)
+
+# One row per order event applied: its primary key makes a redelivered event a no-op.
+applied_orders = sa.Table(
+    "applied_orders", metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("product_id", sa.String(64), nullable=False),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.Column("applied_at", sa.DateTime, nullable=False, server_default=sa.func.now()),
+)
+
+SEED_PRODUCTS = [
+    {"product_id": "CATALOG-001", "product_name": "Berlin", "stock": 100, "unit_price": 1500},
+    {"product_id": "CATALOG-002", "product_name": "Tokyo", "stock": 110, "unit_price": 1000},
+    {"product_id": "CATALOG-003", "product_name": "Stockholm", "stock": 120, "unit_price": 2000},
+]
+
+
+class UnknownProduct(Exception):
+    """An order event names a product the catalog does not have."""
+
+
+def create_engine(url: str) -> sa.Engine:
+    return sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600)
+
+
+def prepare(engine: sa.Engine) -> None:
+    """Create the tables and add the seed products that are missing (existing stock is kept)."""
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        have = set(conn.execute(sa.select(products.c.product_id)).scalars())
+        missing = [p for p in SEED_PRODUCTS if p["product_id"] not in have]
+        if missing:
+            conn.execute(products.insert(), missing)
+
+
+def list_products(engine: sa.Engine) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(products).order_by(products.c.product_id)).mappings()]
+
+
+def get_product(engine: sa.Engine, product_id: str) -> dict | None:
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(products).where(products.c.product_id == product_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def apply_order(engine: sa.Engine, order_id: str, product_id: str, qty: int) -> bool:
+    """Lower the product's stock by qty, once per order id.
+
+    The applied-order row and the stock change commit in one transaction, so a
+    redelivered event changes nothing. Returns False when it was applied before.
+    """
+    try:
+        with engine.begin() as conn:
+            conn.execute(applied_orders.insert().values(order_id=order_id, product_id=product_id, qty=qty))
+            updated = conn.execute(
+                products.update().where(products.c.product_id == product_id)
+                .values(stock=products.c.stock - qty))
+            if updated.rowcount != 1:
+                raise UnknownProduct(f"order {order_id} names unknown product {product_id!r}")
+    except IntegrityError:
+        log.info("order %s: already applied, skipping the redelivered event", order_id)
+        return False
+    log.info("order %s: stock of %s lowered by %d", order_id, product_id, qty)
+    return True

@@ -1,0 +1,1 @@
+"""The `make run` demo: start the services and place a few orders through gRPC."""

@@ -1,0 +1,99 @@
+"""`make run`: start one Catalog and two Order instances, place orders alternately on both,
+then show the single shared orders table in MariaDB and the catalog stock before and after."""
+
+import sys
+import time
+import uuid
+
+import grpc
+import sqlalchemy as sa
+
+from catalog_svc import config as catalog_config
+from demo import services
+from order_svc import config as order_config
+from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
+from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
+
+ORDERS = [("CATALOG-001", 5), ("CATALOG-002", 3), ("CATALOG-001", 2), ("CATALOG-003", 4), ("CATALOG-002", 1)]
+
+
+def stock_table(catalog) -> dict[str, int]:
+    reply = catalog.ListProducts(catalog_service_pb2.ListProductsRequest(), timeout=5)
+    return {p.product_id: p.stock for p in reply.products}
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.5)
+    return result
+
+
+def main() -> int:
+    print("Starting the services:")
+    all_services = services.demo_services()
+    for svc in all_services:
+        services.start(svc)
+    catalog_svc, order_svcs = all_services[0], all_services[1:]
+    catalog = catalog_service_pb2_grpc.CatalogServiceStub(grpc.insecure_channel(catalog_svc.address))
+    order_stubs = [(svc, order_service_pb2_grpc.OrderServiceStub(grpc.insecure_channel(svc.address)))
+                   for svc in order_svcs]
+
+    before = stock_table(catalog)
+    user_id = f"demo-{uuid.uuid4().hex[:8]}"
+    print(f"\nPlacing {len(ORDERS)} orders for {user_id}, alternating between the Order instances:")
+    placed = []
+    for i, (product_id, qty) in enumerate(ORDERS):
+        svc, stub = order_stubs[i % len(order_stubs)]
+        order = stub.CreateOrder(order_service_pb2.CreateOrderRequest(
+            user_id=user_id, product_id=product_id, qty=qty, request_id=str(uuid.uuid4())), timeout=15).order
+        placed.append(order)
+        print(f"  via {svc.name} ({svc.address}): order {order.order_id}  {qty} x {product_id} = {order.total_price}")
+
+    engine = sa.create_engine(order_config.load().orders_db_url)
+    query = sa.text("SELECT order_id, user_id, product_id, qty, unit_price, total_price, created_at "
+                    "FROM orders WHERE user_id = :u ORDER BY created_at")
+    rows = wait_for(lambda: _rows_if_complete(engine, query, user_id, len(placed)), 60,
+                    "the sink connector to write the orders to MariaDB")
+    print(f"\nThe one shared MariaDB table {engine.url.database}.orders, written by the JDBC sink connector:")
+    print(f"  {'order_id':36}  {'user_id':13}  {'product_id':11}  qty  unit_price  total_price  created_at")
+    for r in rows:
+        print(f"  {r.order_id:36}  {r.user_id:13}  {r.product_id:11}  {r.qty:3}  {r.unit_price:10}  "
+              f"{r.total_price:11}  {r.created_at}")
+
+    ordered = {}
+    for product_id, qty in ORDERS:
+        ordered[product_id] = ordered.get(product_id, 0) + qty
+    expected = {p: s - ordered.get(p, 0) for p, s in before.items()}
+    after = wait_for(lambda: (s := stock_table(catalog)) == expected and s, 60,
+                     "the Catalog service to apply the order events to the stock")
+    print(f"\nCatalog stock ({catalog_config.load().catalog_db_url.rsplit('/', 1)[-1]}), lowered once per order event:")
+    print(f"  {'product_id':11}  before  ordered  after")
+    for product_id in sorted(before):
+        print(f"  {product_id:11}  {before[product_id]:6}  {ordered.get(product_id, 0):7}  {after[product_id]:5}")
+
+    o = order_svcs[0]
+    print(f"""
+The services keep running. Try them with grpcurl (built by `make setup` into .stack/bin):
+  .stack/bin/grpcurl -plaintext {o.address} list
+  .stack/bin/grpcurl -plaintext -d '{{"user_id": "{user_id}"}}' {o.address} ordersync.order.v1.OrderService/ListOrders
+  .stack/bin/grpcurl -plaintext -d '{{"user_id": "alice", "product_id": "CATALOG-003", "qty": 1, "request_id": "{uuid.uuid4()}"}}' \\
+      {o.address} ordersync.order.v1.OrderService/CreateOrder
+  .stack/bin/grpcurl -plaintext {catalog_svc.address} ordersync.catalog.v1.CatalogService/ListProducts
+Stop the services with `make services-down`, the stack with `make stack-down`.""")
+    return 0
+
+
+def _rows_if_complete(engine, query, user_id: str, count: int):
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(query, {"u": user_id}).all()
+    except sa.exc.ProgrammingError:  # the connector has not created the table yet
+        return None
+    return rows if len(rows) >= count else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

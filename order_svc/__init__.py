@@ -1,0 +1,1 @@
+"""Order service: places orders by publishing events; reads them from the shared orders table."""

@@ -1,0 +1,3 @@
+from order_svc.server import serve
+
+serve()

@@ -1,0 +1,90 @@
+"""The order rules as plain functions: input checks, order ids, totals, page tokens."""
+
+import base64
+import json
+import re
+import uuid
+from datetime import datetime
+
+MAX_ID_LENGTH = 64
+MAX_QTY = 10_000
+MAX_INT32 = 2**31 - 1
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+_ID = re.compile(r"[A-Za-z0-9._-]+")
+# Fixed namespace: the same (user_id, request_id) gives the same order id on every instance.
+_ORDER_NAMESPACE = uuid.UUID("6f1c3f4e-2a8b-4d59-9a53-0f0e7d1b2c44")
+
+
+class InvalidInput(ValueError):
+    """A request field is wrong; the message says which and why."""
+
+
+class NotEnoughStock(Exception):
+    """The product has fewer units left than ordered."""
+
+
+def check_id(name: str, value: str) -> str:
+    if not value:
+        raise InvalidInput(f"{name} is required")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInput(f"{name} is {len(value)} characters long; at most {MAX_ID_LENGTH} are allowed")
+    if not _ID.fullmatch(value):
+        raise InvalidInput(f"{name} {value!r} may only contain letters, digits, '.', '_' and '-'")
+    return value
+
+
+def check_qty(qty: int) -> int:
+    if qty <= 0:
+        raise InvalidInput(f"qty must be at least 1, got {qty}")
+    if qty > MAX_QTY:
+        raise InvalidInput(f"qty must be at most {MAX_QTY}, got {qty}")
+    return qty
+
+
+def check_request_id(value: str) -> str:
+    """request_id must be a UUID; it is returned in canonical lower-case form."""
+    if not value:
+        raise InvalidInput("request_id is required: a client-chosen UUID that makes retries safe")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidInput(f"request_id {value[:80]!r} is not a UUID") from None
+
+
+def order_id_for(user_id: str, request_id: str) -> str:
+    """Deterministic, so a retry reaching any instance maps to the same order."""
+    return str(uuid.uuid5(_ORDER_NAMESPACE, f"{user_id}\n{request_id}"))
+
+
+def total_price(qty: int, unit_price: int) -> int:
+    total = qty * unit_price
+    if total > MAX_INT32:
+        raise InvalidInput(f"qty {qty} at unit price {unit_price} exceeds the largest order total {MAX_INT32}")
+    return total
+
+
+def check_stock(product_id: str, qty: int, stock: int) -> None:
+    if qty > stock:
+        raise NotEnoughStock(f"product {product_id} has {stock} units left, {qty} were ordered")
+
+
+def page_size(requested: int) -> int:
+    if requested < 0:
+        raise InvalidInput(f"page_size must not be negative, got {requested}")
+    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def encode_page_token(created_at: datetime, order_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), order_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_page_token(token: str) -> tuple[datetime, str]:
+    """The position after which the next page starts (keyset pagination)."""
+    try:
+        created_at, order_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return datetime.fromisoformat(created_at), str(order_id)
+    except (ValueError, TypeError):
+        raise InvalidInput("page_token is malformed: pass the next_page_token of the previous page") from None

@@ -1,0 +1,167 @@
+"""OrderService: validate, check the product with the Catalog, publish the event, answer after the ack."""
+
+import logging
+import threading
+from collections import OrderedDict
+from datetime import datetime, timezone
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from bus.producer import EventProducer, PublishError
+from order_svc import config, rules
+from order_svc.store import OrderStore
+from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
+from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
+from svc_runtime.server import build_server, serve_until_stopped, stop_on_signals
+
+log = logging.getLogger("order_svc")
+
+_RECENT_ORDERS = 10_000  # acknowledged orders remembered per instance, for retries
+_LOCK_STRIPES = 64
+
+
+class OrderService(order_service_pb2_grpc.OrderServiceServicer):
+    def __init__(self, settings: config.Settings, catalog, producer: EventProducer, store: OrderStore):
+        self._settings = settings
+        self._catalog = catalog
+        self._producer = producer
+        self._store = store
+        self._recent: OrderedDict[str, order_service_pb2.Order] = OrderedDict()
+        self._recent_lock = threading.Lock()
+        # One lock per stripe of order ids: concurrent retries of one order publish once,
+        # different orders publish in parallel.
+        self._order_locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+
+    def CreateOrder(self, request, context):
+        try:
+            user_id = rules.check_id("user_id", request.user_id)
+            product_id = rules.check_id("product_id", request.product_id)
+            qty = rules.check_qty(request.qty)
+            request_id = rules.check_request_id(request.request_id)
+        except rules.InvalidInput as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        order_id = rules.order_id_for(user_id, request_id)
+        with self._order_locks[hash(order_id) % _LOCK_STRIPES]:
+            existing = self._known_order(order_id)
+            if existing is not None:
+                if (existing.product_id, existing.qty) != (product_id, qty):
+                    context.abort(grpc.StatusCode.ALREADY_EXISTS,
+                                  f"request_id {request_id} was already used for order {order_id} "
+                                  f"({existing.qty} x {existing.product_id}); use a new request_id")
+                log.info("order %s: retry of request %s, returning the existing order", order_id, request_id)
+                return order_service_pb2.CreateOrderResponse(order=existing)
+            product = self._product(product_id, context)
+            try:
+                rules.check_stock(product_id, qty, product.stock)
+                total = rules.total_price(qty, product.unit_price)
+            except rules.NotEnoughStock as e:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+            except rules.InvalidInput as e:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+            order = order_service_pb2.Order(
+                order_id=order_id, user_id=user_id, product_id=product_id, qty=qty,
+                unit_price=product.unit_price, total_price=total, created_at=_now())
+            self._publish(order, context)
+            self._remember(order)
+        log.info("order %s: placed by %s, %d x %s = %d", order_id, user_id, qty, product_id, total)
+        return order_service_pb2.CreateOrderResponse(order=order)
+
+    def GetOrder(self, request, context):
+        try:
+            order_id = rules.check_id("order_id", request.order_id)
+        except rules.InvalidInput as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        row = self._store.get(order_id)
+        if row is None:
+            context.abort(grpc.StatusCode.NOT_FOUND,
+                          f"order {order_id} not found (a just-created order appears within seconds)")
+        return order_service_pb2.GetOrderResponse(order=_order_from_row(row))
+
+    def ListOrders(self, request, context):
+        try:
+            user_id = rules.check_id("user_id", request.user_id)
+            size = rules.page_size(request.page_size)
+            after = rules.decode_page_token(request.page_token) if request.page_token else None
+        except rules.InvalidInput as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        # One row more than the page tells whether a next page exists.
+        rows = self._store.list_for_user(user_id, size + 1, after)
+        page = rows[:size]
+        token = ""
+        if len(rows) > size:
+            token = rules.encode_page_token(page[-1]["created_at"], page[-1]["order_id"])
+        return order_service_pb2.ListOrdersResponse(
+            orders=[_order_from_row(r) for r in page], next_page_token=token)
+
+    def _known_order(self, order_id: str):
+        with self._recent_lock:
+            if order_id in self._recent:
+                return self._recent[order_id]
+        row = self._store.get(order_id)
+        return _order_from_row(row) if row else None
+
+    def _remember(self, order) -> None:
+        with self._recent_lock:
+            self._recent[order.order_id] = order
+            while len(self._recent) > _RECENT_ORDERS:
+                self._recent.popitem(last=False)
+
+    def _product(self, product_id: str, context):
+        try:
+            return self._catalog.GetProduct(
+                catalog_service_pb2.GetProductRequest(product_id=product_id),
+                timeout=self._settings.catalog_deadline_s).product
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                context.abort(grpc.StatusCode.NOT_FOUND, f"unknown product_id {product_id!r}")
+            log.warning("catalog lookup of %s failed: %s %s", product_id, e.code(), e.details())
+            context.abort(grpc.StatusCode.UNAVAILABLE,
+                          f"the catalog service could not be asked about {product_id} ({e.code().name}); retry")
+
+    def _publish(self, order, context) -> None:
+        event = order_event_pb2.OrderPlaced(
+            order_id=order.order_id, user_id=order.user_id, product_id=order.product_id, qty=order.qty,
+            unit_price=order.unit_price, total_price=order.total_price, created_at=order.created_at)
+        try:
+            self._producer.publish(event, timeout=self._settings.publish_timeout_s)
+        except PublishError as e:
+            log.error("order %s: not published: %s", order.order_id, e)
+            context.abort(grpc.StatusCode.UNAVAILABLE,
+                          f"order {order.order_id} could not be published ({e}); retry with the same request_id")
+
+
+def _now() -> Timestamp:
+    ts = Timestamp()
+    # Millisecond precision: what the Connect Timestamp type and the orders table keep.
+    ts.FromMilliseconds(int(datetime.now(timezone.utc).timestamp() * 1000))
+    return ts
+
+
+def _order_from_row(row: dict):
+    created_at = Timestamp()
+    if row.get("created_at") is not None:
+        created_at.FromDatetime(row["created_at"])
+    return order_service_pb2.Order(
+        order_id=row["order_id"], user_id=row["user_id"], product_id=row["product_id"],
+        qty=row["qty"], unit_price=row["unit_price"], total_price=row["total_price"],
+        created_at=created_at)
+
+
+def serve() -> None:
+    settings = config.load()
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s order[{settings.instance}] %(levelname)s %(message)s")
+    stop = stop_on_signals()
+    channel = grpc.insecure_channel(settings.catalog_address)
+    producer = EventProducer(settings.orders_topic, "order_id")
+    store = OrderStore(settings.orders_db_url)
+    service = OrderService(settings, catalog_service_pb2_grpc.CatalogServiceStub(channel), producer, store)
+    server, health = build_server(
+        lambda s: order_service_pb2_grpc.add_OrderServiceServicer_to_server(service, s),
+        [order_service_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name], settings.listen)
+    log.info("listening on %s, catalog at %s", settings.listen, settings.catalog_address)
+    serve_until_stopped(server, health, stop)
+    producer.close()
+    store.close()
+    channel.close()
+    log.info("stopped")

@@ -1,0 +1,54 @@
+"""Read-only access to the shared `orders` table that the JDBC sink connector writes.
+
+The Order service never writes it: rows appear once the connector has sunk the
+order events, so reads are eventually consistent with CreateOrder.
+"""
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.exc import ProgrammingError
+
+_COLUMNS = "order_id, user_id, product_id, qty, unit_price, total_price, created_at"
+_NO_SUCH_TABLE = 1146  # MariaDB: the connector has not created the table yet
+
+
+class OrderStore:
+    def __init__(self, url: str):
+        self._engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600)
+
+    def get(self, order_id: str) -> dict | None:
+        rows = self._query(f"SELECT {_COLUMNS} FROM orders WHERE order_id = :order_id",
+                           order_id=order_id)
+        return rows[0] if rows else None
+
+    def list_for_user(self, user_id: str, limit: int, after: tuple[datetime, str] | None) -> list[dict]:
+        """Newest first; `after` is the (created_at, order_id) of the last row of the previous page."""
+        where = "user_id = :user_id"
+        params = {"user_id": user_id, "limit": limit}
+        if after:
+            where += " AND (created_at < :after_ts OR (created_at = :after_ts AND order_id < :after_id))"
+            params.update(after_ts=after[0].replace(tzinfo=None), after_id=after[1])
+        return self._query(
+            f"SELECT {_COLUMNS} FROM orders WHERE {where} "
+            "ORDER BY created_at DESC, order_id DESC LIMIT :limit", **params)
+
+    def _query(self, sql: str, **params) -> list[dict]:
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(sa.text(sql), params).mappings().all()
+        except ProgrammingError as e:
+            if getattr(e.orig, "args", [None])[0] == _NO_SUCH_TABLE:
+                return []
+            raise
+        return [_with_utc(dict(row)) for row in rows]
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _with_utc(row: dict) -> dict:
+    # The connector writes Connect Timestamps as UTC DATETIME values.
+    if isinstance(row.get("created_at"), datetime):
+        row["created_at"] = row["created_at"].replace(tzinfo=timezone.utc)
+    return row

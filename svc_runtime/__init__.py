@@ -1,0 +1,1 @@
+"""What both gRPC services share: server start-up with health and reflection, and shutdown on signals."""

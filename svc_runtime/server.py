@@ -1,0 +1,47 @@
+"""Run a gRPC server with the standard health service and server reflection until SIGTERM/SIGINT."""
+
+import logging
+import signal
+import threading
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+log = logging.getLogger(__name__)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event that SIGTERM or SIGINT sets, so the main thread can shut down in order."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def build_server(register, service_names, address, max_workers=16):
+    """Create and start a server; `register(server)` adds the servicers.
+
+    Returns (server, health_servicer). Raises RuntimeError when the address cannot be bound.
+    """
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+    register(server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    if server.add_insecure_port(address) == 0:
+        raise RuntimeError(f"cannot listen on {address}: is the port already in use?")
+    server.start()
+    for name in ("", *service_names):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, health_servicer
+
+
+def serve_until_stopped(server, health_servicer, stop: threading.Event, grace: float = 5.0):
+    """Block until `stop` is set, then stop answering health checks and finish in-flight calls."""
+    stop.wait()
+    log.info("shutting down: finishing in-flight calls (grace %.0fs)", grace)
+    health_servicer.enter_graceful_shutdown()
+    server.stop(grace).wait()
