@@ -1,0 +1,172 @@
+"""End-to-end benchmark: N gRPC clients place orders on two Order instances for a fixed time.
+
+Prints orders/s acknowledged, CreateOrder latency p50/p99, the lag from acknowledgement to the
+row being visible in MariaDB (written by the sink connector) and to the stock being applied by
+the Catalog, and, in the same run, a bare grpcio unary echo server's calls/s for comparison.
+
+Needs the stack and the sink connector (`make connector`). Usage:
+    .venv/bin/python bench/e2e.py [--clients 8] [--seconds 20]
+"""
+
+import argparse
+import statistics
+import threading
+import time
+import uuid
+from concurrent import futures
+
+import grpc
+import sqlalchemy as sa
+
+from catalog_svc import config as catalog_config, stock
+from demo import services as launcher
+from order_svc import config as order_config
+from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
+
+POLL_S = 0.05  # visibility is sampled this often, so lags carry up to this much error
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
+
+
+def load(call, clients: int, seconds: float):
+    """Run `call(client_index)` from `clients` threads for `seconds`; returns per-call latencies."""
+    latencies, lock = [], threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def worker(i):
+        mine = []
+        while time.monotonic() < stop_at:
+            t0 = time.perf_counter()
+            call(i)
+            mine.append(time.perf_counter() - t0)
+        with lock:
+            latencies.extend(mine)
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies
+
+
+def echo_baseline(clients: int, seconds: float):
+    """A bare grpcio unary echo (raw bytes, no protobuf) on this machine, same clients and time."""
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(lambda req, ctx: req)})
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    echo = channel.unary_unary("/bench.Echo/Echo")
+    payload = b"x" * 120
+    try:
+        return load(lambda i: echo(payload, timeout=5), clients, seconds)
+    finally:
+        channel.close()
+        server.stop(0)
+
+
+class Sightings(threading.Thread):
+    """Records when each id first shows up in the result of `query`."""
+
+    def __init__(self, engine, query, params):
+        super().__init__(daemon=True)
+        self.engine, self.query, self.params = engine, sa.text(query), params
+        self.seen: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                with self.engine.connect() as conn:
+                    ids = conn.execute(self.query, self.params).scalars().all()
+            except sa.exc.ProgrammingError:
+                ids = []
+            now = time.time()
+            for i in ids:
+                self.seen.setdefault(i, now)
+            self.stop.wait(POLL_S)
+
+
+def main():
+    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    args.add_argument("--clients", type=int, default=8)
+    args.add_argument("--seconds", type=float, default=20)
+    opts = args.parse_args()
+
+    # A catalog database of its own, with stock that cannot run out during the run.
+    suffix = uuid.uuid4().hex[:8]
+    catalog_db = f"ordersync_test_bench_{suffix}"
+    base_url = catalog_config.load().catalog_db_url.rsplit("/", 1)[0]
+    admin = sa.create_engine(base_url + "/")
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{catalog_db}`"))
+    catalog_engine = stock.create_engine(f"{base_url}/{catalog_db}")
+    stock.prepare(catalog_engine)
+    with catalog_engine.begin() as conn:
+        conn.execute(stock.products.update().values(stock=1_000_000_000))
+
+    catalog = launcher.Service("bench-catalog", "catalog_svc", 50261,
+                               {"CATALOG_PORT": "50261", "CATALOG_DB": catalog_db,
+                                "CATALOG_CONSUMER_GROUP": f"catalog-bench-{suffix}"})
+    orders = [launcher.Service(f"bench-order-{i}", "order_svc", port,
+                               {"ORDER_PORT": str(port), "CATALOG_ADDRESS": catalog.address})
+              for i, port in ((1, 50251), (2, 50252))]
+    user_id = f"bench-{suffix}"
+    orders_engine = sa.create_engine(order_config.load().orders_db_url)
+    try:
+        for svc in (catalog, *orders):
+            launcher.start(svc)
+        stubs = [order_service_pb2_grpc.OrderServiceStub(grpc.insecure_channel(s.address)) for s in orders]
+        acked: dict[str, float] = {}
+        in_table = Sightings(orders_engine, "SELECT order_id FROM orders WHERE user_id = :u", {"u": user_id})
+        applied = Sightings(catalog_engine, "SELECT order_id FROM applied_orders", {})
+        in_table.start()
+        applied.start()
+
+        def place(i):
+            reply = stubs[i % 2].CreateOrder(order_service_pb2.CreateOrderRequest(
+                user_id=user_id, product_id="CATALOG-00%d" % (1 + i % 3), qty=1,
+                request_id=str(uuid.uuid4())), timeout=30)
+            acked[reply.order.order_id] = time.time()
+
+        print(f"placing orders: {opts.clients} clients x {opts.seconds:.0f}s on {len(orders)} Order instances ...",
+              flush=True)
+        latencies = load(place, opts.clients, opts.seconds)
+        deadline = time.monotonic() + 120
+        while (len(in_table.seen) < len(acked) or len(applied.seen) < len(acked)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        in_table.stop.set()
+        applied.stop.set()
+
+        print(f"bare grpcio echo: {opts.clients} clients x {opts.seconds:.0f}s ...", flush=True)
+        echo = echo_baseline(opts.clients, opts.seconds)
+    finally:
+        for svc in (*orders, catalog):
+            launcher.stop(svc)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{catalog_db}`"))
+
+    table_lag = [in_table.seen[o] - t for o, t in acked.items() if o in in_table.seen]
+    stock_lag = [applied.seen[o] - t for o, t in acked.items() if o in applied.seen]
+    rate = len(latencies) / opts.seconds
+    echo_rate = len(echo) / opts.seconds
+    ms = 1000
+    print()
+    print(f"orders acknowledged      {len(latencies)} in {opts.seconds:.0f}s = {rate:.0f} orders/s")
+    print(f"CreateOrder latency      p50 {percentile(latencies, 50) * ms:.1f} ms   p99 {percentile(latencies, 99) * ms:.1f} ms")
+    print(f"ack -> row in MariaDB    p50 {percentile(table_lag, 50) * ms:.0f} ms   p99 {percentile(table_lag, 99) * ms:.0f} ms"
+          f"   ({len(table_lag)}/{len(acked)} seen; sampled every {POLL_S * ms:.0f} ms)")
+    print(f"ack -> stock applied     p50 {percentile(stock_lag, 50) * ms:.0f} ms   p99 {percentile(stock_lag, 99) * ms:.0f} ms"
+          f"   ({len(stock_lag)}/{len(acked)} seen)")
+    print(f"bare grpcio echo         {echo_rate:.0f} calls/s, p50 {statistics.median(echo) * ms:.2f} ms")
+    print(f"ratio                    CreateOrder throughput = {rate / echo_rate:.3f} x bare echo "
+          f"(1/{echo_rate / rate:.0f})")
+
+
+if __name__ == "__main__":
+    main()
