@@ -1,0 +1,1 @@
+"""Local infrastructure: MariaDB, Kafka broker and Kafka Connect, plus the JDBC sink connector."""

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Fetches the pinned jars of connect/pom.xml from Maven Central into .stack/:
+#   .stack/kafka/libs/                           broker, tools, Connect worker, logging
+#   .stack/plugins/debezium-connector-jdbc/      Debezium JDBC sink + MariaDB driver
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STACK=${STACK_DIR:-.stack}
+LIBS="$STACK/kafka/libs"
+PLUGIN="$STACK/plugins/debezium-connector-jdbc"
+MVN=(mvn -B -q -Dstyle.color=never -f connect/pom.xml -s connect/maven-settings.xml)
+
+copy() {  # copy(profile, dir, extra args...): the profile's runtime jars, transitively
+    local profile=$1 dir=$2; shift 2
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    "${MVN[@]}" -P "$profile" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$PWD/$dir.tmp" "$@"
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    echo "fetched $(ls "$dir" | wc -l) jars into $dir"
+}
+
+copy runtime "$LIBS"
+# The worker provides the Kafka/Connect API, slf4j and Jackson (same 2.19 version) to
+# every plugin: keep them out, or Debezium's converters see two JsonNode classes.
+# Also leave out the drivers of databases we do not use (less for the worker to scan).
+copy plugin "$PLUGIN" -DexcludeGroupIds=org.apache.kafka,org.slf4j,org.apache.logging.log4j \
+    -DexcludeArtifactIds=jackson-core,jackson-databind,jackson-annotations,mssql-jdbc,ojdbc11,postgresql,mysql-connector-j
