@@ -7,7 +7,7 @@ log under .stack/ and its pid in .stack/run/<part>.pid. `up` starts only what
 is down and waits until each part is really healthy; `down` stops only the
 processes recorded there.
 """
-import json
+import base64
 import os
 import shutil
 import signal
@@ -15,16 +15,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
-import base64
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Callable
 
-from connect import settings
+from connect import rest, settings
 
 RUN_DIR = settings.STACK_DIR / "run"
 LOG_DIR = settings.STACK_DIR / "logs"
@@ -258,31 +255,14 @@ def _prepare_connect() -> list[str]:
             "org.apache.kafka.connect.cli.ConnectDistributed", str(conf)]
 
 
-def rest(method: str, path: str, body: dict | None = None, timeout: float = 10):
-    """One Connect REST call; returns (status, parsed JSON or text)."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(settings.CONNECT_URL + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json",
-                                          "Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read()
-    except urllib.error.HTTPError as err:
-        status, raw = err.code, err.read()
-    try:
-        return status, json.loads(raw) if raw else None
-    except ValueError:
-        return status, raw.decode(errors="replace")
-
-
 def _connect_healthy() -> bool:
     try:
-        status, plugins = rest("GET", "/connector-plugins", timeout=3)
+        status, plugins = rest.call("GET", "/connector-plugins", timeout=3)
         if status != 200 or not any(p.get("class") == settings.JDBC_SINK_CLASS for p in plugins):
             return False
         # /connectors answers only once the herder has joined the group and read its config.
-        return rest("GET", "/connectors", timeout=3)[0] == 200
-    except (OSError, urllib.error.URLError):
+        return rest.call("GET", "/connectors", timeout=3)[0] == 200
+    except OSError:  # not listening yet, or timed out
         return False
 
 
@@ -387,7 +367,7 @@ def status() -> dict:
         state = "healthy" if healthy else ("running, NOT healthy" if pid else "stopped")
         _say(f"{part.name:8} {state:20} pid {pid or '-':<8} 127.0.0.1:{part.port}")
     if report["connect"]["healthy"]:
-        _, connectors = rest("GET", "/connectors?expand=status")
+        _, connectors = rest.call("GET", "/connectors?expand=status")
         report["connectors"] = {}
         for name, info in sorted((connectors or {}).items()):
             st = info["status"]

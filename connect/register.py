@@ -1,0 +1,150 @@
+"""Registers (or updates) a connector from a JSON file and waits until it runs.
+
+    python -m connect.register --wait [--config connect/orders-sink.json] [--timeout 120]
+
+The JSON file is data in Kafka Connect's own format ({"name": ..., "config": {...}}).
+String values may use ${MARIADB_HOST}, ${MARIADB_PORT}, ${MARIADB_USER},
+${MARIADB_PASSWORD}, ${KAFKA_BOOTSTRAP}, filled from connect.settings; keys that
+start with "_" are comments and are not sent.
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from string import Template
+
+from connect import rest, settings
+
+DEFAULT_CONFIG = settings.ROOT / "connect" / "orders-sink.json"
+TOPIC_PARTITIONS = 3  # like the broker's num.partitions; dead-letter topics get 1
+
+
+class ConnectorError(Exception):
+    """The connector could not be registered, failed, or did not start in time."""
+
+
+def load(config: dict | str | Path = DEFAULT_CONFIG) -> tuple[str, dict]:
+    """(name, config) from a JSON file or a dict, with ${...} placeholders filled in."""
+    if not isinstance(config, dict):
+        config = json.loads(Path(config).read_text())
+    body = config.get("config", config)
+    name = config.get("name") or body.get("name")
+    if not name:
+        raise ConnectorError("connector config has no name")
+    values = settings.placeholders()
+    filled = {key: Template(value).substitute(values) if isinstance(value, str) else str(value)
+              for key, value in body.items() if not key.startswith("_")}
+    filled["name"] = name
+    return name, filled
+
+
+def ensure_topics(config: dict, timeout: float = 30) -> None:
+    """Create the connector's topics and its dead-letter topic if they are missing."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    wanted = {t.strip(): TOPIC_PARTITIONS for t in config.get("topics", "").split(",") if t.strip()}
+    dlq = config.get("errors.deadletterqueue.topic.name")
+    if dlq:
+        wanted[dlq] = 1
+    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP})
+    existing = admin.list_topics(timeout=timeout).topics
+    missing = [NewTopic(t, num_partitions=n, replication_factor=1)
+               for t, n in wanted.items() if t not in existing]
+    if not missing:
+        return
+    for topic, future in admin.create_topics(missing, operation_timeout=timeout).items():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as err:
+            if err.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise ConnectorError(f"could not create topic {topic}: {err}") from err
+
+
+def connector_status(name: str) -> dict | None:
+    """The worker's status document for a connector, or None if it does not exist."""
+    status, body = rest.call("GET", f"/connectors/{rest.quote(name)}/status")
+    if status == 404:
+        return None
+    if status != 200:
+        raise ConnectorError(f"status of {name}: HTTP {status}: {body}")
+    return body
+
+
+def _put_config(name: str, config: dict, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            status, body = rest.call("PUT", f"/connectors/{rest.quote(name)}/config", config)
+        except OSError as err:  # worker not reachable
+            status, body = None, str(err)
+        if status in (200, 201):
+            return
+        # 409: a rebalance is under way; 503/None: the worker is still starting.
+        if status not in (409, 503, None) or time.monotonic() > deadline:
+            raise ConnectorError(f"could not register {name}: HTTP {status}: {body}")
+        time.sleep(1)
+
+
+def wait_running(name: str, timeout: float = 120) -> dict:
+    """Wait until the connector and all its tasks are RUNNING; returns the status.
+
+    Raises ConnectorError at once if the connector or a task FAILED (with its
+    trace), or when the timeout passes.
+    """
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = connector_status(name)
+        if last:
+            failed = [t for t in [last["connector"], *last["tasks"]] if t["state"] == "FAILED"]
+            if failed:
+                traces = "\n".join(t.get("trace", "(no trace)") for t in failed)
+                raise ConnectorError(f"connector {name} FAILED:\n{traces}")
+            if (last["connector"]["state"] == "RUNNING" and last["tasks"]
+                    and all(t["state"] == "RUNNING" for t in last["tasks"])):
+                return last
+        time.sleep(0.5)
+    raise ConnectorError(f"connector {name} not RUNNING after {timeout:.0f}s; last status: {last}")
+
+
+def register(config: dict | str | Path = DEFAULT_CONFIG, wait: bool = True,
+             timeout: float = 120) -> str:
+    """Create or update a connector (idempotent PUT); returns its name."""
+    name, body = load(config)
+    ensure_topics(body)
+    _put_config(name, body, timeout)
+    if wait:
+        wait_running(name, timeout)
+    return name
+
+
+def delete(name: str) -> bool:
+    """Delete a connector; False if it did not exist."""
+    status, body = rest.call("DELETE", f"/connectors/{rest.quote(name)}")
+    if status == 404:
+        return False
+    if status not in (200, 204):
+        raise ConnectorError(f"could not delete {name}: HTTP {status}: {body}")
+    return True
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m connect.register", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="connector JSON file")
+    parser.add_argument("--wait", action="store_true", help="wait until it and its tasks run")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds (default 120)")
+    args = parser.parse_args(argv)
+    try:
+        name = register(args.config, wait=args.wait, timeout=args.timeout)
+    except (ConnectorError, OSError) as err:
+        print(f"register failed: {err}", file=sys.stderr)
+        return 1
+    print(f"connector {name}: {'RUNNING' if args.wait else 'registered'} on {settings.CONNECT_URL}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
