@@ -1,0 +1,1 @@
+"""ordersync bus adapter: protobuf <-> Kafka Connect JSON envelopes over Kafka."""

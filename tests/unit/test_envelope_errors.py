@@ -1,0 +1,163 @@
+"""Envelopes that do not fit the message type are refused, naming the field."""
+
+import json
+
+import pytest
+
+from bus.envelope import EnvelopeError, decode, encode, to_envelope
+from ordersync.order.v1 import order_event_pb2
+from ordersync.testing.v1 import all_types_pb2
+
+AllTypes = all_types_pb2.AllTypes
+OrderPlaced = order_event_pb2.OrderPlaced
+
+
+def envelope(**kwargs):
+    return to_envelope(AllTypes(**kwargs))
+
+
+def field(schema, name):
+    (f,) = [f for f in schema["fields"] if f["field"] == name]
+    return f
+
+
+def refused(env, path, match):
+    with pytest.raises(EnvelopeError, match=match) as info:
+        decode(env, AllTypes)
+    assert info.value.path == path
+    return info.value
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("f_string", 1, "expected a string, got integer"),
+    ("f_bool", 1, "expected a boolean, got integer"),
+    ("f_int32", True, "expected an integer, got boolean"),
+    ("f_int32", 1.0, "expected an integer, got number"),
+    ("f_int32", 2**31, "out of range for int32"),
+    ("f_int64", -2**63 - 1, "out of range for int64"),
+    ("f_uint32", -1, "out of range for uint32"),
+    ("f_uint64", -1, "out of range for uint64"),
+    ("f_uint64", "/w==", "out of range for uint64"),  # 0xff = -1 in two's complement
+    ("f_float", 1e39, "out of range for float32"),
+    ("f_double", "1.5", "expected a number, got string"),
+    ("f_bytes", [1], "expected base64"),
+    ("f_nested", [], "expected an object, got array"),
+    ("r_int32", {}, "expected an array, got object"),
+    ("m_string_int32", [], "expected an object, got array"),
+    ("m_int64_nested", {}, "expected an array of"),
+    ("f_timestamp", "2024-01-01T00:00:00Z", "expected epoch millis"),
+])
+def test_wrong_type(name, value, match):
+    env = envelope()
+    env["payload"][name] = value
+    refused(env, name, match)
+
+
+def test_wrong_type_deep_inside_names_the_path():
+    env = envelope(r_nested=[AllTypes.Nested(), AllTypes.Nested()])
+    env["payload"]["r_nested"][1]["count"] = "3"
+    refused(env, "r_nested[1].count", "expected an integer")
+    env = envelope(m_string_int32={"a": 1})
+    env["payload"]["m_string_int32"]["a"] = None
+    refused(env, "m_string_int32['a']", "got null")
+
+
+@pytest.mark.parametrize("value", ["not base64!", "YQ", "YQ==YQ=="])
+def test_bad_base64(value):
+    env = envelope()
+    env["payload"]["f_bytes"] = value
+    refused(env, "f_bytes", "invalid base64")
+    env["payload"]["f_bytes"] = "AA=="
+    env["payload"]["r_bytes"] = ["AA==", value]
+    refused(env, "r_bytes[1]", "invalid base64")
+
+
+def test_unknown_enum_name():
+    env = envelope()
+    env["payload"]["f_enum"] = "COLOR_PURPLE"
+    refused(env, "f_enum", "unknown enum name 'COLOR_PURPLE' for ordersync.testing.v1.Color")
+
+
+def test_missing_required_field():
+    env = envelope()
+    del env["payload"]["f_int32"]
+    refused(env, "f_int32", "required field is missing")
+
+
+def test_null_required_field():
+    env = envelope()
+    env["payload"]["f_string"] = None
+    refused(env, "f_string", "required field is null")
+
+
+def test_extra_payload_field():
+    env = envelope()
+    env["payload"]["discount"] = 5
+    refused(env, "discount", "not in ordersync.testing.v1.AllTypes")
+
+
+def test_two_oneof_members_set():
+    env = envelope(c_text="a")
+    env["payload"]["c_number"] = 1
+    refused(env, "c_number", "oneof members c_text, c_number")
+
+
+def test_schema_type_String_is_rejected_naming_the_field():
+    # The course's hand-written schema bug: Connect types are lower-case.
+    env = to_envelope(OrderPlaced(order_id="o-1"))
+    env["schema"]["fields"][0]["type"] = "String"
+    with pytest.raises(EnvelopeError) as info:
+        decode(json.dumps(env).encode(), OrderPlaced)
+    assert info.value.path == "order_id"
+    assert str(info.value) == "order_id: schema type 'String' does not match 'string'"
+
+
+@pytest.mark.parametrize("change, path, match", [
+    (lambda s: field(s, "f_int32").update(type="int64"), "f_int32", "schema type 'int64'"),
+    (lambda s: field(s, "f_timestamp").pop("name"), "f_timestamp", "schema name None"),
+    (lambda s: field(s, "f_uint64")["parameters"].update(scale="2"), "f_uint64", "parameters"),
+    (lambda s: field(s, "f_int32").update(optional=True), "f_int32", "must mark the field required"),
+    (lambda s: field(s, "w_int32").update(optional=False), "w_int32", "must mark the field optional"),
+    (lambda s: field(s, "f_nested")["fields"].pop(), "f_nested.count", "schema lacks this field"),
+    (lambda s: field(s, "r_nested")["items"]["fields"][0].update(type="bytes"),
+     "r_nested[].label", "schema type 'bytes'"),
+    (lambda s: field(s, "m_string_int32")["values"].update(type="int64"),
+     "m_string_int32.{value}", "schema type 'int64'"),
+    (lambda s: s["fields"].append({"field": "discount", "type": "int32", "optional": False}),
+     "discount", "schema field is not in"),
+    (lambda s: s.update(name="other.Message"), "", "schema name 'other.Message'"),
+])
+def test_schema_mismatch_names_the_field(change, path, match):
+    env = envelope()
+    change(env["schema"])
+    refused(env, path, match)
+
+
+@pytest.mark.parametrize("data, match", [
+    (b"\xff", "not UTF-8"),
+    (b"{", "not JSON"),
+    (b'{"payload": {}}', '"schema" and "payload"'),
+    (b"[]", '"schema" and "payload"'),
+    (b'{"schema": {}, "payload": {"f_double": NaN}}', "NaN is not valid JSON"),
+])
+def test_not_an_envelope(data, match):
+    with pytest.raises(EnvelopeError, match=match):
+        decode(data, AllTypes)
+
+
+def test_our_own_prefix_with_trailing_garbage_is_refused():
+    data = encode(AllTypes())[:-1] + b',"payload":{}}'
+    with pytest.raises(EnvelopeError):
+        decode(data, AllTypes)
+
+
+@pytest.mark.parametrize("kwargs, path, match", [
+    ({"f_float": float("inf")}, "f_float", "cannot be written as JSON"),
+    ({"w_double": {"value": float("nan")}}, "w_double", "cannot be written as JSON"),
+    ({"f_enum": 7}, "f_enum", "enum value 7 has no name"),
+    ({"r_enum": [1, 9]}, "r_enum[1]", "enum value 9"),
+])
+def test_unencodable_message(kwargs, path, match):
+    with pytest.raises(EnvelopeError, match=match) as info:
+        encode(AllTypes(**kwargs))
+    assert info.value.path == path
