@@ -80,8 +80,10 @@ def _read_pid(part: Part) -> int | None:
 def _pid_alive(part: Part, pid: int) -> bool:
     """True if pid is a live (not zombie) process running this part."""
     child = _children.get(part.name)
-    if child is not None and child.pid == pid and child.poll() is not None:
-        return False
+    if child is not None and child.pid == pid:
+        # Our own child: poll() also reaps it, and right after the fork its cmdline
+        # is still Python's, so the marker check below would be wrong.
+        return child.poll() is None
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
