@@ -8,13 +8,18 @@ cd "$(dirname "$0")/.."
 STACK=${STACK_DIR:-.stack}
 LIBS="$STACK/kafka/libs"
 PLUGIN="$STACK/plugins/debezium-connector-jdbc"
-MVN=(mvn -B -q -Dstyle.color=never -f connect/pom.xml -s connect/maven-settings.xml)
+MVN=(mvn -B -q -f connect/pom.xml -s connect/maven-settings.xml)
 
 copy() {  # copy(profile, dir, extra args...): the profile's runtime jars, transitively
     local profile=$1 dir=$2; shift 2
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
-    "${MVN[@]}" -P "$profile" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$PWD/$dir.tmp" "$@"
+    # Maven 3.8 prints colour codes even when quiet: keep its output for failures only.
+    if ! "${MVN[@]}" -P "$profile" dependency:copy-dependencies \
+            -DincludeScope=runtime -DoutputDirectory="$PWD/$dir.tmp" "$@" >"$STACK/mvn.log" 2>&1; then
+        cat "$STACK/mvn.log" >&2
+        echo "fetch_jars: Maven could not resolve profile $profile (see above)" >&2
+        exit 1
+    fi
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
     echo "fetched $(ls "$dir" | wc -l) jars into $dir"
 }

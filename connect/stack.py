@@ -293,7 +293,8 @@ def _wait_healthy(part: Part, pid: int, timeout: float) -> None:
             part.pid_file.unlink(missing_ok=True)
             raise _fail(part, f"exited during startup (pid {pid})")
         if time.monotonic() > deadline:
-            raise _fail(part, f"not healthy after {timeout:.0f}s (pid {pid} still running)")
+            raise _fail(part, f"not healthy after {timeout:.0f}s (pid {pid} left running: "
+                              f"`python -m connect.stack down` stops it, `up` waits again)")
         time.sleep(0.5)
 
 
