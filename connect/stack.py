@@ -42,7 +42,7 @@ class Part:
     name: str
     port: int
     env_var: str               # the variable that moves its port
-    cmdline_marker: str        # text in /proc/<pid>/cmdline that proves the pid is ours
+    cmdline_marker: str        # program or main class expected in /proc/<pid>/cmdline
     prepare: Callable[[], list[str]]   # writes config, returns the command line
     healthy: Callable[[], bool]
 
@@ -78,7 +78,7 @@ def _read_pid(part: Part) -> int | None:
 
 
 def _pid_alive(part: Part, pid: int) -> bool:
-    """True if pid is a live (not zombie) process running this part."""
+    """True if pid is a live (not zombie) process running this part of *this* stack."""
     child = _children.get(part.name)
     if child is not None and child.pid == pid:
         # Our own child: poll() also reaps it, and right after the fork its cmdline
@@ -90,7 +90,9 @@ def _pid_alive(part: Part, pid: int) -> bool:
     except OSError:
         return False
     state = stat.rsplit(")", 1)[1].split()[0]
-    return state not in ("Z", "X") and part.cmdline_marker in cmdline
+    # Every part is started with a config file from our CONF_DIR: that tells our
+    # processes from a reused pid or from a stack started in another folder.
+    return state not in ("Z", "X") and part.cmdline_marker in cmdline and str(CONF_DIR) in cmdline
 
 
 def _running_pid(part: Part) -> int | None:
@@ -131,11 +133,10 @@ def _kafka_classpath() -> str:
     return f"{KAFKA_LIBS}/*"
 
 
-def _jvm_options(heap: str, log_name: str) -> list[str]:
+def _jvm_options(heap: str) -> list[str]:
     log4j = _render("log4j2.properties", CONF_DIR / "log4j2.properties")
-    return [*heap.split(), "-XX:+UseG1GC", "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={LOG_DIR}",
-            f"-Dordersync.part={log_name}"]
+    return [*heap.split(), "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={LOG_DIR}"]
 
 
 # ---------------------------------------------------------------- MariaDB
@@ -228,7 +229,7 @@ def _prepare_kafka() -> list[str]:
             capture_output=True, text=True)
         if result.returncode != 0:
             raise StackError(f"kafka storage format failed:\n{result.stdout}\n{result.stderr}")
-    return [_java(), *_jvm_options(settings.KAFKA_HEAP_OPTS, "kafka"), "-cp", cp,
+    return [_java(), *_jvm_options(settings.KAFKA_HEAP_OPTS), "-cp", cp,
             "kafka.Kafka", str(conf)]
 
 
@@ -253,7 +254,7 @@ def _prepare_connect() -> list[str]:
     conf = _render("connect-distributed.properties", CONF_DIR / "connect-distributed.properties",
                    BOOTSTRAP=settings.KAFKA_BOOTSTRAP, GROUP_ID=settings.CONNECT_GROUP_ID,
                    PORT=settings.CONNECT_PORT, PLUGIN_PATH=PLUGIN_DIR)
-    return [_java(), *_jvm_options(settings.CONNECT_HEAP_OPTS, "connect"), "-cp", cp,
+    return [_java(), *_jvm_options(settings.CONNECT_HEAP_OPTS), "-cp", cp,
             "org.apache.kafka.connect.cli.ConnectDistributed", str(conf)]
 
 
@@ -341,13 +342,19 @@ def _stop(part: Part, grace: float = 30) -> None:
         _say(f"{part.name}: not running")
         return
     _say(f"{part.name}: stopping pid {pid}")
-    os.kill(pid, signal.SIGTERM)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:  # it went away on its own just now
+        pass
     deadline = time.monotonic() + grace
     while _pid_alive(part, pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     if _pid_alive(part, pid):
         _say(f"{part.name}: still running after {grace:.0f}s, killing")
-        os.kill(pid, signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         while _pid_alive(part, pid):
             time.sleep(0.1)
     part.pid_file.unlink(missing_ok=True)
@@ -370,7 +377,11 @@ def status() -> dict:
         state = "healthy" if healthy else ("running, NOT healthy" if pid else "stopped")
         _say(f"{part.name:8} {state:20} pid {pid or '-':<8} 127.0.0.1:{part.port}")
     if report["connect"]["healthy"]:
-        _, connectors = rest.call("GET", "/connectors?expand=status")
+        try:
+            _, connectors = rest.call("GET", "/connectors?expand=status")
+        except OSError as err:
+            _say(f"connectors: could not list them: {err}")
+            connectors = {}
         report["connectors"] = {}
         for name, info in sorted((connectors or {}).items()):
             st = info["status"]
