@@ -9,7 +9,8 @@ Fixtures:
     temp_connector  (function) factory: a private copy of the sink (own name, topic, table, DLQ),
                     deleted with its table and topics afterwards
 
-Helpers: wait_until(check, ...) and wait_for_row(engine, sql, params, ...).
+Helpers: wait_until(check, ...), wait_for_row(engine, sql, params, ...),
+consumer_lag(bootstrap, group, topic).
 """
 import json
 import time
@@ -50,6 +51,24 @@ def wait_for_row(engine: sa.Engine, sql: str, params: dict | None = None, timeou
                 return None
         return dict(row) if row else None
     return wait_until(first_row, timeout=timeout, what=f"a row from {sql!r} {params or ''}")
+
+
+def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
+    """Records of topic that group has not committed yet, summed over partitions."""
+    from confluent_kafka import Consumer, TopicPartition
+    # Reading committed offsets does not join the group (no subscribe()).
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                      "enable.auto.commit": False})
+    try:
+        partitions = probe.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = probe.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+        lag = 0
+        for tp in committed:
+            low, high = probe.get_watermark_offsets(tp, timeout=10)
+            lag += high - (tp.offset if tp.offset >= 0 else low)
+        return lag
+    finally:
+        probe.close()
 
 
 class Producer:
