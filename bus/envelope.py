@@ -293,7 +293,7 @@ def _value_encoder(field):
 
 
 def _scalar_encoder(kind, field):
-    if kind in ("float32", "float64"):
+    if kind in ("float", "double"):
         return _encode_float
     if kind == "bytes":
         return _encode_bytes
@@ -386,9 +386,9 @@ def _scalar_decoder(kind, field):
         return _int_decoder(kind)
     if kind == "uint64":
         return _decode_decimal
-    if kind == "float32":
+    if kind == "float":
         return _decode_float32
-    if kind == "float64":
+    if kind == "double":
         return _decode_float64
     if kind == "bytes":
         return _decode_bytes

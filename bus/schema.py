@@ -13,7 +13,9 @@ Mapping (field kind -> Connect schema):
   uint64, fixed64 -> Decimal(scale 0) logical type: lossless above 2^63-1,
                      where int64 would overflow. The Debezium JDBC sink maps it
                      to a DECIMAL column.
-  float -> float32              double -> float64
+  float -> float                double -> double
+                     (JsonConverter's names for Connect's FLOAT32/FLOAT64;
+                     "float32"/"float64" are rejected as unknown schema types)
   bytes -> bytes (base64 in the payload)
   enum -> string (the value's name)
   google.protobuf.Timestamp -> Timestamp logical type (int64 epoch millis)
@@ -50,8 +52,8 @@ _SCALAR_KINDS = {
     FieldDescriptor.TYPE_FIXED32: "uint32",
     FieldDescriptor.TYPE_UINT64: "uint64",
     FieldDescriptor.TYPE_FIXED64: "uint64",
-    FieldDescriptor.TYPE_FLOAT: "float32",
-    FieldDescriptor.TYPE_DOUBLE: "float64",
+    FieldDescriptor.TYPE_FLOAT: "float",
+    FieldDescriptor.TYPE_DOUBLE: "double",
     FieldDescriptor.TYPE_BYTES: "bytes",
     FieldDescriptor.TYPE_ENUM: "enum",
 }
@@ -154,9 +156,13 @@ def kind_schema(kind, optional):
         return {"type": "int64", "name": TIMESTAMP, "version": 1, "optional": optional}
     if kind == "uint64":
         # Decimal with scale 0: payload is base64 of the big-endian two's-complement
-        # unscaled value (JsonConverter's default decimal.format=BASE64).
+        # unscaled value (JsonConverter's default decimal.format=BASE64). The
+        # precision (2^64-1 has 20 digits) is the parameter sinks read to size the
+        # column: without it the Debezium JDBC sink emits "decimal(38,-1)", which
+        # MariaDB refuses.
         return {"type": "bytes", "name": DECIMAL, "version": 1,
-                "parameters": {"scale": "0"}, "optional": optional}
+                "parameters": {"scale": "0", "connect.decimal.precision": "20"},
+                "optional": optional}
     if kind == "uint32":
         return {"type": "int64", "optional": optional}
     if kind == "enum":

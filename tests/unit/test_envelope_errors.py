@@ -114,6 +114,8 @@ def test_schema_type_String_is_rejected_naming_the_field():
 
 @pytest.mark.parametrize("change, path, match", [
     (lambda s: field(s, "f_int32").update(type="int64"), "f_int32", "schema type 'int64'"),
+    # Connect's Schema.Type is FLOAT32, but JsonConverter only knows "float".
+    (lambda s: field(s, "f_float").update(type="float32"), "f_float", "schema type 'float32'"),
     (lambda s: field(s, "f_timestamp").pop("name"), "f_timestamp", "schema name None"),
     (lambda s: field(s, "f_uint64")["parameters"].update(scale="2"), "f_uint64", "parameters"),
     (lambda s: field(s, "f_int32").update(optional=True), "f_int32", "must mark the field required"),

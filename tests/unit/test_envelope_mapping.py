@@ -14,7 +14,7 @@ AllTypes = all_types_pb2.AllTypes
 Nested = AllTypes.Nested
 TIMESTAMP = {"type": "int64", "name": "org.apache.kafka.connect.data.Timestamp", "version": 1}
 DECIMAL = {"type": "bytes", "name": "org.apache.kafka.connect.data.Decimal", "version": 1,
-           "parameters": {"scale": "0"}}
+           "parameters": {"scale": "0", "connect.decimal.precision": "20"}}
 NESTED = {"type": "struct", "name": "ordersync.testing.v1.AllTypes.Nested",
           "fields": [{"field": "label", "type": "string", "optional": False},
                      {"field": "count", "type": "int32", "optional": False}]}
@@ -66,7 +66,7 @@ def test_every_connect_type_name_is_lower_case():
             yield from types(f)
 
     found = set(types(connect_schema(AllTypes)))
-    assert found == {"string", "boolean", "int32", "int64", "float32", "float64", "bytes",
+    assert found == {"string", "boolean", "int32", "int64", "float", "double", "bytes",
                      "struct", "array", "map"}
 
 
@@ -92,8 +92,8 @@ CASES = [
     ("f_uint64", {"f_uint64": 2**64 - 1}, {**DECIMAL, "optional": False}, "AP//////////"),
     ("f_fixed64", {"f_fixed64": 0}, {**DECIMAL, "optional": False}, "AA=="),
     ("f_fixed64", {"f_fixed64": 255}, {**DECIMAL, "optional": False}, "AP8="),
-    ("f_float", {"f_float": 0.5}, {"type": "float32", "optional": False}, 0.5),
-    ("f_double", {"f_double": 0.1}, {"type": "float64", "optional": False}, 0.1),
+    ("f_float", {"f_float": 0.5}, {"type": "float", "optional": False}, 0.5),
+    ("f_double", {"f_double": 0.1}, {"type": "double", "optional": False}, 0.1),
     ("f_bytes", {"f_bytes": b"\x00\xffab"}, {"type": "bytes", "optional": False}, "AP9hYg=="),
     ("f_enum", {"f_enum": all_types_pb2.COLOR_GREEN}, {"type": "string", "optional": False},
      "COLOR_GREEN"),
@@ -136,8 +136,8 @@ CASES = [
     ("w_uint32", {"w_uint32": {"value": 7}}, {"type": "int64", "optional": True}, 7),
     ("w_uint64", {"w_uint64": {"value": 5}}, {**DECIMAL, "optional": True}, "BQ=="),
     ("w_bool", {"w_bool": {"value": False}}, {"type": "boolean", "optional": True}, False),
-    ("w_float", {"w_float": {"value": 1.5}}, {"type": "float32", "optional": True}, 1.5),
-    ("w_double", {"w_double": {"value": 2.25}}, {"type": "float64", "optional": True}, 2.25),
+    ("w_float", {"w_float": {"value": 1.5}}, {"type": "float", "optional": True}, 1.5),
+    ("w_double", {"w_double": {"value": 2.25}}, {"type": "double", "optional": True}, 2.25),
     ("w_bytes", {"w_bytes": {"value": b"z"}}, {"type": "bytes", "optional": True}, "eg=="),
     ("o_string", {"o_string": ""}, {"type": "string", "optional": True}, ""),
     ("o_string", {}, {"type": "string", "optional": True}, None),
