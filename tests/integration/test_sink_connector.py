@@ -2,6 +2,7 @@
 import time
 import uuid
 
+import pytest
 import sqlalchemy as sa
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
@@ -24,8 +25,22 @@ def course_envelope(order_id: str, order_id_type: str = "string") -> dict:
     }
 
 
-def new_order_id() -> str:
-    return f"sink-test-{uuid.uuid4()}"
+@pytest.fixture
+def new_order_id(orders_db):
+    """Factory of unique order ids; their rows leave the shared table after the test."""
+    made = []
+
+    def make() -> str:
+        made.append(f"sink-test-{uuid.uuid4()}")
+        return made[-1]
+
+    yield make
+    with orders_db.begin() as conn:
+        for order_id in made:
+            try:
+                conn.execute(sa.text("DELETE FROM orders WHERE order_id = :id"), {"id": order_id})
+            except sa.exc.ProgrammingError:  # no orders table: nothing reached it
+                return
 
 
 def find_in_topic(bootstrap: str, topic: str, key: str, timeout: float = 60):
@@ -52,7 +67,7 @@ def assert_running(name: str) -> None:
     assert status["tasks"] and all(t["state"] == "RUNNING" for t in status["tasks"]), status
 
 
-def test_course_envelope_becomes_a_row(sink_connector, producer, orders_db):
+def test_course_envelope_becomes_a_row(sink_connector, producer, orders_db, new_order_id):
     order_id = new_order_id()
     envelope = course_envelope(order_id)
     producer.send("orders", envelope, key=order_id)
@@ -62,7 +77,7 @@ def test_course_envelope_becomes_a_row(sink_connector, producer, orders_db):
 
 
 def test_wrong_schema_type_goes_to_dead_letter_topic_and_sink_keeps_running(
-        sink_connector, producer, orders_db, kafka_bootstrap):
+        sink_connector, producer, orders_db, kafka_bootstrap, new_order_id):
     bad_id = new_order_id()
     producer.send("orders", course_envelope(bad_id, order_id_type="String"), key=bad_id)
 
@@ -85,7 +100,7 @@ def test_wrong_schema_type_goes_to_dead_letter_topic_and_sink_keeps_running(
 
 
 def test_course_envelope_still_lands_once_created_at_column_exists(
-        temp_connector, producer, orders_db):
+        temp_connector, producer, orders_db, new_order_id):
     """Real order events add an optional Timestamp `created_at`; course envelopes lack it."""
     sink = temp_connector()
     table, topic = sink["collection.name.format"], sink["topics"]
