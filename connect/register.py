@@ -87,6 +87,13 @@ def _put_config(name: str, config: dict, timeout: float) -> None:
         time.sleep(1)
 
 
+def _causes(trace: str) -> str:
+    """The first line of a Java trace and its 'Caused by' lines: usually the real reason."""
+    lines = trace.splitlines()
+    causes = [line.strip() for line in lines[1:] if line.startswith("Caused by:")]
+    return "\n  ".join(lines[:1] + causes)
+
+
 def wait_running(name: str, timeout: float = 120) -> dict:
     """Wait until the connector and all its tasks are RUNNING; returns the status.
 
@@ -101,7 +108,8 @@ def wait_running(name: str, timeout: float = 120) -> dict:
             failed = [t for t in [last["connector"], *last["tasks"]] if t["state"] == "FAILED"]
             if failed:
                 traces = "\n".join(t.get("trace", "(no trace)") for t in failed)
-                raise ConnectorError(f"connector {name} FAILED:\n{traces}")
+                raise ConnectorError(f"connector {name} FAILED: {_causes(traces)}\n"
+                                     f"--- trace ---\n{traces}")
             if (last["connector"]["state"] == "RUNNING" and last["tasks"]
                     and all(t["state"] == "RUNNING" for t in last["tasks"])):
                 return last
