@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus.producer import EventProducer, PublishError
 from order_svc import config, rules
-from order_svc.store import OrderStore
+from order_svc.store import OrderStore, StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
 from svc_runtime.server import build_server, serve_until_stopped, stop_on_signals
@@ -43,7 +43,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         order_id = rules.order_id_for(user_id, request_id)
         with self._order_locks[hash(order_id) % _LOCK_STRIPES]:
-            existing = self._known_order(order_id)
+            existing = self._known_order(order_id, context)
             if existing is not None:
                 if (existing.product_id, existing.qty) != (product_id, qty):
                     context.abort(grpc.StatusCode.ALREADY_EXISTS,
@@ -72,7 +72,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             order_id = rules.check_id("order_id", request.order_id)
         except rules.InvalidInput as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        row = self._store.get(order_id)
+        row = self._read(context, self._store.get, order_id)
         if row is None:
             context.abort(grpc.StatusCode.NOT_FOUND,
                           f"order {order_id} not found (a just-created order appears within seconds)")
@@ -86,7 +86,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         except rules.InvalidInput as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         # One row more than the page tells whether a next page exists.
-        rows = self._store.list_for_user(user_id, size + 1, after)
+        rows = self._read(context, self._store.list_for_user, user_id, size + 1, after)
         page = rows[:size]
         token = ""
         if len(rows) > size:
@@ -94,12 +94,20 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         return order_service_pb2.ListOrdersResponse(
             orders=[_order_from_row(r) for r in page], next_page_token=token)
 
-    def _known_order(self, order_id: str):
+    def _known_order(self, order_id: str, context):
         with self._recent_lock:
             if order_id in self._recent:
                 return self._recent[order_id]
-        row = self._store.get(order_id)
+        row = self._read(context, self._store.get, order_id)
         return _order_from_row(row) if row else None
+
+    @staticmethod
+    def _read(context, query, *args):
+        try:
+            return query(*args)
+        except StoreUnavailable as e:
+            log.error("orders table not readable: %s", e)
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the shared orders table cannot be read right now; retry")
 
     def _remember(self, order) -> None:
         with self._recent_lock:

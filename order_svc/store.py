@@ -7,10 +7,16 @@ order events, so reads are eventually consistent with CreateOrder.
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import DBAPIError
 
 _COLUMNS = "order_id, user_id, product_id, qty, unit_price, total_price, created_at"
-_NO_SUCH_TABLE = 1146  # MariaDB: the connector has not created the table yet
+# MariaDB errors meaning the connector has not yet created the table, or not yet added a
+# column by schema evolution: no order has been sunk in that shape, so there is nothing to read.
+_NOT_SUNK_YET = {1146, 1054}
+
+
+class StoreUnavailable(Exception):
+    """The shared orders table cannot be read right now."""
 
 
 class OrderStore:
@@ -37,10 +43,10 @@ class OrderStore:
         try:
             with self._engine.connect() as conn:
                 rows = conn.execute(sa.text(sql), params).mappings().all()
-        except ProgrammingError as e:
-            if getattr(e.orig, "args", [None])[0] == _NO_SUCH_TABLE:
+        except DBAPIError as e:
+            if getattr(e.orig, "args", [None])[0] in _NOT_SUNK_YET:
                 return []
-            raise
+            raise StoreUnavailable(str(e.orig)) from e
         return [_with_utc(dict(row)) for row in rows]
 
     def close(self) -> None:

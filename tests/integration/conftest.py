@@ -9,20 +9,31 @@ Fixtures:
     temp_connector  (function) factory: a private copy of the sink (own name, topic, table, DLQ),
                     deleted with its table and topics afterwards
 
+    services        (session) one Catalog and two Order instances on free ports, with a fresh
+                    catalog database and a consumer group starting at the end of `orders`
+    order_stubs, catalog_stub (session) gRPC stubs for them
+
 Helpers: wait_until(check, ...), wait_for_row(engine, sql, params, ...),
-consumer_lag(bootstrap, group, topic).
+consumer_lag(bootstrap, group, topic), start_group_at_end(bootstrap, group, topic).
 """
 import json
+import socket
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
+import grpc
 import pytest
 import sqlalchemy as sa
 
 import connect.register
 import connect.stack
 from connect import settings
+from demo import services as launcher
+from demo.services import Service
+from ordersync.catalog.v1 import catalog_service_pb2_grpc
+from ordersync.order.v1 import order_service_pb2_grpc
 
 ORDERS_SINK_JSON = settings.ROOT / "connect" / "orders-sink.json"
 
@@ -181,3 +192,76 @@ def temp_connector(stack, orders_db):
                 f"connect-{config['name']}"].result(timeout=30)
         except Exception:  # the group may still be settling after the delete; harmless
             pass
+
+
+# --- the gRPC services under test ---------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_group_at_end(bootstrap: str, group: str, topic: str) -> None:
+    """Commit the topic's current end offsets for a new consumer group, so it consumes only
+    what is published from now on (and misses nothing published after this call)."""
+    from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import AdminClient
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{group}-probe"})
+    try:
+        partitions = probe.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = [TopicPartition(topic, p, probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+                for p in partitions]
+    finally:
+        probe.close()
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, ends)])[group].result(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def services(stack, sink_connector, kafka_bootstrap):
+    """One Catalog and two Order instances on free ports, with a fresh catalog database
+    and a consumer group that starts at the current end of the orders topic."""
+    suffix = uuid.uuid4().hex[:8]
+    catalog_db = f"ordersync_test_catalog_{suffix}"
+    group = f"catalog-test-{suffix}"
+    admin_engine = sa.create_engine(settings.sqlalchemy_url(""))
+    with admin_engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{catalog_db}`"))
+    start_group_at_end(kafka_bootstrap, group, "orders")
+    port = _free_port()
+    catalog = Service("test-catalog", "catalog_svc", port,
+                      {"CATALOG_PORT": str(port), "CATALOG_DB": catalog_db, "CATALOG_CONSUMER_GROUP": group})
+    orders = []
+    for i in (1, 2):
+        port = _free_port()
+        orders.append(Service(f"test-order-{i}", "order_svc", port,
+                              {"ORDER_PORT": str(port), "ORDER_INSTANCE": f"test-order-{i}",
+                               "CATALOG_ADDRESS": catalog.address}))
+    running = []
+    try:
+        for svc in (catalog, *orders):
+            launcher.start(svc)
+            running.append(svc)
+        yield SimpleNamespace(catalog=catalog, orders=orders, catalog_db=catalog_db, consumer_group=group,
+                              catalog_engine=sa.create_engine(settings.sqlalchemy_url(catalog_db)))
+    finally:
+        for svc in reversed(running):
+            launcher.stop(svc)
+        with admin_engine.begin() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{catalog_db}`"))
+        admin_engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def order_stubs(services):
+    channels = [grpc.insecure_channel(svc.address) for svc in services.orders]
+    yield [order_service_pb2_grpc.OrderServiceStub(c) for c in channels]
+    for c in channels:
+        c.close()
+
+
+@pytest.fixture(scope="session")
+def catalog_stub(services):
+    with grpc.insecure_channel(services.catalog.address) as channel:
+        yield catalog_service_pb2_grpc.CatalogServiceStub(channel)
