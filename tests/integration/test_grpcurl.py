@@ -37,10 +37,10 @@ def test_create_an_order_and_read_it_back(services):
     created = grpcurl("-d", body, address, "ordersync.order.v1.OrderService/CreateOrder")
     assert created.returncode == 0, created.stderr
     order = json.loads(created.stdout)["order"]
-    assert (order["userId"], order["productId"], order["qty"], order["totalPrice"]) == (user_id, "CATALOG-002", 2, 2000)
+    assert (order["user_id"], order["product_id"], order["qty"], order["total_price"]) == (user_id, "CATALOG-002", 2, 2000)
 
     def read_back():
-        got = grpcurl("-d", json.dumps({"order_id": order["orderId"]}), address,
+        got = grpcurl("-d", json.dumps({"order_id": order["order_id"]}), address,
                       "ordersync.order.v1.OrderService/GetOrder")
         return json.loads(got.stdout)["order"] if got.returncode == 0 else None
     assert wait_until(read_back, timeout=60, what="the order to be readable") == order
