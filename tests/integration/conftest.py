@@ -225,7 +225,7 @@ def services(stack, sink_connector, kafka_bootstrap):
     suffix = uuid.uuid4().hex[:8]
     catalog_db = f"ordersync_test_catalog_{suffix}"
     group = f"catalog-test-{suffix}"
-    admin_engine = sa.create_engine(settings.sqlalchemy_url(""))
+    admin_engine = sa.create_engine(settings.sqlalchemy_url(""), pool_pre_ping=True)
     with admin_engine.begin() as conn:
         conn.execute(sa.text(f"CREATE DATABASE `{catalog_db}`"))
     start_group_at_end(kafka_bootstrap, group, "orders")
@@ -244,7 +244,7 @@ def services(stack, sink_connector, kafka_bootstrap):
             launcher.start(svc)
             running.append(svc)
         yield SimpleNamespace(catalog=catalog, orders=orders, catalog_db=catalog_db, consumer_group=group,
-                              catalog_engine=sa.create_engine(settings.sqlalchemy_url(catalog_db)))
+                              catalog_engine=sa.create_engine(settings.sqlalchemy_url(catalog_db), pool_pre_ping=True))
     finally:
         for svc in reversed(running):
             launcher.stop(svc)
