@@ -53,7 +53,9 @@ class EnvelopeError(ValueError):
 
 
 _MISSING = object()
-_FLOAT32_MAX = 3.4028234663852886e38
+# Doubles from here up round to infinity as float32 (halfway above the largest
+# float32); below it, e.g. Java's shortest text "3.4028235E38", to a finite one.
+_FLOAT32_LIMIT = 2.0**128 - 2.0**103
 _INT_RANGES = {
     "int32": (-(2**31), 2**31 - 1),
     "int64": (-(2**63), 2**63 - 1),
@@ -439,7 +441,7 @@ def _decode_float64(v):
 
 def _decode_float32(v):
     v = _decode_float64(v)
-    if abs(v) > _FLOAT32_MAX:
+    if abs(v) >= _FLOAT32_LIMIT:
         raise EnvelopeError(f"{v} is out of range for float32")
     return v
 

@@ -39,6 +39,7 @@ def refused(env, path, match):
     ("f_uint64", -1, "out of range for uint64"),
     ("f_uint64", "/w==", "out of range for uint64"),  # 0xff = -1 in two's complement
     ("f_float", 1e39, "out of range for float32"),
+    ("f_float", 2.0**128 - 2.0**103, "out of range for float32"),  # rounds to infinity
     ("f_double", "1.5", "expected a number, got string"),
     ("f_bytes", [1], "expected base64"),
     ("f_nested", [], "expected an object, got array"),

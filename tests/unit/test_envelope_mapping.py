@@ -181,6 +181,15 @@ def test_decimal_also_decodes_from_a_json_number():
     assert decode(env, AllTypes).f_uint64 == 2**64 - 1
 
 
+def test_float_edge_values_decode():
+    # Java prints the largest float32 as 3.4028235E38, a double slightly above it.
+    env = to_envelope(AllTypes())
+    env["payload"]["f_float"] = 3.4028235e38
+    assert decode(env, AllTypes).f_float == 3.4028234663852886e38
+    env["payload"]["f_float"] = 1  # a JSON integer is a number too
+    assert decode(env, AllTypes).f_float == 1.0
+
+
 def test_absent_optional_payload_field_reads_as_null():
     env = to_envelope(AllTypes(o_string="x"))
     del env["payload"]["o_string"]
