@@ -52,12 +52,13 @@ def main() -> int:
         placed.append(order)
         print(f"  via {svc.name} ({svc.address}): order {order.order_id}  {qty} x {product_id} = {order.total_price}")
 
-    engine = sa.create_engine(order_config.load().orders_db_url)
+    settings = order_config.load()
+    engine = sa.create_engine(settings.orders_db_url)
     query = sa.text("SELECT order_id, user_id, product_id, qty, unit_price, total_price, created_at "
-                    "FROM orders WHERE user_id = :u ORDER BY created_at")
+                    f"FROM {settings.orders_table} WHERE user_id = :u ORDER BY created_at")
     rows = wait_for(lambda: _rows_if_complete(engine, query, user_id, len(placed)), 60,
                     "the sink connector to write the orders to MariaDB")
-    print(f"\nThe one shared MariaDB table {engine.url.database}.orders, written by the JDBC sink connector:")
+    print(f"\nThe one shared MariaDB table {engine.url.database}.{settings.orders_table}, written by the JDBC sink connector:")
     print(f"  {'order_id':36}  {'user_id':13}  {'product_id':11}  qty  unit_price  total_price  created_at")
     for r in rows:
         print(f"  {r.order_id:36}  {r.user_id:13}  {r.product_id:11}  {r.qty:3}  {r.unit_price:10}  "

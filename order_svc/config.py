@@ -14,6 +14,7 @@ class Settings:
     publish_timeout_s: float
     orders_topic: str
     orders_db_url: str
+    orders_table: str
 
 
 def load() -> Settings:
@@ -33,4 +34,5 @@ def load() -> Settings:
         publish_timeout_s=float(os.environ.get("PUBLISH_TIMEOUT_S", "10.0")),
         orders_topic=os.environ.get("ORDERS_TOPIC", "orders"),
         orders_db_url=os.environ.get("ORDERS_DB_URL", db),
+        orders_table=os.environ.get("ORDERS_TABLE", "orders"),
     )

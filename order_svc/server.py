@@ -162,7 +162,7 @@ def serve() -> None:
     stop = stop_on_signals()
     channel = grpc.insecure_channel(settings.catalog_address)
     producer = EventProducer(settings.orders_topic, "order_id")
-    store = OrderStore(settings.orders_db_url)
+    store = OrderStore(settings.orders_db_url, settings.orders_table)
     service = OrderService(settings, catalog_service_pb2_grpc.CatalogServiceStub(channel), producer, store)
     server, health = build_server(
         lambda s: order_service_pb2_grpc.add_OrderServiceServicer_to_server(service, s),

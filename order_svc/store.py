@@ -6,6 +6,8 @@ order events, so reads are eventually consistent with CreateOrder.
 
 from datetime import datetime, timezone
 
+import re
+
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
@@ -20,11 +22,14 @@ class StoreUnavailable(Exception):
 
 
 class OrderStore:
-    def __init__(self, url: str):
+    def __init__(self, url: str, table: str = "orders"):
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", table):
+            raise ValueError(f"orders table name {table!r} is not a plain SQL identifier")
+        self._table = table
         self._engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600)
 
     def get(self, order_id: str) -> dict | None:
-        rows = self._query(f"SELECT {_COLUMNS} FROM orders WHERE order_id = :order_id",
+        rows = self._query(f"SELECT {_COLUMNS} FROM {self._table} WHERE order_id = :order_id",
                            order_id=order_id)
         return rows[0] if rows else None
 
@@ -36,7 +41,7 @@ class OrderStore:
             where += " AND (created_at < :after_ts OR (created_at = :after_ts AND order_id < :after_id))"
             params.update(after_ts=after[0].replace(tzinfo=None), after_id=after[1])
         return self._query(
-            f"SELECT {_COLUMNS} FROM orders WHERE {where} "
+            f"SELECT {_COLUMNS} FROM {self._table} WHERE {where} "
             "ORDER BY created_at DESC, order_id DESC LIMIT :limit", **params)
 
     def _query(self, sql: str, **params) -> list[dict]:

@@ -7,14 +7,14 @@ Fixtures:
     kafka_bootstrap (session) "host:port" of the broker
     producer        (session) Producer whose send() returns once the broker acknowledged
     temp_connector  (function) factory: a private copy of the sink (own name, topic, table, DLQ),
-                    deleted with its table and topics afterwards
+                    deleted with its table and topics afterwards (register_private_sink)
 
-    services        (session) one Catalog and two Order instances on free ports, with a fresh
-                    catalog database and a consumer group starting at the end of `orders`
+    services        (session) one Catalog and two Order instances on free ports, on a topic,
+                    sink table and catalog database of their own
     order_stubs, catalog_stub (session) gRPC stubs for them
 
 Helpers: wait_until(check, ...), wait_for_row(engine, sql, params, ...),
-consumer_lag(bootstrap, group, topic), start_group_at_end(bootstrap, group, topic).
+consumer_lag(bootstrap, group, topic).
 """
 import json
 import socket
@@ -148,50 +148,59 @@ def producer(kafka_bootstrap) -> Producer:
     p.close()
 
 
-@pytest.fixture
-def temp_connector(stack, orders_db):
-    """Factory: make(overrides=None, base=orders-sink.json) registers a private copy of a sink.
+def register_private_sink(overrides: dict | None = None, base: str | Path = ORDERS_SINK_JSON) -> dict:
+    """Register a private copy of a sink connector and wait until it RUNS.
 
     The copy gets a unique name, topic, table (in orders_db) and dead-letter topic;
-    `overrides` (Connect config keys) win over all of these. It returns the config
-    that was registered (placeholders not filled), once connector and task RUN.
-    On teardown the connector, its table, its topics and its consumer group go away.
+    `overrides` (Connect config keys) win over all of these. Returns the config that
+    was registered (placeholders not filled). remove_private_sink() undoes it.
     """
+    suffix = uuid.uuid4().hex[:10]
+    config = dict(json.loads(Path(base).read_text())["config"])
+    config.update({
+        "name": f"test-sink-{suffix}",
+        "topics": f"test-orders-{suffix}",
+        "collection.name.format": f"test_orders_{suffix}",
+        "errors.deadletterqueue.topic.name": f"test-orders-{suffix}-dlq",
+    })
+    config.update(overrides or {})
+    connect.register.register(config, wait=True, timeout=120)
+    return config
+
+
+def remove_private_sink(config: dict, orders_db: sa.Engine) -> None:
+    """Delete the connector, its table, its topics and its consumer group."""
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP})
+    connect.register.delete(config["name"])
+    with orders_db.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS `{config['collection.name.format']}`"))
+    topics = [config["topics"], config["errors.deadletterqueue.topic.name"]]
+    for future in admin.delete_topics(topics, operation_timeout=30).values():
+        try:
+            future.result(timeout=30)
+        except Exception:  # never created (no bad record): nothing to clean
+            pass
+    try:
+        admin.delete_consumer_groups([f"connect-{config['name']}"])[
+            f"connect-{config['name']}"].result(timeout=30)
+    except Exception:  # the group may still be settling after the delete; harmless
+        pass
+
+
+@pytest.fixture
+def temp_connector(stack, orders_db):
+    """Factory: make(overrides=None, base=orders-sink.json) -> the config of a private sink
+    (see register_private_sink), removed with its table and topics after the test."""
     made = []
 
     def make(overrides: dict | None = None, base: str | Path = ORDERS_SINK_JSON) -> dict:
-        suffix = uuid.uuid4().hex[:10]
-        config = dict(json.loads(Path(base).read_text())["config"])
-        config.update({
-            "name": f"test-sink-{suffix}",
-            "topics": f"test-orders-{suffix}",
-            "collection.name.format": f"test_orders_{suffix}",
-            "errors.deadletterqueue.topic.name": f"test-orders-{suffix}-dlq",
-        })
-        config.update(overrides or {})
-        made.append(config)
-        connect.register.register(config, wait=True, timeout=120)
-        return config
+        made.append(register_private_sink(overrides, base))
+        return made[-1]
 
     yield make
-
-    from confluent_kafka.admin import AdminClient
-    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP})
     for config in made:
-        connect.register.delete(config["name"])
-        with orders_db.begin() as conn:
-            conn.execute(sa.text(f"DROP TABLE IF EXISTS `{config['collection.name.format']}`"))
-        topics = [config["topics"], config["errors.deadletterqueue.topic.name"]]
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            try:
-                future.result(timeout=30)
-            except Exception:  # never created (no bad record): nothing to clean
-                pass
-        try:
-            admin.delete_consumer_groups([f"connect-{config['name']}"])[
-                f"connect-{config['name']}"].result(timeout=30)
-        except Exception:  # the group may still be settling after the delete; harmless
-            pass
+        remove_private_sink(config, orders_db)
 
 
 # --- the gRPC services under test ---------------------------------------------------------
@@ -202,55 +211,45 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_group_at_end(bootstrap: str, group: str, topic: str) -> None:
-    """Commit the topic's current end offsets for a new consumer group, so it consumes only
-    what is published from now on (and misses nothing published after this call)."""
-    from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
-    from confluent_kafka.admin import AdminClient
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{group}-probe"})
-    try:
-        partitions = probe.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = [TopicPartition(topic, p, probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
-                for p in partitions]
-    finally:
-        probe.close()
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, ends)])[group].result(timeout=10)
-
-
 @pytest.fixture(scope="session")
-def services(stack, sink_connector, kafka_bootstrap):
-    """One Catalog and two Order instances on free ports, with a fresh catalog database
-    and a consumer group that starts at the current end of the orders topic."""
-    suffix = uuid.uuid4().hex[:8]
-    catalog_db = f"ordersync_test_catalog_{suffix}"
-    group = f"catalog-test-{suffix}"
+def services(stack, orders_db):
+    """One Catalog and two Order instances on free ports, on a topic and a sink table of their
+    own (a private copy of the orders sink) and with a fresh catalog database, so that tests
+    neither see nor change the stock and orders of `make run`."""
+    sink = register_private_sink()
+    catalog_db = sink["collection.name.format"].replace("test_orders_", "ordersync_test_catalog_")
+    group = f"catalog-{sink['name']}"
     admin_engine = sa.create_engine(settings.sqlalchemy_url(""), pool_pre_ping=True)
     with admin_engine.begin() as conn:
         conn.execute(sa.text(f"CREATE DATABASE `{catalog_db}`"))
-    start_group_at_end(kafka_bootstrap, group, "orders")
+    shared = {"ORDERS_TOPIC": sink["topics"]}
     port = _free_port()
     catalog = Service("test-catalog", "catalog_svc", port,
-                      {"CATALOG_PORT": str(port), "CATALOG_DB": catalog_db, "CATALOG_CONSUMER_GROUP": group})
+                      {**shared, "CATALOG_PORT": str(port), "CATALOG_DB": catalog_db,
+                       "CATALOG_CONSUMER_GROUP": group})
     orders = []
     for i in (1, 2):
         port = _free_port()
         orders.append(Service(f"test-order-{i}", "order_svc", port,
-                              {"ORDER_PORT": str(port), "ORDER_INSTANCE": f"test-order-{i}",
-                               "CATALOG_ADDRESS": catalog.address}))
+                              {**shared, "ORDER_PORT": str(port), "ORDER_INSTANCE": f"test-order-{i}",
+                               "CATALOG_ADDRESS": catalog.address,
+                               "ORDERS_TABLE": sink["collection.name.format"]}))
     running = []
     try:
         for svc in (catalog, *orders):
             launcher.start(svc)
             running.append(svc)
         yield SimpleNamespace(catalog=catalog, orders=orders, catalog_db=catalog_db, consumer_group=group,
-                              catalog_engine=sa.create_engine(settings.sqlalchemy_url(catalog_db), pool_pre_ping=True))
+                              orders_topic=sink["topics"], orders_table=sink["collection.name.format"],
+                              catalog_engine=sa.create_engine(settings.sqlalchemy_url(catalog_db),
+                                                              pool_pre_ping=True))
     finally:
         for svc in reversed(running):
             launcher.stop(svc)
         with admin_engine.begin() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{catalog_db}`"))
         admin_engine.dispose()
+        remove_private_sink(sink, orders_db)
 
 
 @pytest.fixture(scope="session")

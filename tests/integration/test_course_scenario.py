@@ -25,12 +25,12 @@ def create(stub, user_id, product_id, qty, request_id=None):
         timeout=15).order
 
 
-def orders_end_offset(kafka_bootstrap) -> int:
+def end_offset(kafka_bootstrap, topic) -> int:
     from confluent_kafka import Consumer, TopicPartition
     probe = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": "offset-probe"})
     try:
-        partitions = probe.list_topics("orders", timeout=10).topics["orders"].partitions
-        return sum(probe.get_watermark_offsets(TopicPartition("orders", p), timeout=10)[1] for p in partitions)
+        partitions = probe.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
     finally:
         probe.close()
 
@@ -46,7 +46,7 @@ def test_five_orders_on_two_instances_land_in_one_table_and_lower_stock_once(
         assert (order.product_id, order.qty, order.unit_price) == (product_id, qty, prices[product_id])
         assert order.total_price == qty * prices[product_id]
 
-    rows = wait_until(lambda: _rows(orders_db, user_id) if len(_rows(orders_db, user_id)) == 5 else None,
+    rows = wait_until(lambda: _rows(orders_db, services.orders_table, user_id) if len(_rows(orders_db, services.orders_table, user_id)) == 5 else None,
                       timeout=60, what="five rows in the shared orders table")
     assert {(r.order_id, r.product_id, r.qty, r.unit_price, r.total_price) for r in rows} == {
         (o.order_id, o.product_id, o.qty, o.unit_price, o.total_price) for o in placed}
@@ -60,10 +60,10 @@ def test_five_orders_on_two_instances_land_in_one_table_and_lower_stock_once(
     duplicate = order_event_pb2.OrderPlaced(
         order_id=first.order_id, user_id=first.user_id, product_id=first.product_id, qty=first.qty,
         unit_price=first.unit_price, total_price=first.total_price, created_at=first.created_at)
-    with EventProducer("orders", "order_id", bootstrap=kafka_bootstrap) as producer:
+    with EventProducer(services.orders_topic, "order_id", bootstrap=kafka_bootstrap) as producer:
         producer.publish(duplicate)
         producer.publish(duplicate)
-    wait_until(lambda: consumer_lag(kafka_bootstrap, services.consumer_group, "orders") == 0,
+    wait_until(lambda: consumer_lag(kafka_bootstrap, services.consumer_group, services.orders_topic) == 0,
                timeout=60, what="the catalog to consume the duplicates")
     assert stock(catalog_stub) == expected
     with services.catalog_engine.connect() as conn:
@@ -71,22 +71,22 @@ def test_five_orders_on_two_instances_land_in_one_table_and_lower_stock_once(
                                {"o": first.order_id}).scalar()
     assert applied == 1
     # ...and the sink's upsert keeps one row per order.
-    assert len(_rows(orders_db, user_id)) == 5
+    assert len(_rows(orders_db, services.orders_table, user_id)) == 5
 
 
-def test_retried_request_returns_the_same_order_and_publishes_nothing(order_stubs, kafka_bootstrap, orders_db):
+def test_retried_request_returns_the_same_order_and_publishes_nothing(services, order_stubs, kafka_bootstrap, orders_db):
     user_id = f"retry-{uuid.uuid4().hex[:8]}"
     request_id = str(uuid.uuid4())
     first = create(order_stubs[0], user_id, "CATALOG-003", 1, request_id)
-    end = orders_end_offset(kafka_bootstrap)
+    end = end_offset(kafka_bootstrap, services.orders_topic)
     again = create(order_stubs[0], user_id, "CATALOG-003", 1, request_id)
     assert again == first
-    assert orders_end_offset(kafka_bootstrap) == end, "the retry published a second event"
+    assert end_offset(kafka_bootstrap, services.orders_topic) == end, "the retry published a second event"
     # A retry on the other instance, once the row is in the shared table, is recognised too.
-    wait_until(lambda: _rows(orders_db, user_id), timeout=60, what="the order row")
+    wait_until(lambda: _rows(orders_db, services.orders_table, user_id), timeout=60, what="the order row")
     other = create(order_stubs[1], user_id, "CATALOG-003", 1, request_id)
     assert other.order_id == first.order_id
-    assert orders_end_offset(kafka_bootstrap) == end
+    assert end_offset(kafka_bootstrap, services.orders_topic) == end
 
 
 def test_reused_request_id_with_other_content_is_refused(order_stubs):
@@ -102,13 +102,13 @@ def test_reused_request_id_with_other_content_is_refused(order_stubs):
         raise AssertionError("a reused request_id with another qty was accepted")
 
 
-def test_get_and_list_orders_read_the_shared_table(order_stubs, orders_db):
+def test_get_and_list_orders_read_the_shared_table(services, order_stubs, orders_db):
     user_id = f"list-{uuid.uuid4().hex[:8]}"
     placed = []
     for i in range(5):
         placed.append(create(order_stubs[i % 2], user_id, "CATALOG-002", 1))
         time.sleep(0.01)  # distinct created_at values, so "newest first" is well defined
-    wait_until(lambda: len(_rows(orders_db, user_id)) == 5, timeout=60, what="five rows")
+    wait_until(lambda: len(_rows(orders_db, services.orders_table, user_id)) == 5, timeout=60, what="five rows")
 
     got = order_stubs[1].GetOrder(order_service_pb2.GetOrderRequest(order_id=placed[0].order_id), timeout=5).order
     assert got == placed[0]
@@ -126,9 +126,9 @@ def test_get_and_list_orders_read_the_shared_table(order_stubs, orders_db):
     assert seen == list(reversed(placed))
 
 
-def _rows(engine, user_id):
+def _rows(engine, table, user_id):
     with engine.connect() as conn:
         try:
-            return conn.execute(sa.text("SELECT * FROM orders WHERE user_id = :u"), {"u": user_id}).all()
+            return conn.execute(sa.text(f"SELECT * FROM {table} WHERE user_id = :u"), {"u": user_id}).all()
         except sa.exc.ProgrammingError:
             return []
