@@ -16,6 +16,8 @@ Decisions (see bus.schema for the type mapping):
   "optional": false written or left out do not matter. Optional fields may be
   absent from the payload (read as null), as JsonConverter does.
 - Floats must be finite: JSON has no NaN/Infinity and JsonConverter rejects them.
+  Connect reads JSON numbers as BigDecimal, so a -0.0 arrives there as 0.0
+  (our own decode keeps -0.0).
 - A Decimal (uint64) is decoded from base64 or, as JsonConverter also accepts,
   from a JSON number.
 """

@@ -193,3 +193,22 @@ def test_jdbc_sink_writes_flat_message_columns(temp_connector, orders_db, kafka_
     assert (row["f_string"], row["f_int64"], row["f_uint64"], row["f_enum"]) == \
         ("", 0, 0, "COLOR_UNSPECIFIED")
     assert row["f_timestamp"] is None and row["o_string"] is None and row["w_int32"] is None
+
+
+def test_concurrent_publish_from_a_thread_pool(kafka_bootstrap, fresh_topic):
+    """Like a gRPC server's pool: every call returns its own acknowledged position."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    topic, _ = fresh_topic
+    run = uuid.uuid4().hex[:8]
+    msgs = [order(i, run) for i in range(80)]
+    with EventProducer(topic, "order_id", bootstrap=kafka_bootstrap) as producer:
+        with ThreadPoolExecutor(8) as pool:
+            positions = list(pool.map(producer.publish, msgs))
+    assert len(set(positions)) == len(msgs)
+    stored = read_all(kafka_bootstrap, topic, len(msgs))
+    by_position = {(m.partition(), m.offset()): m for m in stored}
+    for msg, position in zip(msgs, positions):
+        record = by_position[position]
+        assert record.key() == msg.order_id.encode()
+        assert record.value() == encode(msg)
