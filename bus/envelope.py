@@ -23,8 +23,8 @@ Decisions (see bus.schema for the type mapping):
 """
 
 import base64
-import copy
 import binascii
+import copy
 import json
 import keyword
 import math
@@ -129,7 +129,7 @@ def decode(data, message_class):
             except ValueError:
                 pass
             else:
-                if data[end:].strip() == "}":
+                if data[end:].strip(" \t\r\n") == "}":
                     return codec.decode(payload)
         try:
             data = _loads(data)

@@ -99,7 +99,7 @@ def is_map(field):
 
 def is_optional(field):
     """Whether a (non-repeated) field is an optional Connect field, null when unset."""
-    return field.has_presence
+    return field.has_presence and not field.is_required
 
 
 def connect_schema(message_class_or_descriptor):
