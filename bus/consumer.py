@@ -5,7 +5,7 @@ import logging
 import signal
 import threading
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from bus import config, envelope
 
@@ -38,9 +38,11 @@ class DeadLetterError(Exception):
 class EventConsumer:
     """Decode each message of `topic` into `message_class` and call handler(msg, meta).
 
-    The offset is committed, synchronously, only after the handler succeeded
-    or the message went to the dead-letter topic: a crash redelivers at most
-    the messages in flight (at-least-once), and handlers must be idempotent.
+    The offset is committed only after the handler succeeded or the message
+    went to the dead-letter topic: asynchronously while running (a round trip
+    per message would cap throughput), synchronously on close(). A crash
+    redelivers at most the messages whose commit was in flight
+    (at-least-once), so handlers must be idempotent.
     A message that cannot be decoded goes to the dead-letter topic at once;
     one whose handler raises is retried max_attempts times in all, with
     doubling backoff, then dead-lettered.
@@ -66,6 +68,8 @@ class EventConsumer:
         self._dlq = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
                               "acks": "all"})
         self._consumer.subscribe([topic])
+        # Next offset to commit per (topic, partition): only messages fully dealt with.
+        self._done = {}
 
     def run(self, stop: threading.Event, poll_timeout=0.5):
         """Consume until `stop` is set (see install_signal_handlers)."""
@@ -95,7 +99,7 @@ class EventConsumer:
             while True:
                 try:
                     self.handler(event, meta)
-                    log.info("handled %s[%d]@%d key=%s", meta.topic, meta.partition,
+                    log.debug("handled %s[%d]@%d key=%s", meta.topic, meta.partition,
                              meta.offset, key)
                     break
                 except Exception as e:
@@ -108,8 +112,9 @@ class EventConsumer:
                     if (stop or threading.Event()).wait(self.retry_backoff * 2 ** (attempt - 1)):
                         return  # shutting down: not committed, redelivered on restart
                     attempt += 1
+        self._done[(m.topic(), m.partition())] = m.offset() + 1
         try:
-            self._consumer.commit(message=m, asynchronous=False)
+            self._consumer.commit(message=m, asynchronous=True)
         except KafkaException as e:
             # E.g. the partition was revoked meanwhile: the message comes again (at-least-once).
             log.warning("commit failed for %s[%d]@%d key=%s: %s", meta.topic, meta.partition,
@@ -138,7 +143,13 @@ class EventConsumer:
                   type(error).__name__, error)
 
     def close(self):
-        """Leave the group (committed offsets stay) and flush the dead-letter producer."""
+        """Commit what was handled, leave the group and flush the dead-letter producer."""
+        if self._done:
+            offsets = [TopicPartition(t, p, o) for (t, p), o in self._done.items()]
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException as e:  # e.g. no longer assigned: the new owner redelivers
+                log.warning("final commit on %s failed: %s", self.topic, e)
         self._consumer.close()
         self._dlq.flush(10)
 
