@@ -84,7 +84,7 @@ test: stack-up
 unit: $(VENV)/.installed protos
 	$(PY) -m pytest tests/unit
 
-bench: connector
+bench: stack-up
 	$(PY) bench/envelope.py
 	$(PY) bench/e2e.py
 

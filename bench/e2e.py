@@ -4,7 +4,8 @@ Prints orders/s acknowledged, CreateOrder latency p50/p99, the lag from acknowle
 row being visible in MariaDB (written by the sink connector) and to the stock being applied by
 the Catalog, and, in the same run, a bare grpcio unary echo server's calls/s for comparison.
 
-Needs the stack and the sink connector (`make connector`). Usage:
+It runs on a private copy of the orders sink (own topic and table) and its own catalog
+database, so it leaves the stock and orders of `make run` alone. Needs the stack. Usage:
     .venv/bin/python bench/e2e.py [--clients 8] [--seconds 20]
 """
 
@@ -17,11 +18,9 @@ from concurrent import futures
 
 import grpc
 import sqlalchemy as sa
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
 
-from bus import config as bus_config
 from catalog_svc import config as catalog_config, stock
+from connect import private_sink
 from demo import services as launcher
 from order_svc import config as order_config
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
@@ -73,20 +72,6 @@ def echo_baseline(clients: int, seconds: float):
         server.stop(0)
 
 
-def start_group_at_end(group: str, topic: str) -> None:
-    """Commit the topic's end offsets for a new group, so the bench's catalog skips older orders."""
-    bootstrap = bus_config.BOOTSTRAP_SERVERS
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        partitions = probe.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = [TopicPartition(topic, p, probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
-                for p in partitions]
-    finally:
-        probe.close()
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, ends)])[group].result(timeout=10)
-
-
 class Sightings(threading.Thread):
     """Records when each id first shows up in the result of `query`."""
 
@@ -127,13 +112,14 @@ def main():
     with catalog_engine.begin() as conn:
         conn.execute(stock.products.update().values(stock=1_000_000_000))
 
-    group = f"catalog-bench-{suffix}"
-    start_group_at_end(group, bus_config.ORDERS_TOPIC)
+    sink = private_sink.create(prefix="bench")
+    topic, table = sink["topics"], sink["collection.name.format"]
     catalog = launcher.Service("bench-catalog", "catalog_svc", 50261,
-                               {"CATALOG_PORT": "50261", "CATALOG_DB": catalog_db,
-                                "CATALOG_CONSUMER_GROUP": group})
+                               {"CATALOG_PORT": "50261", "CATALOG_DB": catalog_db, "ORDERS_TOPIC": topic,
+                                "CATALOG_CONSUMER_GROUP": f"catalog-bench-{suffix}"})
     orders = [launcher.Service(f"bench-order-{i}", "order_svc", port,
-                               {"ORDER_PORT": str(port), "CATALOG_ADDRESS": catalog.address})
+                               {"ORDER_PORT": str(port), "CATALOG_ADDRESS": catalog.address,
+                                "ORDERS_TOPIC": topic, "ORDERS_TABLE": table})
               for i, port in ((1, 50251), (2, 50252))]
     user_id = f"bench-{suffix}"
     orders_engine = sa.create_engine(order_config.load().orders_db_url)
@@ -142,7 +128,7 @@ def main():
             launcher.start(svc)
         stubs = [order_service_pb2_grpc.OrderServiceStub(grpc.insecure_channel(s.address)) for s in orders]
         acked: dict[str, float] = {}
-        in_table = Sightings(orders_engine, "SELECT order_id FROM orders WHERE user_id = :u", {"u": user_id})
+        in_table = Sightings(orders_engine, f"SELECT order_id FROM {table}", {})
         applied = Sightings(catalog_engine, "SELECT order_id FROM applied_orders", {})
         in_table.start()
         applied.start()
@@ -169,6 +155,7 @@ def main():
             launcher.stop(svc)
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{catalog_db}`"))
+        private_sink.remove(sink)
 
     table_lag = [in_table.seen[o] - t for o, t in acked.items() if o in in_table.seen]
     stock_lag = [applied.seen[o] - t for o, t in acked.items() if o in applied.seen]

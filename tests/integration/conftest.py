@@ -7,7 +7,7 @@ Fixtures:
     kafka_bootstrap (session) "host:port" of the broker
     producer        (session) Producer whose send() returns once the broker acknowledged
     temp_connector  (function) factory: a private copy of the sink (own name, topic, table, DLQ),
-                    deleted with its table and topics afterwards (register_private_sink)
+                    deleted with its table and topics afterwards (connect.private_sink)
 
     services        (session) one Catalog and two Order instances on free ports, on a topic,
                     sink table and catalog database of their own
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 import connect.register
 import connect.stack
-from connect import settings
+from connect import private_sink, settings
 from demo import services as launcher
 from demo.services import Service
 from ordersync.catalog.v1 import catalog_service_pb2_grpc
@@ -148,59 +148,19 @@ def producer(kafka_bootstrap) -> Producer:
     p.close()
 
 
-def register_private_sink(overrides: dict | None = None, base: str | Path = ORDERS_SINK_JSON) -> dict:
-    """Register a private copy of a sink connector and wait until it RUNS.
-
-    The copy gets a unique name, topic, table (in orders_db) and dead-letter topic;
-    `overrides` (Connect config keys) win over all of these. Returns the config that
-    was registered (placeholders not filled). remove_private_sink() undoes it.
-    """
-    suffix = uuid.uuid4().hex[:10]
-    config = dict(json.loads(Path(base).read_text())["config"])
-    config.update({
-        "name": f"test-sink-{suffix}",
-        "topics": f"test-orders-{suffix}",
-        "collection.name.format": f"test_orders_{suffix}",
-        "errors.deadletterqueue.topic.name": f"test-orders-{suffix}-dlq",
-    })
-    config.update(overrides or {})
-    connect.register.register(config, wait=True, timeout=120)
-    return config
-
-
-def remove_private_sink(config: dict, orders_db: sa.Engine) -> None:
-    """Delete the connector, its table, its topics and its consumer group."""
-    from confluent_kafka.admin import AdminClient
-    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP})
-    connect.register.delete(config["name"])
-    with orders_db.begin() as conn:
-        conn.execute(sa.text(f"DROP TABLE IF EXISTS `{config['collection.name.format']}`"))
-    topics = [config["topics"], config["errors.deadletterqueue.topic.name"]]
-    for future in admin.delete_topics(topics, operation_timeout=30).values():
-        try:
-            future.result(timeout=30)
-        except Exception:  # never created (no bad record): nothing to clean
-            pass
-    try:
-        admin.delete_consumer_groups([f"connect-{config['name']}"])[
-            f"connect-{config['name']}"].result(timeout=30)
-    except Exception:  # the group may still be settling after the delete; harmless
-        pass
-
-
 @pytest.fixture
 def temp_connector(stack, orders_db):
     """Factory: make(overrides=None, base=orders-sink.json) -> the config of a private sink
-    (see register_private_sink), removed with its table and topics after the test."""
+    (see connect.private_sink), removed with its table and topics after the test."""
     made = []
 
     def make(overrides: dict | None = None, base: str | Path = ORDERS_SINK_JSON) -> dict:
-        made.append(register_private_sink(overrides, base))
+        made.append(private_sink.create(overrides, base))
         return made[-1]
 
     yield make
     for config in made:
-        remove_private_sink(config, orders_db)
+        private_sink.remove(config)
 
 
 # --- the gRPC services under test ---------------------------------------------------------
@@ -212,11 +172,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def services(stack, orders_db):
+def services(stack):
     """One Catalog and two Order instances on free ports, on a topic and a sink table of their
     own (a private copy of the orders sink) and with a fresh catalog database, so that tests
     neither see nor change the stock and orders of `make run`."""
-    sink = register_private_sink()
+    sink = private_sink.create()
     catalog_db = sink["collection.name.format"].replace("test_orders_", "ordersync_test_catalog_")
     group = f"catalog-{sink['name']}"
     admin_engine = sa.create_engine(settings.sqlalchemy_url(""), pool_pre_ping=True)
@@ -249,7 +209,7 @@ def services(stack, orders_db):
         with admin_engine.begin() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{catalog_db}`"))
         admin_engine.dispose()
-        remove_private_sink(sink, orders_db)
+        private_sink.remove(sink)
 
 
 @pytest.fixture(scope="session")
