@@ -19,11 +19,12 @@ from concurrent import futures
 import grpc
 import sqlalchemy as sa
 
-from catalog_svc import config as catalog_config, stock
+from catalog_svc import stock
 from connect import private_sink
 from demo import services as launcher
 from order_svc import config as order_config
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
+from svc_runtime.db import mariadb_url
 
 POLL_S = 0.05  # visibility is sampled this often, so lags carry up to this much error
 
@@ -103,11 +104,10 @@ def main():
     # A catalog database of its own, with stock that cannot run out during the run.
     suffix = uuid.uuid4().hex[:8]
     catalog_db = f"ordersync_test_bench_{suffix}"
-    base_url = catalog_config.load().catalog_db_url.rsplit("/", 1)[0]
-    admin = sa.create_engine(base_url + "/")
+    admin = sa.create_engine(mariadb_url(""))
     with admin.begin() as conn:
         conn.execute(sa.text(f"CREATE DATABASE `{catalog_db}`"))
-    catalog_engine = stock.create_engine(f"{base_url}/{catalog_db}")
+    catalog_engine = stock.create_engine(mariadb_url(catalog_db))
     stock.prepare(catalog_engine)
     with catalog_engine.begin() as conn:
         conn.execute(stock.products.update().values(stock=1_000_000_000))

@@ -3,6 +3,8 @@
 import os
 from dataclasses import dataclass
 
+from svc_runtime.db import mariadb_url
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -13,16 +15,9 @@ class Settings:
 
 
 def load() -> Settings:
-    db = "mysql+pymysql://{user}:{password}@{host}:{port}/{name}".format(
-        user=os.environ.get("MARIADB_USER", "ordersync"),
-        password=os.environ.get("MARIADB_PASSWORD", "ordersync"),
-        host=os.environ.get("MARIADB_HOST", "127.0.0.1"),
-        port=os.environ.get("MARIADB_PORT", "3306"),
-        name=os.environ.get("CATALOG_DB", "catalog_db"),
-    )
     return Settings(
         listen=f"{os.environ.get('CATALOG_HOST', '127.0.0.1')}:{os.environ.get('CATALOG_PORT', '50061')}",
-        catalog_db_url=os.environ.get("CATALOG_DB_URL", db),
+        catalog_db_url=os.environ.get("CATALOG_DB_URL", mariadb_url(os.environ.get("CATALOG_DB", "catalog_db"))),
         orders_topic=os.environ.get("ORDERS_TOPIC", "orders"),
         consumer_group=os.environ.get("CATALOG_CONSUMER_GROUP", "catalog-stock"),
     )

@@ -4,6 +4,8 @@ import os
 import socket
 from dataclasses import dataclass
 
+from svc_runtime.db import mariadb_url
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -19,13 +21,6 @@ class Settings:
 
 def load() -> Settings:
     port = os.environ.get("ORDER_PORT", "50051")
-    db = "mysql+pymysql://{user}:{password}@{host}:{port}/{name}".format(
-        user=os.environ.get("MARIADB_USER", "ordersync"),
-        password=os.environ.get("MARIADB_PASSWORD", "ordersync"),
-        host=os.environ.get("MARIADB_HOST", "127.0.0.1"),
-        port=os.environ.get("MARIADB_PORT", "3306"),
-        name=os.environ.get("ORDERS_DB", "orders_db"),
-    )
     return Settings(
         listen=f"{os.environ.get('ORDER_HOST', '127.0.0.1')}:{port}",
         instance=os.environ.get("ORDER_INSTANCE", f"{socket.gethostname()}:{port}"),
@@ -33,6 +28,6 @@ def load() -> Settings:
         catalog_deadline_s=float(os.environ.get("CATALOG_DEADLINE_S", "2.0")),
         publish_timeout_s=float(os.environ.get("PUBLISH_TIMEOUT_S", "10.0")),
         orders_topic=os.environ.get("ORDERS_TOPIC", "orders"),
-        orders_db_url=os.environ.get("ORDERS_DB_URL", db),
+        orders_db_url=os.environ.get("ORDERS_DB_URL", mariadb_url(os.environ.get("ORDERS_DB", "orders_db"))),
         orders_table=os.environ.get("ORDERS_TABLE", "orders"),
     )
