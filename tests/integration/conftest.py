@@ -19,7 +19,6 @@ consumer_lag(bootstrap, group, topic).
 import json
 import socket
 import time
-import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
