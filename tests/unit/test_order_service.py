@@ -1,0 +1,126 @@
+"""OrderService's answers when a collaborator fails, with in-process stand-ins (no servers)."""
+
+import uuid
+from types import SimpleNamespace
+
+import grpc
+import pytest
+
+from bus.producer import PublishError
+from order_svc.server import OrderService
+from order_svc.store import StoreUnavailable
+from ordersync.catalog.v1 import catalog_service_pb2
+from ordersync.order.v1 import order_service_pb2
+
+SETTINGS = SimpleNamespace(catalog_deadline_s=1.0, publish_timeout_s=1.0)
+
+
+class Aborted(Exception):
+    pass
+
+
+class Context:
+    def abort(self, code, details):
+        self.code, self.details = code, details
+        raise Aborted(details)
+
+
+class RpcFailure(grpc.RpcError):
+    def __init__(self, code):
+        self._code = code
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return "stand-in failure"
+
+
+class Catalog:
+    def __init__(self, failure=None, stock=50):
+        self.failure, self.stock = failure, stock
+
+    def GetProduct(self, request, timeout):
+        if self.failure:
+            raise RpcFailure(self.failure)
+        return catalog_service_pb2.GetProductResponse(product=catalog_service_pb2.Product(
+            product_id=request.product_id, product_name="x", stock=self.stock, unit_price=1500))
+
+
+class Producer:
+    def __init__(self, fail=False):
+        self.fail, self.published = fail, []
+
+    def publish(self, event, timeout):
+        if self.fail:
+            raise PublishError("broker down")
+        self.published.append(event)
+
+
+class Store:
+    def __init__(self, fail=False):
+        self.fail = fail
+
+    def get(self, order_id):
+        if self.fail:
+            raise StoreUnavailable("connection refused")
+        return None
+
+
+def create(service, **changes):
+    request = order_service_pb2.CreateOrderRequest(**{
+        "user_id": "u1", "product_id": "CATALOG-001", "qty": 2, "request_id": str(uuid.uuid4()), **changes})
+    context = Context()
+    try:
+        return service.CreateOrder(request, context), context
+    except Aborted:
+        return None, context
+
+
+def service(catalog=None, producer=None, store=None):
+    return OrderService(SETTINGS, catalog or Catalog(), producer or Producer(), store or Store())
+
+
+def test_an_accepted_order_is_published_once_and_remembered():
+    producer = Producer()
+    svc = service(producer=producer)
+    request_id = str(uuid.uuid4())
+    first, _ = create(svc, request_id=request_id)
+    again, _ = create(svc, request_id=request_id)
+    assert first.order.total_price == 3000
+    assert again == first
+    assert [e.order_id for e in producer.published] == [first.order.order_id]
+    assert producer.published[0].created_at == first.order.created_at
+
+
+@pytest.mark.parametrize("failure, code", [
+    (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.NOT_FOUND),
+    (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE),
+    (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAVAILABLE),
+])
+def test_catalog_failures_map_to_status_codes(failure, code):
+    producer = Producer()
+    reply, context = create(service(catalog=Catalog(failure), producer=producer))
+    assert reply is None and context.code == code
+    assert "CATALOG-001" in context.details
+    assert producer.published == []
+
+
+def test_unacknowledged_publish_is_unavailable_and_says_to_retry():
+    reply, context = create(service(producer=Producer(fail=True)))
+    assert reply is None and context.code == grpc.StatusCode.UNAVAILABLE
+    assert "retry with the same request_id" in context.details
+
+
+def test_unreadable_orders_table_is_unavailable_not_a_crash():
+    producer = Producer()
+    reply, context = create(service(store=Store(fail=True), producer=producer))
+    assert reply is None and context.code == grpc.StatusCode.UNAVAILABLE
+    assert producer.published == []
+
+
+def test_not_enough_stock_publishes_nothing():
+    producer = Producer()
+    reply, context = create(service(catalog=Catalog(stock=1), producer=producer), qty=2)
+    assert reply is None and context.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert producer.published == []
