@@ -165,7 +165,7 @@ def _prepare_mariadb() -> list[str]:
         result = subprocess.run(
             [_system_binary("mariadb-install-db"), f"--datadir={datadir}", "--skip-test-db",
              "--auth-root-authentication-method=socket", *_as_root()],
-            capture_output=True, text=True)
+            capture_output=True, text=True, timeout=settings.STARTUP_TIMEOUT)
         if result.returncode != 0:
             shutil.rmtree(datadir, ignore_errors=True)
             raise StackError(f"mariadb-install-db failed:\n{result.stdout}\n{result.stderr}")
@@ -226,7 +226,7 @@ def _prepare_kafka() -> list[str]:
         result = subprocess.run(
             [_java(), "-Xmx256m", "-cp", cp, "kafka.tools.StorageTool", "format",
              f"--cluster-id={_cluster_id()}", f"--config={conf}", "--ignore-formatted"],
-            capture_output=True, text=True)
+            capture_output=True, text=True, timeout=settings.STARTUP_TIMEOUT)
         if result.returncode != 0:
             raise StackError(f"kafka storage format failed:\n{result.stdout}\n{result.stderr}")
     return [_java(), *_jvm_options(settings.KAFKA_HEAP_OPTS), "-cp", cp,
@@ -404,7 +404,7 @@ def main(argv: list[str]) -> int:
         else:
             report = status()
             return 0 if all(report[p.name]["healthy"] for p in PARTS) else 1
-    except StackError as err:
+    except (StackError, subprocess.TimeoutExpired) as err:
         print(f"stack {argv[0]} failed: {err}", file=sys.stderr)
         return 1
     return 0
