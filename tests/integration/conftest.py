@@ -14,7 +14,7 @@ Fixtures:
     order_stubs, catalog_stub (session) gRPC stubs for them
 
 Helpers: wait_until(check, ...), wait_for_row(engine, sql, params, ...),
-consumer_lag(bootstrap, group, topic).
+user_rows / wait_for_user_rows(engine, table, user_id, ...), consumer_lag(bootstrap, group, topic).
 """
 import json
 import socket
@@ -61,6 +61,23 @@ def wait_for_row(engine: sa.Engine, sql: str, params: dict | None = None, timeou
                 return None
         return dict(row) if row else None
     return wait_until(first_row, timeout=timeout, what=f"a row from {sql!r} {params or ''}")
+
+
+def user_rows(engine: sa.Engine, table: str, user_id: str) -> list:
+    """A user's rows in an orders table the sink writes ([] until the sink has created it)."""
+    with engine.connect() as conn:
+        try:
+            return conn.execute(sa.text(f"SELECT * FROM {table} WHERE user_id = :u"), {"u": user_id}).all()
+        except sa.exc.ProgrammingError:
+            return []
+
+
+def wait_for_user_rows(engine: sa.Engine, table: str, user_id: str, count: int, timeout: float = 60) -> list:
+    """Poll until the user has exactly `count` rows in the table; return them."""
+    def complete():
+        rows = user_rows(engine, table, user_id)
+        return rows if len(rows) == count else None
+    return wait_until(complete, timeout=timeout, what=f"{count} rows of {user_id} in {table}")
 
 
 def consumer_lag(bootstrap: str, group: str, topic: str) -> int:

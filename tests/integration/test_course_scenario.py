@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from bus.producer import EventProducer
 from ordersync.catalog.v1 import catalog_service_pb2
 from ordersync.order.v1 import order_event_pb2, order_service_pb2
-from tests.integration.conftest import consumer_lag, wait_until
+from tests.integration.conftest import consumer_lag, user_rows, wait_for_user_rows, wait_until
 
 ORDERS = [("CATALOG-001", 5), ("CATALOG-002", 3), ("CATALOG-001", 2), ("CATALOG-003", 4), ("CATALOG-002", 1)]
 
@@ -46,8 +46,7 @@ def test_five_orders_on_two_instances_land_in_one_table_and_lower_stock_once(
         assert (order.product_id, order.qty, order.unit_price) == (product_id, qty, prices[product_id])
         assert order.total_price == qty * prices[product_id]
 
-    rows = wait_until(lambda: _rows(orders_db, services.orders_table, user_id) if len(_rows(orders_db, services.orders_table, user_id)) == 5 else None,
-                      timeout=60, what="five rows in the shared orders table")
+    rows = wait_for_user_rows(orders_db, services.orders_table, user_id, 5)
     assert {(r.order_id, r.product_id, r.qty, r.unit_price, r.total_price) for r in rows} == {
         (o.order_id, o.product_id, o.qty, o.unit_price, o.total_price) for o in placed}
 
@@ -71,7 +70,7 @@ def test_five_orders_on_two_instances_land_in_one_table_and_lower_stock_once(
                                {"o": first.order_id}).scalar()
     assert applied == 1
     # ...and the sink's upsert keeps one row per order.
-    assert len(_rows(orders_db, services.orders_table, user_id)) == 5
+    assert len(user_rows(orders_db, services.orders_table, user_id)) == 5
 
 
 def test_retried_request_returns_the_same_order_and_publishes_nothing(services, order_stubs, kafka_bootstrap, orders_db):
@@ -83,7 +82,7 @@ def test_retried_request_returns_the_same_order_and_publishes_nothing(services, 
     assert again == first
     assert end_offset(kafka_bootstrap, services.orders_topic) == end, "the retry published a second event"
     # A retry on the other instance, once the row is in the shared table, is recognised too.
-    wait_until(lambda: _rows(orders_db, services.orders_table, user_id), timeout=60, what="the order row")
+    wait_for_user_rows(orders_db, services.orders_table, user_id, 1)
     other = create(order_stubs[1], user_id, "CATALOG-003", 1, request_id)
     assert other.order_id == first.order_id
     assert end_offset(kafka_bootstrap, services.orders_topic) == end
@@ -108,7 +107,7 @@ def test_get_and_list_orders_read_the_shared_table(services, order_stubs, orders
     for i in range(5):
         placed.append(create(order_stubs[i % 2], user_id, "CATALOG-002", 1))
         time.sleep(0.01)  # distinct created_at values, so "newest first" is well defined
-    wait_until(lambda: len(_rows(orders_db, services.orders_table, user_id)) == 5, timeout=60, what="five rows")
+    wait_for_user_rows(orders_db, services.orders_table, user_id, 5)
 
     got = order_stubs[1].GetOrder(order_service_pb2.GetOrderRequest(order_id=placed[0].order_id), timeout=5).order
     assert got == placed[0]
@@ -125,10 +124,3 @@ def test_get_and_list_orders_read_the_shared_table(services, order_stubs, orders
     assert [o.order_id for o in seen] == [o.order_id for o in reversed(placed)]
     assert seen == list(reversed(placed))
 
-
-def _rows(engine, table, user_id):
-    with engine.connect() as conn:
-        try:
-            return conn.execute(sa.text(f"SELECT * FROM {table} WHERE user_id = :u"), {"u": user_id}).all()
-        except sa.exc.ProgrammingError:
-            return []

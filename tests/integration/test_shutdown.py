@@ -17,7 +17,7 @@ import grpc
 from demo.services import ROOT, Service, healthy
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
-from tests.integration.conftest import _free_port, wait_until
+from tests.integration.conftest import _free_port, wait_for_user_rows, wait_until
 
 IN_FLIGHT = 4
 
@@ -85,13 +85,6 @@ def test_sigterm_lets_in_flight_orders_finish(services, orders_db, tmp_path):
     assert "stopped" in log, log
     assert len(outcomes) == IN_FLIGHT and all(isinstance(o, str) for o in outcomes), outcomes
     # Answered means acknowledged by Kafka: every one of them reaches the shared table.
-    table = services.orders_table
-    rows = wait_until(lambda: _order_ids(orders_db, table, user_id) if len(_order_ids(orders_db, table, user_id))
-                      == IN_FLIGHT else None, timeout=60, what="the orders placed during shutdown")
-    assert rows == set(outcomes)
+    rows = wait_for_user_rows(orders_db, services.orders_table, user_id, IN_FLIGHT)
+    assert {r.order_id for r in rows} == set(outcomes)
 
-
-def _order_ids(engine, table, user_id):
-    import sqlalchemy as sa
-    with engine.connect() as conn:
-        return set(conn.execute(sa.text(f"SELECT order_id FROM {table} WHERE user_id = :u"), {"u": user_id}).scalars())
