@@ -1,7 +1,6 @@
 """CatalogService: serve products from the catalog database; apply order events to the stock."""
 
 import logging
-import re
 import threading
 
 import grpc
@@ -10,11 +9,10 @@ from bus.consumer import EventConsumer
 from catalog_svc import config, stock
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_event_pb2
+from svc_runtime.ids import InvalidInput, check_id
 from svc_runtime.server import build_server, serve_until_stopped, stop_on_signals
 
 log = logging.getLogger("catalog_svc")
-
-_PRODUCT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class CatalogService(catalog_service_pb2_grpc.CatalogServiceServicer):
@@ -26,9 +24,10 @@ class CatalogService(catalog_service_pb2_grpc.CatalogServiceServicer):
             products=[catalog_service_pb2.Product(**row) for row in stock.list_products(self._engine)])
 
     def GetProduct(self, request, context):
-        if not _PRODUCT_ID.fullmatch(request.product_id):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          "product_id must be 1 to 64 letters, digits, '.', '_' or '-'")
+        try:
+            check_id("product_id", request.product_id)
+        except InvalidInput as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         row = stock.get_product(self._engine, request.product_id)
         if row is None:
             context.abort(grpc.StatusCode.NOT_FOUND, f"unknown product_id {request.product_id!r}")

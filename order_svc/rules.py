@@ -2,37 +2,22 @@
 
 import base64
 import json
-import re
 import uuid
 from datetime import datetime
 
-MAX_ID_LENGTH = 64
+from svc_runtime.ids import InvalidInput, check_id  # noqa: F401 (re-exported: part of the rules)
+
 MAX_QTY = 10_000
 MAX_INT32 = 2**31 - 1
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
-_ID = re.compile(r"[A-Za-z0-9._-]+")
 # Fixed namespace: the same (user_id, request_id) gives the same order id on every instance.
 _ORDER_NAMESPACE = uuid.UUID("6f1c3f4e-2a8b-4d59-9a53-0f0e7d1b2c44")
 
 
-class InvalidInput(ValueError):
-    """A request field is wrong; the message says which and why."""
-
-
 class NotEnoughStock(Exception):
     """The product has fewer units left than ordered."""
-
-
-def check_id(name: str, value: str) -> str:
-    if not value:
-        raise InvalidInput(f"{name} is required")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidInput(f"{name} is {len(value)} characters long; at most {MAX_ID_LENGTH} are allowed")
-    if not _ID.fullmatch(value):
-        raise InvalidInput(f"{name} {value!r} may only contain letters, digits, '.', '_' and '-'")
-    return value
 
 
 def check_qty(qty: int) -> int:

@@ -1,0 +1,20 @@
+"""The id format both services accept (user, product and order ids), checked in one place."""
+
+import re
+
+MAX_ID_LENGTH = 64
+_ID = re.compile(r"[A-Za-z0-9._-]+")
+
+
+class InvalidInput(ValueError):
+    """A request field is wrong; the message says which and why."""
+
+
+def check_id(name: str, value: str) -> str:
+    if not value:
+        raise InvalidInput(f"{name} is required")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInput(f"{name} is {len(value)} characters long; at most {MAX_ID_LENGTH} are allowed")
+    if not _ID.fullmatch(value):
+        raise InvalidInput(f"{name} {value!r} may only contain letters, digits, '.', '_' and '-'")
+    return value
