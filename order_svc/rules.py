@@ -5,10 +5,9 @@ import json
 import uuid
 from datetime import datetime
 
+from svc_runtime.event_rules import MAX_INT32, MAX_QTY
 from svc_runtime.ids import InvalidInput, check_id  # noqa: F401 (re-exported: part of the rules)
 
-MAX_QTY = 10_000
-MAX_INT32 = 2**31 - 1
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 

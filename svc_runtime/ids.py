@@ -3,7 +3,9 @@
 import re
 
 MAX_ID_LENGTH = 64
-_ID = re.compile(r"[A-Za-z0-9._-]+")
+# Also the CHECK constraint of the orders table (stack.schema): keep it plain POSIX ERE.
+ID_PATTERN = "[A-Za-z0-9._-]+"
+_ID = re.compile(ID_PATTERN)
 
 
 class InvalidInput(ValueError):
