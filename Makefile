@@ -5,23 +5,23 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-STACK_DIR   := .stack
+TOOLS       := .stack
 VENV        := .venv
 PY          := $(VENV)/bin/python
-GRPCURL     := $(STACK_DIR)/bin/grpcurl
-BUF         := $(STACK_DIR)/npm/node_modules/.bin/buf
+GRPCURL     := $(TOOLS)/bin/grpcurl
+BUF         := $(TOOLS)/npm/node_modules/.bin/buf
 GRPCURL_VERSION := v1.9.4
 BUF_VERSION     := 1.75.0
 PROTOS      := $(shell find protos tests/protos -name '*.proto' 2>/dev/null)
 
 .PHONY: help setup system jars tools protos stack-up stack-down stack-status \
-        connector services services-down run test unit bench clean
+        services-up services-down run test unit bench clean
 
 help:
 	@echo "make run          install what is missing, start everything, run the demo"
 	@echo "make test         install what is missing, run the whole test suite"
-	@echo "make stack-up | stack-down | stack-status   MariaDB, Kafka and Connect"
-	@echo "make services-down                           stop the demo's gRPC services"
+	@echo "make stack-up | stack-down | stack-status   MariaDB, Kafka, Connect (and the services)"
+	@echo "make services-up | services-down             the demo's gRPC services"
 	@echo "make bench        run the benchmarks in bench/"
 
 setup: $(VENV)/.installed system jars tools protos
@@ -36,20 +36,20 @@ $(VENV)/.installed: requirements.txt
 
 # MariaDB from Debian's packages (only when it is not installed yet).
 system:
-	@bash connect/install_system.sh
+	@bash stack/install_system.sh
 
 # Kafka broker, Connect runtime, Debezium JDBC sink and JDBC driver from Maven Central.
-jars: $(STACK_DIR)/jars.stamp
-$(STACK_DIR)/jars.stamp: connect/pom.xml connect/fetch_jars.sh
-	bash connect/fetch_jars.sh
+jars: $(TOOLS)/jars.stamp
+$(TOOLS)/jars.stamp: stack/pom.xml stack/fetch_jars.sh
+	bash stack/fetch_jars.sh
 	touch $@
 
 # grpcurl (Go module proxy) and buf (npm registry), pinned, under .stack/.
 tools: $(GRPCURL) $(BUF)
 $(GRPCURL):
-	GOBIN=$(CURDIR)/$(STACK_DIR)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+	GOBIN=$(CURDIR)/$(TOOLS)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 $(BUF):
-	npm install --silent --no-audit --no-fund --prefix $(STACK_DIR)/npm @bufbuild/buf@$(BUF_VERSION)
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/npm @bufbuild/buf@$(BUF_VERSION)
 
 # Python stubs for every proto, generated into gen/ (never edited by hand).
 protos: gen/.stamp
@@ -59,34 +59,36 @@ gen/.stamp: $(PROTOS) $(VENV)/.installed
 	    --python_out=gen --pyi_out=gen --grpc_python_out=gen $(PROTOS)
 	touch $@
 
+# MariaDB, Kafka and Connect, the tables, and the JDBC sink connector (RUNNING).
 stack-up: setup
-	$(PY) -m connect.stack up
+	$(PY) -m stack up
 
 stack-down:
-	@if [ -x $(PY) ]; then $(PY) -m connect.stack down; else echo "nothing to stop"; fi
+	@if [ -x $(PY) ]; then $(PY) -m stack down; else echo "nothing to stop"; fi
 
 stack-status:
-	$(PY) -m connect.stack status
+	$(PY) -m stack status
 
-# Register (or update) the JDBC sink connector and wait until it runs.
-connector: stack-up
-	$(PY) -m connect.register --wait
+services-up: stack-up
+	$(PY) -m stack services-up
 
 services-down:
-	@if [ -x $(PY) ]; then $(PY) -m demo.services down; else echo "nothing to stop"; fi
+	@if [ -x $(PY) ]; then $(PY) -m stack services-down; else echo "nothing to stop"; fi
 
-run: connector
+run: stack-up
 	$(PY) -m demo.run
 
-test: stack-up
+# The tests start a private stack of their own (own ports and data dir under
+# .stack/tests/), so they never touch what `make run` shows.
+test: setup
 	$(PY) -m pytest tests
 
 unit: $(VENV)/.installed protos
 	$(PY) -m pytest tests/unit
 
-bench: stack-up
+bench: setup
 	$(PY) bench/envelope.py
 	$(PY) bench/e2e.py
 
 clean: services-down stack-down
-	rm -rf $(STACK_DIR) $(VENV) gen
+	rm -rf $(TOOLS) $(VENV) gen

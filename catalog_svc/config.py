@@ -1,23 +1,27 @@
-"""Catalog service settings, from environment variables with defaults for the local stack."""
+"""Catalog service settings: the shared ones (svc_runtime.settings) that it uses."""
 
 import os
 from dataclasses import dataclass
 
-from svc_runtime.db import mariadb_url
+from svc_runtime.settings import HOST, Settings
 
 
 @dataclass(frozen=True)
-class Settings:
+class CatalogSettings:
     listen: str
+    kafka_bootstrap: str
     catalog_db_url: str
     orders_topic: str
     consumer_group: str
 
 
-def load() -> Settings:
-    return Settings(
-        listen=f"{os.environ.get('CATALOG_HOST', '127.0.0.1')}:{os.environ.get('CATALOG_PORT', '50061')}",
-        catalog_db_url=os.environ.get("CATALOG_DB_URL", mariadb_url(os.environ.get("CATALOG_DB", "catalog_db"))),
-        orders_topic=os.environ.get("ORDERS_TOPIC", "orders"),
-        consumer_group=os.environ.get("CATALOG_CONSUMER_GROUP", "catalog-stock"),
+def load(env=None) -> CatalogSettings:
+    env = os.environ if env is None else env
+    shared = Settings.from_env(env)
+    return CatalogSettings(
+        listen=f"{HOST}:{shared.catalog_port}",
+        kafka_bootstrap=shared.kafka_bootstrap,
+        catalog_db_url=shared.mariadb_url(shared.catalog_db),
+        orders_topic=shared.orders_topic,
+        consumer_group=shared.catalog_group,
     )

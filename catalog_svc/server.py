@@ -57,7 +57,8 @@ def serve() -> None:
     engine = stock.create_engine(settings.catalog_db_url)
     stock.prepare(engine)
     consumer = EventConsumer(settings.orders_topic, order_event_pb2.OrderPlaced,
-                             settings.consumer_group, order_event_handler(engine))
+                             settings.consumer_group, order_event_handler(engine),
+                             bootstrap=settings.kafka_bootstrap)
     consuming = threading.Thread(target=_consume, args=(consumer, stop), name="order-events", daemon=True)
     consuming.start()
     service = CatalogService(engine)

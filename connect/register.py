@@ -3,9 +3,9 @@
     python -m connect.register --wait [--config connect/orders-sink.json] [--timeout 120]
 
 The JSON file is data in Kafka Connect's own format ({"name": ..., "config": {...}}).
-String values may use ${MARIADB_HOST}, ${MARIADB_PORT}, ${MARIADB_USER},
-${MARIADB_PASSWORD}, ${KAFKA_BOOTSTRAP}, filled from connect.settings; keys that
-start with "_" are comments and are not sent.
+Its strings may use ${NAME} for any variable of svc_runtime.settings (ORDERS_TOPIC,
+ORDERS_DB, ORDERS_TABLE, SINK_NAME, MARIADB_HOST, ...) and ${SINK_DLQ_TOPIC}; keys
+that start with "_" are comments and are not sent.
 """
 import argparse
 import json
@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 from string import Template
 
-from connect import rest, settings
+from connect import rest
+from svc_runtime.settings import Settings
 
-DEFAULT_CONFIG = settings.ROOT / "connect" / "orders-sink.json"
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "orders-sink.json"
 TOPIC_PARTITIONS = 3  # like the broker's num.partitions; dead-letter topics get 1
 
 
@@ -24,22 +25,30 @@ class ConnectorError(Exception):
     """The connector could not be registered, failed, or did not start in time."""
 
 
-def load(config: dict | str | Path = DEFAULT_CONFIG) -> tuple[str, dict]:
+def placeholders(settings: Settings) -> dict:
+    """The values a connector JSON file may reference as ${NAME}."""
+    return {**settings.to_env(), "SINK_DLQ_TOPIC": settings.sink_dlq_topic}
+
+
+def load(config: dict | str | Path, settings: Settings) -> tuple[str, dict]:
     """(name, config) from a JSON file or a dict, with ${...} placeholders filled in."""
     if not isinstance(config, dict):
         config = json.loads(Path(config).read_text())
     body = config.get("config", config)
-    name = config.get("name") or body.get("name")
+    values = placeholders(settings)
+    try:
+        name = Template(config.get("name") or body.get("name") or "").substitute(values)
+        filled = {key: Template(value).substitute(values) if isinstance(value, str) else str(value)
+                  for key, value in body.items() if not key.startswith("_")}
+    except KeyError as err:
+        raise ConnectorError(f"connector config uses ${{{err.args[0]}}}, which is no setting") from None
     if not name:
         raise ConnectorError("connector config has no name")
-    values = settings.placeholders()
-    filled = {key: Template(value).substitute(values) if isinstance(value, str) else str(value)
-              for key, value in body.items() if not key.startswith("_")}
     filled["name"] = name
     return name, filled
 
 
-def ensure_topics(config: dict, timeout: float = 30) -> None:
+def ensure_topics(config: dict, settings: Settings, timeout: float = 30) -> None:
     """Create the connector's topics and its dead-letter topic if they are missing."""
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -48,7 +57,7 @@ def ensure_topics(config: dict, timeout: float = 30) -> None:
     dlq = config.get("errors.deadletterqueue.topic.name")
     if dlq:
         wanted[dlq] = 1
-    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP})
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     existing = admin.list_topics(timeout=timeout).topics
     missing = [NewTopic(t, num_partitions=n, replication_factor=1)
                for t, n in wanted.items() if t not in existing]
@@ -62,9 +71,9 @@ def ensure_topics(config: dict, timeout: float = 30) -> None:
                 raise ConnectorError(f"could not create topic {topic}: {err}") from err
 
 
-def connector_status(name: str) -> dict | None:
+def connector_status(url: str, name: str) -> dict | None:
     """The worker's status document for a connector, or None if it does not exist."""
-    status, body = rest.call("GET", f"/connectors/{rest.quote(name)}/status")
+    status, body = rest.call(url, "GET", f"/connectors/{rest.quote(name)}/status")
     if status == 404:
         return None
     if status != 200:
@@ -72,11 +81,11 @@ def connector_status(name: str) -> dict | None:
     return body
 
 
-def _put_config(name: str, config: dict, timeout: float) -> None:
+def _put_config(url: str, name: str, config: dict, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            status, body = rest.call("PUT", f"/connectors/{rest.quote(name)}/config", config)
+            status, body = rest.call(url, "PUT", f"/connectors/{rest.quote(name)}/config", config)
         except OSError as err:  # worker not reachable
             status, body = None, str(err)
         if status in (200, 201):
@@ -94,7 +103,7 @@ def _causes(trace: str) -> str:
     return "\n  ".join(lines[:1] + causes)
 
 
-def wait_running(name: str, timeout: float = 120) -> dict:
+def wait_running(url: str, name: str, timeout: float = 120) -> dict:
     """Wait until the connector and all its tasks are RUNNING; returns the status.
 
     Raises ConnectorError at once if the connector or a task FAILED (with its
@@ -103,7 +112,7 @@ def wait_running(name: str, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        last = connector_status(name)
+        last = connector_status(url, name)
         if last:
             failed = [t for t in [last["connector"], *last["tasks"]] if t["state"] == "FAILED"]
             if failed:
@@ -117,20 +126,20 @@ def wait_running(name: str, timeout: float = 120) -> dict:
     raise ConnectorError(f"connector {name} not RUNNING after {timeout:.0f}s; last status: {last}")
 
 
-def register(config: dict | str | Path = DEFAULT_CONFIG, wait: bool = True,
+def register(config: dict | str | Path, settings: Settings, wait: bool = True,
              timeout: float = 120) -> str:
     """Create or update a connector (idempotent PUT); returns its name."""
-    name, body = load(config)
-    ensure_topics(body)
-    _put_config(name, body, timeout)
+    name, body = load(config, settings)
+    ensure_topics(body, settings)
+    _put_config(settings.connect_url, name, body, timeout)
     if wait:
-        wait_running(name, timeout)
+        wait_running(settings.connect_url, name, timeout)
     return name
 
 
-def delete(name: str) -> bool:
+def delete(url: str, name: str) -> bool:
     """Delete a connector; False if it did not exist."""
-    status, body = rest.call("DELETE", f"/connectors/{rest.quote(name)}")
+    status, body = rest.call(url, "DELETE", f"/connectors/{rest.quote(name)}")
     if status == 404:
         return False
     if status not in (200, 204):
@@ -145,12 +154,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--wait", action="store_true", help="wait until it and its tasks run")
     parser.add_argument("--timeout", type=float, default=120, help="seconds (default 120)")
     args = parser.parse_args(argv)
+    settings = Settings.from_env()
     try:
-        name = register(args.config, wait=args.wait, timeout=args.timeout)
+        name = register(args.config, settings, wait=args.wait, timeout=args.timeout)
     except (ConnectorError, OSError) as err:
         print(f"register failed: {err}", file=sys.stderr)
         return 1
-    print(f"connector {name}: {'RUNNING' if args.wait else 'registered'} on {settings.CONNECT_URL}")
+    print(f"connector {name}: {'RUNNING' if args.wait else 'registered'} on {settings.connect_url}")
     return 0
 
 

@@ -4,16 +4,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from connect import settings
 
-
-def call(method: str, path: str, body: dict | None = None, timeout: float = 10):
+def call(base_url: str, method: str, path: str, body: dict | None = None, timeout: float = 10):
     """One REST call; returns (HTTP status, parsed JSON body or text, or None when empty).
 
     Raises OSError (URLError) only when the worker cannot be reached at all.
     """
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(settings.CONNECT_URL + path, data=data, method=method,
+    req = urllib.request.Request(base_url + path, data=data, method=method,
                                  headers={"Content-Type": "application/json",
                                           "Accept": "application/json"})
     try:

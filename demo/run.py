@@ -8,11 +8,10 @@ import uuid
 import grpc
 import sqlalchemy as sa
 
-from catalog_svc import config as catalog_config
-from demo import services
-from order_svc import config as order_config
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
+from stack.topology import Topology
+from svc_runtime.settings import Settings
 
 ORDERS = [("CATALOG-001", 5), ("CATALOG-002", 3), ("CATALOG-001", 2), ("CATALOG-003", 4), ("CATALOG-002", 1)]
 
@@ -33,20 +32,21 @@ def wait_for(condition, timeout: float, what: str):
 
 def main() -> int:
     print("Starting the services:")
-    all_services = services.demo_services()
-    for svc in all_services:
-        services.start(svc)
-    catalog_svc, order_svcs = all_services[0], all_services[1:]
-    catalog = catalog_service_pb2_grpc.CatalogServiceStub(grpc.insecure_channel(catalog_svc.address))
-    order_stubs = [(svc, order_service_pb2_grpc.OrderServiceStub(grpc.insecure_channel(svc.address)))
-                   for svc in order_svcs]
+    settings = Settings.from_env()
+    topology = Topology(settings)
+    topology.services_up()
+    catalog_address = topology.address(topology.catalogs[0])
+    catalog = catalog_service_pb2_grpc.CatalogServiceStub(grpc.insecure_channel(catalog_address))
+    order_stubs = [(svc, topology.address(svc),
+                    order_service_pb2_grpc.OrderServiceStub(grpc.insecure_channel(topology.address(svc))))
+                   for svc in topology.orders]
 
     before = stock_table(catalog)
     user_id = f"demo-{uuid.uuid4().hex[:8]}"
     print(f"\nPlacing {len(ORDERS)} orders for {user_id}, alternating between the Order instances:")
     placed = []
     for i, (product_id, qty) in enumerate(ORDERS):
-        svc, stub = order_stubs[i % len(order_stubs)]
+        svc, address, stub = order_stubs[i % len(order_stubs)]
         try:
             order = stub.CreateOrder(order_service_pb2.CreateOrderRequest(
                 user_id=user_id, product_id=product_id, qty=qty, request_id=str(uuid.uuid4())), timeout=15).order
@@ -54,13 +54,12 @@ def main() -> int:
             if e.code() != grpc.StatusCode.FAILED_PRECONDITION:
                 raise
             # After many demo runs the stock runs out: that is the rule working, not a failure.
-            print(f"  via {svc.name} ({svc.address}): refused, {e.code().name}: {e.details()}")
+            print(f"  via {svc.name} ({address}): refused, {e.code().name}: {e.details()}")
             continue
         placed.append(order)
-        print(f"  via {svc.name} ({svc.address}): order {order.order_id}  {qty} x {product_id} = {order.total_price}")
+        print(f"  via {svc.name} ({address}): order {order.order_id}  {qty} x {product_id} = {order.total_price}")
 
-    settings = order_config.load()
-    engine = sa.create_engine(settings.orders_db_url)
+    engine = sa.create_engine(settings.mariadb_url(settings.orders_db))
     query = sa.text("SELECT order_id, user_id, product_id, qty, unit_price, total_price, created_at "
                     f"FROM {settings.orders_table} WHERE user_id = :u ORDER BY created_at")
     rows = wait_for(lambda: _rows_if_complete(engine, query, user_id, len(placed)), 60,
@@ -77,19 +76,19 @@ def main() -> int:
     expected = {p: s - ordered.get(p, 0) for p, s in before.items()}
     after = wait_for(lambda: (s := stock_table(catalog)) == expected and s, 60,
                      "the Catalog service to apply the order events to the stock")
-    print(f"\nCatalog stock ({catalog_config.load().catalog_db_url.rsplit('/', 1)[-1]}), lowered once per order event:")
+    print(f"\nCatalog stock ({settings.catalog_db}), lowered once per order event:")
     print(f"  {'product_id':11}  before  ordered  after")
     for product_id in sorted(before):
         print(f"  {product_id:11}  {before[product_id]:6}  {ordered.get(product_id, 0):7}  {after[product_id]:5}")
 
-    o = order_svcs[0]
+    o = order_stubs[0][1]
     print(f"""
 The services keep running. Try them with grpcurl (built by `make setup` into .stack/bin):
-  .stack/bin/grpcurl -plaintext {o.address} list
-  .stack/bin/grpcurl -plaintext -d '{{"user_id": "{user_id}"}}' {o.address} ordersync.order.v1.OrderService/ListOrders
+  .stack/bin/grpcurl -plaintext {o} list
+  .stack/bin/grpcurl -plaintext -d '{{"user_id": "{user_id}"}}' {o} ordersync.order.v1.OrderService/ListOrders
   .stack/bin/grpcurl -plaintext -d '{{"user_id": "alice", "product_id": "CATALOG-003", "qty": 1, "request_id": "{uuid.uuid4()}"}}' \\
-      {o.address} ordersync.order.v1.OrderService/CreateOrder
-  .stack/bin/grpcurl -plaintext {catalog_svc.address} ordersync.catalog.v1.CatalogService/ListProducts
+      {o} ordersync.order.v1.OrderService/CreateOrder
+  .stack/bin/grpcurl -plaintext {catalog_address} ordersync.catalog.v1.CatalogService/ListProducts
 Stop the services with `make services-down`, the stack with `make stack-down`.""")
     return 0
 

@@ -1,33 +1,38 @@
-"""Order service settings, from environment variables with defaults for the local stack."""
+"""Order service settings: the shared ones (svc_runtime.settings) and this instance's own."""
 
 import os
 import socket
 from dataclasses import dataclass
 
-from svc_runtime.db import mariadb_url
+from svc_runtime.settings import HOST, Settings
 
 
 @dataclass(frozen=True)
-class Settings:
+class OrderSettings:
     listen: str
     instance: str
     catalog_address: str
     catalog_deadline_s: float
     publish_timeout_s: float
+    kafka_bootstrap: str
     orders_topic: str
     orders_db_url: str
     orders_table: str
 
 
-def load() -> Settings:
-    port = os.environ.get("ORDER_PORT", "50051")
-    return Settings(
-        listen=f"{os.environ.get('ORDER_HOST', '127.0.0.1')}:{port}",
-        instance=os.environ.get("ORDER_INSTANCE", f"{socket.gethostname()}:{port}"),
-        catalog_address=os.environ.get("CATALOG_ADDRESS", "127.0.0.1:50061"),
-        catalog_deadline_s=float(os.environ.get("CATALOG_DEADLINE_S", "2.0")),
-        publish_timeout_s=float(os.environ.get("PUBLISH_TIMEOUT_S", "10.0")),
-        orders_topic=os.environ.get("ORDERS_TOPIC", "orders"),
-        orders_db_url=os.environ.get("ORDERS_DB_URL", mariadb_url(os.environ.get("ORDERS_DB", "orders_db"))),
-        orders_table=os.environ.get("ORDERS_TABLE", "orders"),
+def load(env=None) -> OrderSettings:
+    env = os.environ if env is None else env
+    shared = Settings.from_env(env)
+    # ORDER_PORT is this instance's port, one of ORDER_PORTS (the supervisor sets it).
+    port = int(env.get("ORDER_PORT") or shared.order_ports[0])
+    return OrderSettings(
+        listen=f"{HOST}:{port}",
+        instance=env.get("ORDER_INSTANCE") or f"{socket.gethostname()}:{port}",
+        catalog_address=shared.catalog_address,
+        catalog_deadline_s=float(env.get("CATALOG_DEADLINE_S", "2.0")),
+        publish_timeout_s=float(env.get("PUBLISH_TIMEOUT_S", "10.0")),
+        kafka_bootstrap=shared.kafka_bootstrap,
+        orders_topic=shared.orders_topic,
+        orders_db_url=shared.mariadb_url(shared.orders_db),
+        orders_table=shared.orders_table,
     )

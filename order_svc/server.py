@@ -22,7 +22,7 @@ _LOCK_STRIPES = 64
 
 
 class OrderService(order_service_pb2_grpc.OrderServiceServicer):
-    def __init__(self, settings: config.Settings, catalog, producer: EventProducer, store: OrderStore):
+    def __init__(self, settings: config.OrderSettings, catalog, producer: EventProducer, store: OrderStore):
         self._settings = settings
         self._catalog = catalog
         self._producer = producer
@@ -161,7 +161,7 @@ def serve() -> None:
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s order[{settings.instance}] %(levelname)s %(message)s")
     stop = stop_on_signals()
     channel = grpc.insecure_channel(settings.catalog_address)
-    producer = EventProducer(settings.orders_topic, "order_id")
+    producer = EventProducer(settings.orders_topic, "order_id", bootstrap=settings.kafka_bootstrap)
     store = OrderStore(settings.orders_db_url, settings.orders_table)
     service = OrderService(settings, catalog_service_pb2_grpc.CatalogServiceStub(channel), producer, store)
     server, health = build_server(

@@ -2,12 +2,12 @@
 -- One statement per line.
 DELETE FROM mysql.global_priv WHERE User = '';
 FLUSH PRIVILEGES;
-CREATE DATABASE IF NOT EXISTS orders_db;
-CREATE DATABASE IF NOT EXISTS catalog_db;
+CREATE DATABASE IF NOT EXISTS ${ORDERS_DB};
+CREATE DATABASE IF NOT EXISTS ${CATALOG_DB};
 CREATE USER IF NOT EXISTS '${USER}'@'%' IDENTIFIED BY '${PASSWORD}';
 CREATE USER IF NOT EXISTS '${USER}'@'localhost' IDENTIFIED BY '${PASSWORD}';
 ALTER USER '${USER}'@'%' IDENTIFIED BY '${PASSWORD}';
 ALTER USER '${USER}'@'localhost' IDENTIFIED BY '${PASSWORD}';
-GRANT ALL PRIVILEGES ON orders_db.* TO '${USER}'@'%', '${USER}'@'localhost';
-GRANT ALL PRIVILEGES ON catalog_db.* TO '${USER}'@'%', '${USER}'@'localhost';
+GRANT ALL PRIVILEGES ON ${ORDERS_DB}.* TO '${USER}'@'%', '${USER}'@'localhost';
+GRANT ALL PRIVILEGES ON ${CATALOG_DB}.* TO '${USER}'@'%', '${USER}'@'localhost';
 GRANT ALL PRIVILEGES ON `ordersync\_test\_%`.* TO '${USER}'@'%', '${USER}'@'localhost';

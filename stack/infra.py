@@ -1,0 +1,196 @@
+"""The infrastructure parts of a stack, built from one Settings: MariaDB, a KRaft broker, a Connect worker.
+
+Each is a plain process on 127.0.0.1 with its data, config and log under the
+settings' stack_dir; the jars and tools that `make setup` fetched are shared by
+every stack and live in the repository's .stack/.
+"""
+
+import base64
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from string import Template
+
+from connect import rest
+from stack.process import Part, StackError, say
+from svc_runtime.settings import ROOT, Settings
+
+TOOLS_DIR = ROOT / ".stack"  # what `make setup` fetched: jars, plugins, grpcurl, buf
+KAFKA_LIBS = TOOLS_DIR / "kafka" / "libs"
+PLUGIN_DIR = TOOLS_DIR / "plugins"
+TEMPLATES = Path(__file__).resolve().parent / "config"
+JDBC_SINK_CLASS = "io.debezium.connector.jdbc.JdbcSinkConnector"
+CONNECT_GROUP = "ordersync-connect"
+
+
+def parts(settings: Settings) -> list[Part]:
+    """MariaDB, the broker and the Connect worker, in start order."""
+    return [_mariadb(settings), _kafka(settings), _connect(settings)]
+
+
+def _render(settings: Settings, template: str, **values) -> Path:
+    target = settings.stack_dir / "conf" / template
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(Template((TEMPLATES / template).read_text()).substitute(values))
+    return target
+
+
+def _java(settings: Settings) -> str:
+    java = Path(settings.java_home) / "bin" / "java"
+    if java.exists():
+        return str(java)
+    found = shutil.which("java")
+    if not found:
+        raise StackError("java not found: set JAVA_HOME to a Java 17+ JDK")
+    return found
+
+
+def _kafka_classpath() -> str:
+    if not any(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
+        raise StackError(f"no Kafka jars in {KAFKA_LIBS}: run `make setup`")
+    return f"{KAFKA_LIBS}/*"
+
+
+def _jvm_options(settings: Settings, heap: str) -> list[str]:
+    log4j = _render(settings, "log4j2.properties")
+    return [*heap.split(), "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
+            f"-Dkafka.logs.dir={settings.stack_dir / 'logs'}"]
+
+
+def _run_once(what: str, cmd: list[str], timeout: float) -> None:
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise StackError(f"{what} did not finish within {timeout:.0f}s: {' '.join(cmd)}") from None
+    if result.returncode != 0:
+        raise StackError(f"{what} failed:\n{result.stdout}\n{result.stderr}")
+
+
+# ---------------------------------------------------------------- MariaDB
+
+def _system_binary(name: str) -> str:
+    found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin")
+    if not found:
+        raise StackError(f"{name} not found: run `make setup` (stack/install_system.sh)")
+    return found
+
+
+def _as_root() -> list[str]:
+    # mariadbd refuses to run as root unless told to; our datadir is root's anyway.
+    return ["--user=root"] if os.geteuid() == 0 else []
+
+
+def _mariadb(settings: Settings) -> Part:
+    home = settings.stack_dir / "data" / "mariadb"
+
+    def command() -> list[str]:
+        datadir = home / "datadir"
+        if not (datadir / "mysql").is_dir():
+            say(f"mariadb: initialising datadir {datadir}")
+            shutil.rmtree(datadir, ignore_errors=True)
+            datadir.mkdir(parents=True)
+            try:
+                _run_once("mariadb-install-db",
+                          [_system_binary("mariadb-install-db"), f"--datadir={datadir}", "--skip-test-db",
+                           "--auth-root-authentication-method=socket", *_as_root()],
+                          settings.stack_startup_timeout)
+            except StackError:
+                shutil.rmtree(datadir, ignore_errors=True)
+                raise
+        init_file = _render(settings, "mariadb-init.sql", USER=settings.mariadb_user,
+                            PASSWORD=settings.mariadb_password.replace("'", "''"),
+                            ORDERS_DB=settings.orders_db, CATALOG_DB=settings.catalog_db)
+        init_file.chmod(0o600)
+        cnf = _render(settings, "my.cnf", DATADIR=datadir, SOCKET=settings.stack_dir / "run" / "mariadb.sock",
+                      PIDFILE=home / "mariadbd.pid", PORT=settings.mariadb_port,
+                      LOGFILE=settings.stack_dir / "logs" / "mariadb.log", INIT_FILE=init_file)
+        # --defaults-file must come first.
+        return [_system_binary("mariadbd"), f"--defaults-file={cnf}", *_as_root()]
+
+    def healthy() -> bool:
+        import pymysql
+        try:
+            conn = pymysql.connect(host=settings.mariadb_host, port=settings.mariadb_port,
+                                   user=settings.mariadb_user, password=settings.mariadb_password,
+                                   database=settings.orders_db, connect_timeout=2)
+        except pymysql.MySQLError:
+            return False
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                return cur.fetchone() == (1,)
+        finally:
+            conn.close()
+
+    return Part("mariadb", settings.mariadb_port, "MARIADB_PORT", command, healthy, cwd=settings.stack_dir)
+
+
+# ---------------------------------------------------------------- Kafka broker
+
+def _cluster_id(id_file: Path) -> str:
+    if id_file.exists():
+        return id_file.read_text().strip()
+    # Like Kafka's Uuid.randomUuid(): 16 random bytes, base64url without padding,
+    # never starting with '-' (it would read as a command-line option).
+    cluster_id = "-"
+    while cluster_id.startswith("-"):
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    id_file.parent.mkdir(parents=True, exist_ok=True)
+    id_file.write_text(cluster_id + "\n")
+    return cluster_id
+
+
+def _kafka(settings: Settings) -> Part:
+    data = settings.stack_dir / "data" / "kafka"
+
+    def command() -> list[str]:
+        cp = _kafka_classpath()
+        conf = _render(settings, "server.properties", PORT=settings.kafka_port,
+                       CONTROLLER_PORT=settings.kafka_controller_port, DATA_DIR=data)
+        if not (data / "meta.properties").exists():
+            say(f"kafka: formatting storage {data}")
+            data.mkdir(parents=True, exist_ok=True)
+            _run_once("kafka storage format",
+                      [_java(settings), "-Xmx256m", "-cp", cp, "kafka.tools.StorageTool", "format",
+                       f"--cluster-id={_cluster_id(settings.stack_dir / 'data' / 'kafka-cluster.id')}",
+                       f"--config={conf}", "--ignore-formatted"], settings.stack_startup_timeout)
+        return [_java(settings), *_jvm_options(settings, settings.kafka_heap_opts), "-cp", cp,
+                "kafka.Kafka", str(conf)]
+
+    def healthy() -> bool:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
+        try:
+            return len(admin.list_topics(timeout=3).brokers) > 0
+        except KafkaException:
+            return False
+
+    return Part("kafka", settings.kafka_port, "KAFKA_PORT", command, healthy, cwd=settings.stack_dir)
+
+
+# ---------------------------------------------------------------- Kafka Connect
+
+def _connect(settings: Settings) -> Part:
+    def command() -> list[str]:
+        cp = _kafka_classpath()
+        if not any(PLUGIN_DIR.glob("*/debezium-connector-jdbc-*.jar")):
+            raise StackError(f"Debezium JDBC sink missing in {PLUGIN_DIR}: run `make setup`")
+        conf = _render(settings, "connect-distributed.properties", BOOTSTRAP=settings.kafka_bootstrap,
+                       GROUP_ID=CONNECT_GROUP, PORT=settings.connect_port, PLUGIN_PATH=PLUGIN_DIR)
+        return [_java(settings), *_jvm_options(settings, settings.connect_heap_opts), "-cp", cp,
+                "org.apache.kafka.connect.cli.ConnectDistributed", str(conf)]
+
+    def healthy() -> bool:
+        try:
+            status, plugins = rest.call(settings.connect_url, "GET", "/connector-plugins", timeout=3)
+            if status != 200 or not any(p.get("class") == JDBC_SINK_CLASS for p in plugins):
+                return False
+            # /connectors answers only once the herder has joined the group and read its config.
+            return rest.call(settings.connect_url, "GET", "/connectors", timeout=3)[0] == 200
+        except OSError:  # not listening yet, or timed out
+            return False
+
+    return Part("connect", settings.connect_port, "CONNECT_PORT", command, healthy, cwd=settings.stack_dir)

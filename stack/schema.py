@@ -1,0 +1,87 @@
+"""The tables of a stack, created before the connector and the services start.
+
+The orders table is created here rather than by the sink's schema evolution so
+that it refuses exactly what the Catalog refuses (svc_runtime.event_rules):
+- CHECK constraints hold the event rules (id format, qty and price ranges,
+  total = qty x unit_price, created_at window);
+- a foreign key to the catalog's products refuses an unknown product;
+- a trigger keeps the first event of an order: a later event with the same
+  order id and the same content changes nothing (not even created_at), one with
+  other content is refused, as the Catalog's applied_orders does.
+A refused record is reported by the sink to its dead-letter topic with the
+database's reason, and the Catalog dead-letters the same event: both sides agree.
+"""
+
+import re
+
+import sqlalchemy as sa
+
+from catalog_svc import stock
+from stack.process import StackError
+from svc_runtime import event_rules
+from svc_runtime.settings import Settings
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def orders_table_ddl(table: str, catalog_db: str) -> list[str]:
+    """CREATE TABLE and trigger statements of an orders table (idempotent)."""
+    for name in (table, catalog_db):
+        if not _IDENTIFIER.fullmatch(name):
+            raise ValueError(f"{name!r} is not a plain SQL identifier")
+    ids = "".join(f"  CONSTRAINT `{name}_format` CHECK ({name} REGEXP '^{event_rules.ID_PATTERN}$'),\n"
+                  for name in ("order_id", "user_id", "product_id"))
+    content = " AND ".join(f"NEW.{c} <=> OLD.{c}"
+                           for c in ("user_id", "product_id", "qty", "unit_price", "total_price"))
+    id_type = f"VARCHAR({event_rules.MAX_ID_LENGTH})"
+    return [
+        f"""CREATE TABLE IF NOT EXISTS `{table}` (
+  order_id {id_type} NOT NULL PRIMARY KEY,
+  user_id {id_type} NOT NULL,
+  product_id {id_type} NOT NULL,
+  qty INT NOT NULL,
+  unit_price INT NOT NULL,
+  total_price INT NOT NULL,
+  created_at DATETIME(3) NOT NULL,
+{ids}  CONSTRAINT qty_range CHECK (qty BETWEEN 1 AND {event_rules.MAX_QTY}),
+  CONSTRAINT unit_price_range CHECK (unit_price BETWEEN {event_rules.MIN_UNIT_PRICE} AND {event_rules.MAX_INT32}),
+  CONSTRAINT total_is_qty_times_unit_price CHECK (total_price = qty * unit_price),
+  CONSTRAINT created_at_window CHECK (created_at >= '{event_rules.EARLIEST_CREATED_AT:%Y-%m-%d}'
+                                      AND created_at < '{event_rules.LATEST_CREATED_AT:%Y-%m-%d}'),
+  KEY user_created (user_id, created_at),
+  CONSTRAINT `{table}_known_product` FOREIGN KEY (product_id) REFERENCES `{catalog_db}`.products (product_id)
+)""",
+        f"""CREATE TRIGGER IF NOT EXISTS `{table}_first_event_wins` BEFORE UPDATE ON `{table}` FOR EACH ROW
+BEGIN
+  IF NOT ({content}) THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'order_id reused with different content: the first event wins';
+  END IF;
+  SET NEW.created_at = OLD.created_at;
+END""",
+    ]
+
+
+def prepare(settings: Settings) -> None:
+    """The Catalog's tables and seed products, then the orders table that refers to them."""
+    catalog = sa.create_engine(settings.mariadb_url(settings.catalog_db))
+    try:
+        stock.prepare(catalog)
+    finally:
+        catalog.dispose()
+    orders = sa.create_engine(settings.mariadb_url(settings.orders_db))
+    try:
+        with orders.begin() as conn:
+            create_table, create_trigger = orders_table_ddl(settings.orders_table, settings.catalog_db)
+            conn.exec_driver_sql(create_table)
+            checks = conn.execute(sa.text(
+                "SELECT COUNT(*) FROM information_schema.check_constraints"
+                " WHERE constraint_schema = DATABASE() AND table_name = :t"),
+                {"t": settings.orders_table}).scalar()
+            if not checks:
+                raise StackError(
+                    f"{settings.orders_db}.{settings.orders_table} exists but was not created by this "
+                    "version (no CHECK constraints): it would accept records the Catalog refuses. "
+                    "Rename or drop it, then run `make stack-up` again.")
+            conn.exec_driver_sql(create_trigger)
+    finally:
+        orders.dispose()

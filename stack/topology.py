@@ -1,0 +1,129 @@
+"""One topology builder for the demo, the tests and the benches: a stack, its connector, N Orders, M Catalogs.
+
+    topo = Topology(settings, orders=2, catalogs=1)
+    topo.up()            # infrastructure, schema, connector, services; each health-gated
+    topo.down()          # services, then infrastructure
+
+`Topology.for_tests()` makes a private stack (own data dir and free ports), so a
+test run never touches what `make run` shows.
+"""
+
+import shutil
+import socket
+import sys
+import time
+import uuid
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from connect import register
+from stack import infra, schema
+from stack.process import Part, Supervisor, say
+from svc_runtime.settings import HOST, ROOT, Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def grpc_serving(address: str, timeout: float = 1.0) -> bool:
+    """Whether a gRPC server answers its overall health check with SERVING."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def service_part(settings: Settings, name: str, module: str, port: int, env: dict) -> Part:
+    """A gRPC service process, healthy when its health check says SERVING."""
+    address = f"{HOST}:{port}"
+    return Part(name, port, env_var="", command=lambda: [sys.executable, "-m", module],
+                healthy=lambda: grpc_serving(address), env={**settings.to_env(), **env}, cwd=ROOT)
+
+
+class Topology:
+    def __init__(self, settings: Settings, orders: int | None = None, catalogs: int = 1):
+        self.settings = settings
+        self.supervisor = Supervisor(settings.stack_dir)
+        self.infra = infra.parts(settings)
+        ports = settings.order_ports[:orders] if orders is not None else settings.order_ports
+        if len(ports) < (orders or 0):
+            raise ValueError(f"{orders} Order instances need {orders} ORDER_PORTS, got {ports}")
+        self.catalogs = [service_part(settings, f"catalog-{i}", "catalog_svc", port, {"CATALOG_PORT": str(port)})
+                         for i, port in enumerate(_catalog_ports(settings, catalogs), start=1)]
+        self.orders = [service_part(settings, f"order-{i}", "order_svc", port,
+                                    {"ORDER_PORT": str(port), "ORDER_INSTANCE": f"order-{i}"})
+                       for i, port in enumerate(ports, start=1)]
+
+    @classmethod
+    def for_tests(cls, orders: int = 2, catalogs: int = 1, **changes) -> "Topology":
+        """A private stack under .stack/tests/<run>, on free ports."""
+        run = uuid.uuid4().hex[:8]
+        settings = Settings(
+            stack_dir=ROOT / ".stack" / "tests" / run, mariadb_port=free_port(), kafka_port=free_port(),
+            kafka_controller_port=free_port(), connect_port=free_port(), catalog_port=free_port(),
+            order_ports=tuple(free_port() for _ in range(orders)), **changes)
+        return cls(settings, orders=orders, catalogs=catalogs)
+
+    @property
+    def services(self) -> list[Part]:
+        return [*self.catalogs, *self.orders]
+
+    def part(self, name: str) -> Part:
+        return next(p for p in [*self.infra, *self.services] if p.name == name)
+
+    def address(self, part: Part) -> str:
+        return f"{HOST}:{part.port}"
+
+    # ------------------------------------------------------------ lifecycle
+
+    def infra_up(self) -> None:
+        """MariaDB, the broker and the worker, then the schema and the connector."""
+        self.settings.stack_dir.mkdir(parents=True, exist_ok=True)
+        for part in self.infra:
+            self.supervisor.ensure_up(part, self.settings.stack_startup_timeout)
+        schema.prepare(self.settings)
+        began = time.monotonic()
+        register.register(register.DEFAULT_CONFIG, self.settings, timeout=self.settings.stack_startup_timeout)
+        say(f"connector {self.settings.sink_name}: RUNNING ({time.monotonic() - began:.1f}s)")
+
+    def services_up(self, timeout: float = 60) -> None:
+        for part in self.services:  # Catalogs first: an Order asks them about every product
+            self.supervisor.ensure_up(part, timeout)
+
+    def up(self) -> None:
+        self.infra_up()
+        self.services_up()
+
+    def services_down(self) -> None:
+        for part in reversed(self.services):
+            self.supervisor.stop(part, grace=20)
+
+    def down(self) -> None:
+        self.services_down()
+        for part in reversed(self.infra):  # Connect first, MariaDB last
+            self.supervisor.stop(part)
+
+    def destroy(self) -> None:
+        """down(), then delete the stack dir (private stacks only)."""
+        self.down()
+        shutil.rmtree(self.settings.stack_dir, ignore_errors=True)
+
+    def status(self) -> list[dict]:
+        """Each part: name, pid, port, healthy."""
+        report = []
+        for part in [*self.infra, *self.services]:
+            pid = self.supervisor.pid(part)
+            report.append({"name": part.name, "pid": pid, "port": part.port,
+                           "healthy": pid is not None and part.healthy()})
+        return report
+
+
+def _catalog_ports(settings: Settings, count: int) -> list[int]:
+    # The first Catalog is at CATALOG_PORT, more follow on the next ports.
+    return [settings.catalog_port + i for i in range(count)]

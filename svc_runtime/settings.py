@@ -1,0 +1,119 @@
+"""Every shared setting of ordersync, with one name each, read once per process.
+
+`Settings.from_env()` reads the environment (defaults fit the local stack);
+`to_env()` gives the same settings back as variables, so a process started by
+the supervisor sees exactly what its parent saw. Libraries (`bus`, `connect`)
+read no environment: they take these values as parameters.
+
+| variable               | default                 | what it moves                                   |
+|------------------------|-------------------------|-------------------------------------------------|
+| STACK_DIR              | .stack                  | data, logs, pids and config of the local stack  |
+| MARIADB_HOST / _PORT   | 127.0.0.1 / 3306        | MariaDB, for the stack, services and connector  |
+| MARIADB_USER / _PASSWORD | ordersync / ordersync | the account of services and connector           |
+| KAFKA_PORT             | 9092                    | the broker (and KAFKA_BOOTSTRAP with it)        |
+| KAFKA_CONTROLLER_PORT  | 9093                    | the KRaft controller                            |
+| KAFKA_BOOTSTRAP        | 127.0.0.1:$KAFKA_PORT   | where clients find Kafka                        |
+| CONNECT_PORT           | 8083                    | the Connect worker (and CONNECT_URL with it)    |
+| CONNECT_URL            | http://127.0.0.1:$CONNECT_PORT | where tools find the Connect REST API    |
+| ORDERS_TOPIC           | orders                  | the topic of OrderPlaced events                 |
+| ORDERS_DB / ORDERS_TABLE | orders_db / orders    | where the sink writes orders and Order reads    |
+| CATALOG_DB             | catalog_db              | the Catalog's products and applied orders       |
+| CATALOG_GROUP          | catalog-stock           | the Catalog's consumer group                    |
+| SINK_NAME              | orders-sink             | the connector (its dead-letter topic: NAME-dlq) |
+| CATALOG_PORT           | 50061                   | the Catalog's gRPC port                         |
+| ORDER_PORTS            | 50051,50052             | one Order instance per port                     |
+| JAVA_HOME              | Debian's Java 17        | the JDK of the broker and the worker            |
+| KAFKA_HEAP_OPTS / CONNECT_HEAP_OPTS | 512m / 768m max | their heaps                                |
+| STACK_STARTUP_TIMEOUT  | 120                     | seconds a part may take to become healthy       |
+"""
+
+import dataclasses
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"  # the local stack binds to loopback only
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    stack_dir: Path = ROOT / ".stack"
+    mariadb_host: str = HOST
+    mariadb_port: int = 3306
+    mariadb_user: str = "ordersync"
+    mariadb_password: str = "ordersync"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_bootstrap: str = ""  # empty: 127.0.0.1:kafka_port
+    connect_port: int = 8083
+    connect_url: str = ""  # empty: http://127.0.0.1:connect_port
+    orders_topic: str = "orders"
+    orders_db: str = "orders_db"
+    orders_table: str = "orders"
+    catalog_db: str = "catalog_db"
+    catalog_group: str = "catalog-stock"
+    sink_name: str = "orders-sink"
+    catalog_port: int = 50061
+    order_ports: tuple[int, ...] = (50051, 50052)
+    # The stack's own processes.
+    java_home: str = "/usr/lib/jvm/java-17-openjdk-amd64"
+    kafka_heap_opts: str = "-Xms256m -Xmx512m"
+    connect_heap_opts: str = "-Xms256m -Xmx768m"
+    stack_startup_timeout: float = 120.0
+
+    def __post_init__(self):
+        if not self.kafka_bootstrap:
+            object.__setattr__(self, "kafka_bootstrap", f"{HOST}:{self.kafka_port}")
+        if not self.connect_url:
+            object.__setattr__(self, "connect_url", f"http://{HOST}:{self.connect_port}")
+        object.__setattr__(self, "stack_dir", Path(self.stack_dir).resolve())
+
+    @classmethod
+    def from_env(cls, env=None) -> "Settings":
+        env = os.environ if env is None else env
+        values = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f.name.upper())
+            if raw is None or raw == "":
+                continue
+            if f.type in (int, float):
+                values[f.name] = f.type(raw)
+            elif f.name == "order_ports":
+                values[f.name] = tuple(int(p) for p in raw.split(",") if p.strip())
+            else:
+                values[f.name] = raw
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as environment variables (for a child process)."""
+        env = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            env[f.name.upper()] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        return env
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with some settings changed; derived addresses follow moved ports."""
+        if "kafka_port" in changes and "kafka_bootstrap" not in changes:
+            changes["kafka_bootstrap"] = ""
+        if "connect_port" in changes and "connect_url" not in changes:
+            changes["connect_url"] = ""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def sink_dlq_topic(self) -> str:
+        return f"{self.sink_name}-dlq"
+
+    @property
+    def catalog_dlq_topic(self) -> str:
+        # The bus names a consumer's dead-letter topic <topic>.<group>.dlq.
+        return f"{self.orders_topic}.{self.catalog_group}.dlq"
+
+    @property
+    def catalog_address(self) -> str:
+        return f"{HOST}:{self.catalog_port}"
+
+    def mariadb_url(self, database: str | None = None) -> str:
+        """SQLAlchemy URL (PyMySQL driver) of one database (None: no default database)."""
+        return (f"mysql+pymysql://{self.mariadb_user}:{self.mariadb_password}"
+                f"@{self.mariadb_host}:{self.mariadb_port}/{database or ''}")
