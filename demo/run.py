@@ -35,10 +35,10 @@ def main() -> int:
     settings = Settings.from_env()
     topology = Topology(settings)
     topology.services_up()
-    catalog_address = topology.address(topology.catalogs[0])
+    catalog_address = topology.catalogs[0].address
     catalog = catalog_service_pb2_grpc.CatalogServiceStub(grpc.insecure_channel(catalog_address))
-    order_stubs = [(svc, topology.address(svc),
-                    order_service_pb2_grpc.OrderServiceStub(grpc.insecure_channel(topology.address(svc))))
+    order_stubs = [(svc, svc.address,
+                    order_service_pb2_grpc.OrderServiceStub(grpc.insecure_channel(svc.address)))
                    for svc in topology.orders]
 
     before = stock_table(catalog)

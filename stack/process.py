@@ -28,6 +28,11 @@ class Part:
     healthy: Callable[[], bool]
     env: dict = field(default_factory=dict)  # extra environment of the process
     cwd: Path | None = None
+    host: str = "127.0.0.1"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
 
 
 def say(message: str) -> None:
@@ -143,6 +148,10 @@ class Supervisor:
             self.kill(part)
         self.pid_file(part).unlink(missing_ok=True)
         self._children.pop(part.name, None)
+
+    def wait_exit(self, part: Part, timeout: float) -> int:
+        """The exit code of a part this supervisor started (raises TimeoutExpired)."""
+        return self._children[part.name].wait(timeout)
 
     def kill(self, part: Part) -> int | None:
         """kill -9, and wait until it is gone (fault tests use this); returns the pid."""

@@ -54,7 +54,7 @@ def orders_table_ddl(table: str, catalog_db: str) -> list[str]:
         f"""CREATE TRIGGER IF NOT EXISTS `{table}_first_event_wins` BEFORE UPDATE ON `{table}` FOR EACH ROW
 BEGIN
   IF NOT ({content}) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'order_id reused with different content: the first event wins';
+    SIGNAL SQLSTATE '23000' SET MESSAGE_TEXT = 'order_id reused with different content: the first event wins';
   END IF;
   SET NEW.created_at = OLD.created_at;
 END""",

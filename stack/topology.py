@@ -39,11 +39,17 @@ def grpc_serving(address: str, timeout: float = 1.0) -> bool:
     return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def service_part(settings: Settings, name: str, module: str, port: int, env: dict) -> Part:
-    """A gRPC service process, healthy when its health check says SERVING."""
+# The variable each service reads its own port from.
+PORT_VARS = {"catalog_svc": "CATALOG_PORT", "order_svc": "ORDER_PORT"}
+
+
+def service_part(settings: Settings, name: str, module: str, port: int, env: dict | None = None) -> Part:
+    """A gRPC service process on `port`, healthy when its health check says SERVING."""
     address = f"{HOST}:{port}"
-    return Part(name, port, env_var="", command=lambda: [sys.executable, "-m", module],
-                healthy=lambda: grpc_serving(address), env={**settings.to_env(), **env}, cwd=ROOT)
+    port_var = PORT_VARS[module]
+    return Part(name, port, env_var=port_var, command=lambda: [sys.executable, "-m", module],
+                healthy=lambda: grpc_serving(address),
+                env={**settings.to_env(), **(env or {}), port_var: str(port)}, cwd=ROOT)
 
 
 class Topology:
@@ -54,10 +60,9 @@ class Topology:
         ports = settings.order_ports[:orders] if orders is not None else settings.order_ports
         if len(ports) < (orders or 0):
             raise ValueError(f"{orders} Order instances need {orders} ORDER_PORTS, got {ports}")
-        self.catalogs = [service_part(settings, f"catalog-{i}", "catalog_svc", port, {"CATALOG_PORT": str(port)})
+        self.catalogs = [service_part(settings, f"catalog-{i}", "catalog_svc", port)
                          for i, port in enumerate(_catalog_ports(settings, catalogs), start=1)]
-        self.orders = [service_part(settings, f"order-{i}", "order_svc", port,
-                                    {"ORDER_PORT": str(port), "ORDER_INSTANCE": f"order-{i}"})
+        self.orders = [service_part(settings, f"order-{i}", "order_svc", port, {"ORDER_INSTANCE": f"order-{i}"})
                        for i, port in enumerate(ports, start=1)]
 
     @classmethod
@@ -76,9 +81,6 @@ class Topology:
 
     def part(self, name: str) -> Part:
         return next(p for p in [*self.infra, *self.services] if p.name == name)
-
-    def address(self, part: Part) -> str:
-        return f"{HOST}:{part.port}"
 
     # ------------------------------------------------------------ lifecycle
 

@@ -25,7 +25,8 @@ def build_server(register, service_names, address, max_workers=16):
 
     Returns (server, health_servicer). Raises RuntimeError when the address cannot be bound.
     """
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+    # No SO_REUSEPORT: a second process on a taken port must fail, not share it silently.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=[("grpc.so_reuseport", 0)])
     register(server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -17,7 +17,7 @@ from bus.envelope import encode
 from bus.producer import EventProducer
 from ordersync.order.v1 import order_event_pb2
 from ordersync.testing.v1 import all_types_pb2
-from tests.integration.conftest import wait_for_row, wait_until
+from tests.helpers import wait_for_row, wait_until
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from bus.producer import EventProducer
 from ordersync.catalog.v1 import catalog_service_pb2
 from ordersync.order.v1 import order_event_pb2, order_service_pb2
-from tests.integration.conftest import consumer_lag, user_rows, wait_for_user_rows, wait_until
+from tests.helpers import consumer_lag, user_rows, wait_for_user_rows, wait_until
 
 ORDERS = [("CATALOG-001", 5), ("CATALOG-002", 3), ("CATALOG-001", 2), ("CATALOG-003", 4), ("CATALOG-002", 1)]
 
@@ -37,6 +37,9 @@ def end_offset(kafka_bootstrap, topic) -> int:
 
 def test_five_orders_on_two_instances_land_in_one_table_and_lower_stock_once(
         services, order_stubs, catalog_stub, orders_db, kafka_bootstrap):
+    # Earlier tests may still have events in flight: read `before` once the Catalog caught up.
+    wait_until(lambda: consumer_lag(kafka_bootstrap, services.consumer_group, services.orders_topic) == 0,
+               timeout=120, what="the catalog to apply earlier events")
     before = stock(catalog_stub)
     assert set(before) == {"CATALOG-001", "CATALOG-002", "CATALOG-003"}
     user_id = f"course-{uuid.uuid4().hex[:8]}"

@@ -16,13 +16,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus.envelope import decode, encode, to_envelope
 from bus.schema import connect_schema, is_map, value_kind
-from connect import settings as stack_settings
+from stack.infra import KAFKA_LIBS as LIBS
+from svc_runtime.settings import ROOT
 from ordersync.order.v1 import order_event_pb2
 from ordersync.testing.v1 import all_types_pb2
 from tests.unit.test_envelope_roundtrip import messages
 
-LIBS = stack_settings.STACK_DIR / "kafka" / "libs"
-CHECK = stack_settings.ROOT / "tests" / "java" / "EnvelopeCheck.java"
+CHECK = ROOT / "tests" / "java" / "EnvelopeCheck.java"
 AllTypes = all_types_pb2.AllTypes
 Nested = AllTypes.Nested
 

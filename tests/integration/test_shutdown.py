@@ -1,23 +1,22 @@
 """SIGTERM stops the Order service cleanly: calls in flight finish and are published, the process exits 0.
 
 To have calls certainly in flight when the signal arrives, the extra Order instance asks a
-Catalog stand-in in this test process that holds every GetProduct until released.
+Catalog stand-in in this test process that holds every GetProduct until the test has sent
+the signal and seen the shutdown begin.
 """
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import uuid
 from concurrent import futures
 
 import grpc
 
-from demo.services import ROOT, Service, healthy
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
-from tests.integration.conftest import _free_port, wait_for_user_rows, wait_until
+from stack.topology import free_port, service_part
+from tests.helpers import read_topic, wait_for_user_rows, wait_until
 
 IN_FLIGHT = 4
 
@@ -26,39 +25,41 @@ class HeldCatalog(catalog_service_pb2_grpc.CatalogServiceServicer):
     def __init__(self):
         self.arrived = threading.Semaphore(0)
         self.release = threading.Event()
+        self.released_by_test = []
 
     def GetProduct(self, request, context):
         self.arrived.release()
-        self.release.wait(10)
+        # Only the test releases the calls (after SIGTERM); the bound only keeps a broken test from hanging.
+        self.released_by_test.append(self.release.wait(120))
         return catalog_service_pb2.GetProductResponse(product=catalog_service_pb2.Product(
             product_id=request.product_id, product_name="Held", stock=1000, unit_price=700))
 
 
-def test_sigterm_lets_in_flight_orders_finish(services, orders_db, tmp_path):
+def test_sigterm_lets_in_flight_orders_finish(topology, orders_db, kafka_bootstrap):
     catalog = HeldCatalog()
     catalog_server = grpc.server(futures.ThreadPoolExecutor(max_workers=IN_FLIGHT + 2))
     catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(catalog, catalog_server)
     catalog_port = catalog_server.add_insecure_port("127.0.0.1:0")
     catalog_server.start()
 
-    svc = Service("shutdown-order", "order_svc", _free_port())
-    env = {**os.environ, **services.orders[0].env, "ORDER_PORT": str(svc.port), "ORDER_INSTANCE": svc.name,
-           "CATALOG_ADDRESS": f"127.0.0.1:{catalog_port}", "CATALOG_DEADLINE_S": "15"}
-    log_path = tmp_path / "order.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "order_svc"], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+    settings = topology.settings
+    part = service_part(settings, f"shutdown-order-{uuid.uuid4().hex[:6]}", "order_svc", free_port(),
+                        {"CATALOG_PORT": str(catalog_port), "CATALOG_DEADLINE_S": "60",
+                         "ORDER_INSTANCE": "shutdown-order"})
+    supervisor = topology.supervisor
     user_id = f"shutdown-{uuid.uuid4().hex[:8]}"
     outcomes = []
     try:
-        wait_until(lambda: healthy(svc), timeout=30, what="the extra Order instance to serve")
-        channel = grpc.insecure_channel(svc.address)
+        pid = supervisor.start(part)
+        supervisor.wait_healthy(part, pid, timeout=60)
+        channel = grpc.insecure_channel(part.address)
         stub = order_service_pb2_grpc.OrderServiceStub(channel)
 
         def place():
             try:
                 reply = stub.CreateOrder(order_service_pb2.CreateOrderRequest(
-                    user_id=user_id, product_id="CATALOG-001", qty=2, request_id=str(uuid.uuid4())), timeout=30)
+                    user_id=user_id, product_id="CATALOG-001", qty=2, request_id=str(uuid.uuid4())),
+                    timeout=120)
                 outcomes.append(reply.order.order_id)
             except grpc.RpcError as e:
                 outcomes.append(e.code())
@@ -67,24 +68,27 @@ def test_sigterm_lets_in_flight_orders_finish(services, orders_db, tmp_path):
         for t in callers:
             t.start()
         for _ in range(IN_FLIGHT):  # every call is now inside CreateOrder, waiting on the catalog
-            assert catalog.arrived.acquire(timeout=10)
-        proc.send_signal(signal.SIGTERM)
-        wait_until(lambda: "shutting down" in log_path.read_text(), timeout=10, what="the shutdown to begin")
+            assert catalog.arrived.acquire(timeout=60)
+        assert outcomes == [], "no call may finish before the signal"
+        os.kill(pid, signal.SIGTERM)
+        log = supervisor.log_file(part)
+        wait_until(lambda: "shutting down" in log.read_text(), timeout=30, what="the shutdown to begin")
+        assert outcomes == [], "the calls must still be in flight when the shutdown begins"
         catalog.release.set()
         for t in callers:
-            t.join(timeout=30)
-        assert proc.wait(timeout=20) == 0
+            t.join(timeout=60)
+        assert supervisor.wait_exit(part, timeout=60) == 0
         channel.close()
     finally:
         catalog.release.set()
-        if proc.poll() is None:
-            proc.kill()
+        supervisor.stop(part, grace=5)
         catalog_server.stop(0)
 
-    log = log_path.read_text()
-    assert "stopped" in log, log
+    assert catalog.released_by_test == [True] * IN_FLIGHT
     assert len(outcomes) == IN_FLIGHT and all(isinstance(o, str) for o in outcomes), outcomes
-    # Answered means acknowledged by Kafka: every one of them reaches the shared table.
-    rows = wait_for_user_rows(orders_db, services.orders_table, user_id, IN_FLIGHT)
+    # Answered means acknowledged by Kafka: the events are on the topic (flushed before exit) ...
+    keys = {m.key().decode() for m in read_topic(kafka_bootstrap, settings.orders_topic)}
+    assert set(outcomes) <= keys
+    # ... and every one of them reaches the shared table.
+    rows = wait_for_user_rows(orders_db, settings.orders_table, user_id, IN_FLIGHT)
     assert {r.order_id for r in rows} == set(outcomes)
-

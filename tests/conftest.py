@@ -1,0 +1,112 @@
+"""The one fixture module: integration and fault tests run on a private stack of their own.
+
+`topology` (session) starts MariaDB, Kafka, Connect, the tables, the orders-sink
+connector, one Catalog and two Order instances under .stack/tests/<run>/ on free
+ports, so a test run never sees or changes what `make run` shows, and two runs
+never share a process. It is deleted after the session (KEEP_TEST_STACK=1 keeps it).
+
+Fixtures: topology, stack (its Settings), sink_connector (its name), orders_db,
+kafka_bootstrap, producer, temp_connector (private sink copies), services,
+order_stubs, catalog_stub. Helpers live in tests/helpers.py.
+"""
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from connect import register
+from ordersync.catalog.v1 import catalog_service_pb2_grpc
+from ordersync.order.v1 import order_service_pb2_grpc
+from stack.process import StackError
+from stack.topology import Topology
+from tests.helpers import Producer, create_private_sink, remove_private_sink
+
+
+@pytest.fixture(scope="session")
+def topology():
+    topo = Topology.for_tests(orders=2, catalogs=1)
+    try:
+        try:
+            topo.up()
+        except (StackError, register.ConnectorError) as err:
+            pytest.fail(f"the tests' private stack did not come up: {err}", pytrace=False)
+        yield topo
+    finally:
+        if os.environ.get("KEEP_TEST_STACK"):
+            print(f"\nkept the test stack in {topo.settings.stack_dir}")
+        else:
+            topo.destroy()
+
+
+@pytest.fixture(scope="session")
+def stack(topology):
+    """The Settings of the private stack."""
+    return topology.settings
+
+
+@pytest.fixture(scope="session")
+def sink_connector(stack) -> str:
+    """The private stack's orders-sink connector (RUNNING); its name."""
+    return stack.sink_name
+
+
+@pytest.fixture(scope="session")
+def orders_db(stack) -> sa.Engine:
+    engine = sa.create_engine(stack.mariadb_url(stack.orders_db), pool_pre_ping=True)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(stack) -> str:
+    return stack.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def producer(kafka_bootstrap) -> Producer:
+    p = Producer(kafka_bootstrap)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def temp_connector(stack, orders_db):
+    """Factory: make(overrides=None, base=orders-sink.json) -> the config of a private sink copy
+    (own name, topic, table, DLQ; its table created by the sink), removed after the test."""
+    made = []
+
+    def make(overrides: dict | None = None, base: str | Path = register.DEFAULT_CONFIG) -> dict:
+        made.append(create_private_sink(stack, overrides, base))
+        return made[-1]
+
+    yield make
+    for config in made:
+        remove_private_sink(stack, config)
+
+
+@pytest.fixture(scope="session")
+def services(topology):
+    """The private stack's Catalog and Order instances, with what tests need to know of them."""
+    s = topology.settings
+    engine = sa.create_engine(s.mariadb_url(s.catalog_db), pool_pre_ping=True)
+    yield SimpleNamespace(catalog=topology.catalogs[0], orders=topology.orders, catalog_db=s.catalog_db,
+                          consumer_group=s.catalog_group, orders_topic=s.orders_topic,
+                          orders_table=s.orders_table, catalog_engine=engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def order_stubs(services):
+    channels = [grpc.insecure_channel(svc.address) for svc in services.orders]
+    yield [order_service_pb2_grpc.OrderServiceStub(c) for c in channels]
+    for c in channels:
+        c.close()
+
+
+@pytest.fixture(scope="session")
+def catalog_stub(services):
+    with grpc.insecure_channel(services.catalog.address) as channel:
+        yield catalog_service_pb2_grpc.CatalogServiceStub(channel)

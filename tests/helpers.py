@@ -1,0 +1,174 @@
+"""Helpers the tests share: waiting for outcomes, reading the sink's rows and the consumers' lag,
+an acknowledged producer, and private copies of the sink connector."""
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from connect import register
+from svc_runtime.settings import Settings
+
+
+def wait_until(check, timeout: float = 60, interval: float = 0.5, what: str = "the condition"):
+    """Call check() until it returns something truthy and return that; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_for_row(engine: sa.Engine, sql: str, params: dict | None = None, timeout: float = 60):
+    """Run a SELECT until it returns a row; return that row as a dict."""
+    def first_row():
+        with engine.connect() as conn:
+            try:
+                row = conn.execute(sa.text(sql), params or {}).mappings().first()
+            except sa.exc.ProgrammingError:  # table not created by the sink yet
+                return None
+        return dict(row) if row else None
+    return wait_until(first_row, timeout=timeout, what=f"a row from {sql!r} {params or ''}")
+
+
+def user_rows(engine: sa.Engine, table: str, user_id: str) -> list:
+    """A user's rows in an orders table the sink writes ([] until the sink has created it)."""
+    with engine.connect() as conn:
+        try:
+            return conn.execute(sa.text(f"SELECT * FROM {table} WHERE user_id = :u"), {"u": user_id}).all()
+        except sa.exc.ProgrammingError:
+            return []
+
+
+def wait_for_user_rows(engine: sa.Engine, table: str, user_id: str, count: int, timeout: float = 60) -> list:
+    """Poll until the user has exactly `count` rows in the table; return them."""
+    def complete():
+        rows = user_rows(engine, table, user_id)
+        return rows if len(rows) == count else None
+    return wait_until(complete, timeout=timeout, what=f"{count} rows of {user_id} in {table}")
+
+
+def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
+    """Records of topic that group has not committed yet, summed over partitions."""
+    from confluent_kafka import Consumer, TopicPartition
+    # Reading committed offsets does not join the group (no subscribe()).
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        partitions = probe.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = probe.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+        lag = 0
+        for tp in committed:
+            low, high = probe.get_watermark_offsets(tp, timeout=10)
+            lag += high - (tp.offset if tp.offset >= 0 else low)
+        return lag
+    finally:
+        probe.close()
+
+
+def read_topic(bootstrap: str, topic: str, count: int | None = None, timeout: float = 30) -> list:
+    """Every message of a topic from the start of each partition (assign(): no group left behind).
+
+    With `count`, stops once that many are read (after a short look for more: more is a bug)."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False})
+    try:
+        meta = c.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return []
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
+        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions}
+        out, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if count is not None and len(out) >= count:
+                break
+            if count is None and all(c.position([TopicPartition(topic, p)])[0].offset >= end
+                                     for p, end in ends.items() if end > 0):
+                break
+            m = c.poll(0.5)
+            if m is not None and not m.error():
+                out.append(m)
+        if count is not None:
+            time.sleep(1)
+            while (m := c.poll(0.5)) is not None:
+                if not m.error():
+                    out.append(m)
+        return out
+    finally:
+        c.close()
+
+
+class Producer:
+    """One confluent-kafka producer; send() blocks until the record is acknowledged."""
+
+    def __init__(self, bootstrap: str):
+        from confluent_kafka import Producer as KafkaProducer
+        self._producer = KafkaProducer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0,
+                                        "message.max.bytes": 4_000_000})
+
+    def send(self, topic: str, value, key: str | None = None, timeout: float = 15):
+        """Produce value (a dict is sent as JSON) and return the delivered message."""
+        if isinstance(value, dict):
+            value = json.dumps(value)
+        outcome = {}
+
+        def on_delivery(err, msg):
+            outcome["err"], outcome["msg"] = err, msg
+
+        self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+        self._producer.flush(timeout)
+        if "msg" not in outcome:
+            pytest.fail(f"record to {topic} not delivered within {timeout}s")
+        if outcome["err"] is not None:
+            pytest.fail(f"record to {topic} failed: {outcome['err']}")
+        return outcome["msg"]
+
+    def close(self):
+        self._producer.flush(10)
+
+
+# --- private copies of the sink connector -------------------------------------------------
+
+def create_private_sink(settings: Settings, overrides: dict | None = None,
+                        base: str | Path = register.DEFAULT_CONFIG, prefix: str = "test") -> dict:
+    """Register a copy of `base` with its own name, topic, table and dead-letter topic, and wait
+    until it RUNS; returns the registered config. `overrides` (Connect keys) win."""
+    suffix = uuid.uuid4().hex[:10]
+    _, config = register.load(base, settings)
+    config.update({
+        "name": f"{prefix}-sink-{suffix}",
+        "topics": f"{prefix}-orders-{suffix}",
+        "collection.name.format": f"{prefix}_orders_{suffix}",
+        "errors.deadletterqueue.topic.name": f"{prefix}-orders-{suffix}-dlq",
+    })
+    config.update(overrides or {})
+    register.register(config, settings, wait=True, timeout=120)
+    return config
+
+
+def remove_private_sink(settings: Settings, config: dict) -> None:
+    """Delete the connector, its table, its topics and its consumer group."""
+    from confluent_kafka.admin import AdminClient
+
+    register.delete(settings.connect_url, config["name"])
+    engine = sa.create_engine(settings.mariadb_url(settings.orders_db))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS `{config['collection.name.format']}`"))
+    engine.dispose()
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    topics = [config["topics"], config["errors.deadletterqueue.topic.name"]]
+    for future in admin.delete_topics(topics, operation_timeout=30).values():
+        try:
+            future.result(timeout=30)
+        except Exception:  # never created (no bad record): nothing to clean
+            pass
+    group = f"connect-{config['name']}"
+    try:
+        admin.delete_consumer_groups([group])[group].result(timeout=30)
+    except Exception:  # the group may still be settling after the delete; harmless
+        pass
