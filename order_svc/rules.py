@@ -6,7 +6,7 @@ import re
 import uuid
 from datetime import datetime
 
-from svc_runtime.event_rules import MAX_INT32, MAX_QTY
+from svc_runtime.event_rules import MAX_INT32, MAX_QTY, MIN_UNIT_PRICE
 from svc_runtime.ids import InvalidInput, check_id  # noqa: F401 (re-exported: part of the rules)
 
 DEFAULT_PAGE_SIZE = 20
@@ -24,6 +24,10 @@ _ORDER_NAMESPACE = uuid.UUID("6f1c3f4e-2a8b-4d59-9a53-0f0e7d1b2c44")
 
 class NotEnoughStock(Exception):
     """The product has fewer units left than ordered."""
+
+
+class NotOrderable(Exception):
+    """The catalog's data for the product would give an event that readers refuse."""
 
 
 def check_qty(qty: int) -> int:
@@ -47,6 +51,14 @@ def check_request_id(value: str) -> str:
 def order_id_for(user_id: str, request_id: str) -> str:
     """Deterministic, so a retry reaching any instance maps to the same order."""
     return str(uuid.uuid5(_ORDER_NAMESPACE, f"{user_id}\n{request_id}"))
+
+
+def check_unit_price(product_id: str, unit_price: int) -> int:
+    # The Catalog and the orders table refuse such an event (svc_runtime.event_rules).
+    if unit_price < MIN_UNIT_PRICE:
+        raise NotOrderable(f"product {product_id} has unit price {unit_price} in the catalog, below the "
+                           f"minimum {MIN_UNIT_PRICE}; it cannot be ordered until its price is fixed")
+    return unit_price
 
 
 def total_price(qty: int, unit_price: int) -> int:

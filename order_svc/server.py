@@ -13,6 +13,7 @@ from order_svc import config, rules
 from order_svc.store import OrderStore, StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
+from svc_runtime.event_rules import check_order_placed
 from svc_runtime.server import build_server, serve_until_stopped, stop_on_signals
 
 log = logging.getLogger("order_svc")
@@ -54,8 +55,9 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             product = self._product(product_id, context)
             try:
                 rules.check_stock(product_id, qty, product.stock)
+                rules.check_unit_price(product_id, product.unit_price)
                 total = rules.total_price(qty, product.unit_price)
-            except rules.NotEnoughStock as e:
+            except (rules.NotEnoughStock, rules.NotOrderable) as e:
                 context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
             except rules.InvalidInput as e:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
@@ -131,6 +133,13 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         event = order_event_pb2.OrderPlaced(
             order_id=order.order_id, user_id=order.user_id, product_id=order.product_id, qty=order.qty,
             unit_price=order.unit_price, total_price=order.total_price, created_at=order.created_at)
+        try:
+            # The checks above should make this pass; a failure here (a wrong clock, say) would
+            # otherwise only show as a dead-lettered event downstream.
+            check_order_placed(event)
+        except rules.InvalidInput as e:
+            log.error("order %s: not published, it breaks the event rules: %s", order.order_id, e)
+            context.abort(grpc.StatusCode.INTERNAL, f"order {order.order_id} was not placed: {e}")
         try:
             self._producer.publish(event, timeout=self._settings.publish_timeout_s)
         except PublishError as e:

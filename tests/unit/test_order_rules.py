@@ -73,6 +73,12 @@ def test_total_price_and_int32_overflow():
         rules.total_price(10_000, 2**30)
 
 
+def test_unit_price_must_reach_the_event_minimum():
+    assert rules.check_unit_price("CATALOG-001", 1) == 1
+    with pytest.raises(rules.NotOrderable, match="unit price 0 in the catalog, below the minimum 1"):
+        rules.check_unit_price("CATALOG-001", 0)
+
+
 def test_stock_check():
     rules.check_stock("CATALOG-001", 100, 100)
     with pytest.raises(rules.NotEnoughStock, match="100 units left, 101 were ordered"):

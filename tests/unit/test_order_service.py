@@ -6,7 +6,10 @@ from types import SimpleNamespace
 import grpc
 import pytest
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from bus.producer import PublishError
+from order_svc import server
 from order_svc.server import OrderService
 from order_svc.store import StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2
@@ -37,14 +40,14 @@ class RpcFailure(grpc.RpcError):
 
 
 class Catalog:
-    def __init__(self, failure=None, stock=50):
-        self.failure, self.stock = failure, stock
+    def __init__(self, failure=None, stock=50, unit_price=1500):
+        self.failure, self.stock, self.unit_price = failure, stock, unit_price
 
     def GetProduct(self, request, timeout):
         if self.failure:
             raise RpcFailure(self.failure)
         return catalog_service_pb2.GetProductResponse(product=catalog_service_pb2.Product(
-            product_id=request.product_id, product_name="x", stock=self.stock, unit_price=1500))
+            product_id=request.product_id, product_name="x", stock=self.stock, unit_price=self.unit_price))
 
 
 class Producer:
@@ -123,4 +126,31 @@ def test_not_enough_stock_publishes_nothing():
     producer = Producer()
     reply, context = create(service(catalog=Catalog(stock=1), producer=producer), qty=2)
     assert reply is None and context.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert producer.published == []
+
+
+@pytest.mark.parametrize("unit_price", [0, -5])
+def test_a_product_priced_below_the_event_minimum_is_refused_before_publishing(unit_price):
+    producer = Producer()
+    reply, context = create(service(catalog=Catalog(unit_price=unit_price), producer=producer))
+    assert reply is None and context.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert f"unit price {unit_price}" in context.details and "minimum 1" in context.details
+    assert producer.published == []
+
+
+def test_a_total_above_int32_is_refused_before_publishing():
+    producer = Producer()
+    reply, context = create(service(catalog=Catalog(unit_price=2**30), producer=producer), qty=2)
+    assert reply is None and context.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "exceeds the largest order total" in context.details
+    assert producer.published == []
+
+
+def test_an_event_that_breaks_the_shared_event_rules_is_not_published(monkeypatch):
+    # A clock before 2000 gives a created_at that the Catalog and the table refuse.
+    monkeypatch.setattr(server, "_now", lambda: Timestamp(seconds=10))
+    producer = Producer()
+    reply, context = create(service(producer=producer))
+    assert reply is None and context.code == grpc.StatusCode.INTERNAL
+    assert "created_at" in context.details
     assert producer.published == []
