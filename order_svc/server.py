@@ -33,6 +33,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         # One lock per stripe of order ids: concurrent retries of one order publish once,
         # different orders publish in parallel.
         self._order_locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        self._table = _TableState()
 
     def CreateOrder(self, request, context):
         try:
@@ -44,7 +45,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         order_id = rules.order_id_for(user_id, request_id)
         with self._order_locks[hash(order_id) % _LOCK_STRIPES]:
-            existing = self._known_order(order_id, context)
+            existing = self._known_order(order_id)
             if existing is not None:
                 if (existing.product_id, existing.qty) != (product_id, qty):
                     context.abort(grpc.StatusCode.ALREADY_EXISTS,
@@ -96,20 +97,33 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         return order_service_pb2.ListOrdersResponse(
             orders=[_order_from_row(r) for r in page], next_page_token=token)
 
-    def _known_order(self, order_id: str, context):
+    def _known_order(self, order_id: str):
         with self._recent_lock:
             if order_id in self._recent:
                 return self._recent[order_id]
-        row = self._read(context, self._store.get, order_id)
+        try:
+            row = self._try_read(self._store.get, order_id)
+        except StoreUnavailable:
+            # Place the order anyway: a retry that cannot be checked republishes the same event
+            # under the same order id, which the sink's upsert and the Catalog's applied_orders
+            # make harmless. Taking orders matters more than this check.
+            return None
         return _order_from_row(row) if row else None
 
-    @staticmethod
-    def _read(context, query, *args):
+    def _read(self, context, query, *args):
         try:
-            return query(*args)
-        except StoreUnavailable as e:
-            log.error("orders table not readable: %s", e)
+            return self._try_read(query, *args)
+        except StoreUnavailable:
             context.abort(grpc.StatusCode.UNAVAILABLE, "the shared orders table cannot be read right now; retry")
+
+    def _try_read(self, query, *args):
+        try:
+            result = query(*args)
+        except StoreUnavailable as e:
+            self._table.readable(False, e)
+            raise
+        self._table.readable(True)
+        return result
 
     def _remember(self, order) -> None:
         with self._recent_lock:
@@ -146,6 +160,23 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             log.error("order %s: not published: %s", order.order_id, e)
             context.abort(grpc.StatusCode.UNAVAILABLE,
                           f"order {order.order_id} could not be published ({e}); retry with the same request_id")
+
+
+class _TableState:
+    """Logs when the orders table stops or starts being readable: one line per change, not per call."""
+
+    def __init__(self):
+        self._readable = True
+        self._lock = threading.Lock()
+
+    def readable(self, ok: bool, error=None) -> None:
+        with self._lock:
+            changed, self._readable = ok != self._readable, ok
+        if changed and not ok:
+            log.warning("orders table not readable (%s): GetOrder/ListOrders answer UNAVAILABLE, CreateOrder "
+                        "places orders without the cross-instance retry check", error)
+        elif changed:
+            log.info("orders table readable again")
 
 
 def _now() -> Timestamp:

@@ -1,6 +1,8 @@
 """OrderService's answers when a collaborator fails, with in-process stand-ins (no servers)."""
 
+import logging
 import uuid
+from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import grpc
@@ -10,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus.producer import PublishError
 from order_svc import server
+from order_svc.rules import order_id_for
 from order_svc.server import OrderService
 from order_svc.store import StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2
@@ -61,13 +64,24 @@ class Producer:
 
 
 class Store:
-    def __init__(self, fail=False):
-        self.fail = fail
+    def __init__(self, fail=False, rows=()):
+        self.fail, self.rows = fail, {row["order_id"]: row for row in rows}
 
     def get(self, order_id):
         if self.fail:
             raise StoreUnavailable("connection refused")
-        return None
+        return self.rows.get(order_id)
+
+    def list_for_user(self, user_id, limit, after):
+        if self.fail:
+            raise StoreUnavailable("connection refused")
+        return [row for row in self.rows.values() if row["user_id"] == user_id][:limit]
+
+
+def row(user_id, request_id, qty=2):
+    return {"order_id": order_id_for(user_id, request_id), "user_id": user_id, "product_id": "CATALOG-001",
+            "qty": qty, "unit_price": 1500, "total_price": qty * 1500,
+            "created_at": datetime(2026, 11, 25, tzinfo=timezone.utc)}
 
 
 def create(service, **changes):
@@ -115,11 +129,56 @@ def test_unacknowledged_publish_is_unavailable_and_says_to_retry():
     assert "retry with the same request_id" in context.details
 
 
-def test_unreadable_orders_table_is_unavailable_not_a_crash():
+def call(method, request):
+    context = Context()
+    try:
+        return method(request, context), context
+    except Aborted:
+        return None, context
+
+
+def test_orders_are_taken_while_the_orders_table_is_unreadable():
     producer = Producer()
     reply, context = create(service(store=Store(fail=True), producer=producer))
+    assert reply is not None
+    assert [e.order_id for e in producer.published] == [reply.order.order_id]
+
+
+def test_reads_are_unavailable_while_the_orders_table_is_unreadable():
+    svc = service(store=Store(fail=True))
+    reply, context = call(svc.GetOrder, order_service_pb2.GetOrderRequest(order_id="o-1"))
     assert reply is None and context.code == grpc.StatusCode.UNAVAILABLE
+    reply, context = call(svc.ListOrders, order_service_pb2.ListOrdersRequest(user_id="u1"))
+    assert reply is None and context.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_readable_row_still_answers_retries_and_reused_request_ids():
+    request_id = str(uuid.uuid4())
+    producer = Producer()
+    svc = service(store=Store(rows=[row("u1", request_id, qty=2)]), producer=producer)
+    again, _ = create(svc, request_id=request_id, qty=2)
+    assert again.order.order_id == order_id_for("u1", request_id)
+    reply, context = create(svc, request_id=request_id, qty=3)
+    assert reply is None and context.code == grpc.StatusCode.ALREADY_EXISTS
     assert producer.published == []
+
+
+def test_an_unreadable_table_is_logged_once_per_change_not_per_order(caplog):
+    store = Store(fail=True)
+    svc = service(store=store)
+    with caplog.at_level(logging.INFO, logger="order_svc"):
+        for _ in range(3):
+            create(svc)
+        call(svc.GetOrder, order_service_pb2.GetOrderRequest(order_id="o-1"))
+        store.fail = False
+        create(svc)
+        create(svc)
+        store.fail = True
+        create(svc)
+    about_table = [(r.levelno, r.getMessage()) for r in caplog.records if "orders table" in r.getMessage()]
+    assert [level for level, _ in about_table] == [logging.WARNING, logging.INFO, logging.WARNING]
+    assert "connection refused" in about_table[0][1]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_not_enough_stock_publishes_nothing():
