@@ -20,6 +20,8 @@ log = logging.getLogger("order_svc")
 
 _RECENT_ORDERS = 10_000  # acknowledged orders remembered per instance, for retries
 _LOCK_STRIPES = 64
+# Time kept back from the caller's deadline so that our answer still reaches the caller.
+_DEADLINE_MARGIN_S = 0.2
 
 
 class OrderService(order_service_pb2_grpc.OrderServiceServicer):
@@ -132,14 +134,19 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
                 self._recent.popitem(last=False)
 
     def _product(self, product_id: str, context):
+        timeout, cut = self._wait(context, self._settings.catalog_deadline_s,
+                                  f"asking the catalog about {product_id}")
         try:
             return self._catalog.GetProduct(
-                catalog_service_pb2.GetProductRequest(product_id=product_id),
-                timeout=self._settings.catalog_deadline_s).product
+                catalog_service_pb2.GetProductRequest(product_id=product_id), timeout=timeout).product
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.NOT_FOUND:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"unknown product_id {product_id!r}")
             log.warning("catalog lookup of %s failed: %s %s", product_id, e.code(), e.details())
+            if cut and e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                              f"the catalog did not answer about {product_id} within your deadline; "
+                              "nothing was placed, retry with the same request_id")
             context.abort(grpc.StatusCode.UNAVAILABLE,
                           f"the catalog service could not be asked about {product_id} ({e.code().name}); retry")
 
@@ -154,12 +161,30 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         except rules.InvalidInput as e:
             log.error("order %s: not published, it breaks the event rules: %s", order.order_id, e)
             context.abort(grpc.StatusCode.INTERNAL, f"order {order.order_id} was not placed: {e}")
+        timeout, cut = self._wait(context, self._settings.publish_timeout_s,
+                                  f"publishing order {order.order_id}")
         try:
-            self._producer.publish(event, timeout=self._settings.publish_timeout_s)
+            self._producer.publish(event, timeout=timeout)
         except PublishError as e:
-            log.error("order %s: not published: %s", order.order_id, e)
-            context.abort(grpc.StatusCode.UNAVAILABLE,
-                          f"order {order.order_id} could not be published ({e}); retry with the same request_id")
+            log.warning("order %s: no acknowledgement (waited up to %.1fs): %s", order.order_id, timeout, e)
+            # No acknowledgement is not a refusal: the event may still be delivered.
+            timed_out = e.kafka_error is None
+            code = grpc.StatusCode.DEADLINE_EXCEEDED if cut and timed_out else grpc.StatusCode.UNAVAILABLE
+            context.abort(code, f"order {order.order_id} was not acknowledged by Kafka ({e}); it may still "
+                                "arrive: retry with the same request_id, which cannot place it twice")
+
+    @staticmethod
+    def _wait(context, configured: float, what: str) -> tuple[float, bool]:
+        """Seconds to wait for `what`, and whether the caller's deadline cut them short."""
+        remaining = context.time_remaining()
+        if remaining is None:
+            return configured, False
+        left = remaining - _DEADLINE_MARGIN_S
+        if left <= 0:
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                          f"your deadline left no time for {what}; nothing was placed, "
+                          "retry with a longer deadline and the same request_id")
+        return min(configured, left), left < configured
 
 
 class _TableState:

@@ -26,6 +26,15 @@ class Aborted(Exception):
 
 
 class Context:
+    """A servicer context; `remaining` is what time_remaining() answers, one value per call
+    (the last one repeats), or None for a caller without a deadline."""
+
+    def __init__(self, remaining=None):
+        self.remaining = list(remaining) if isinstance(remaining, (list, tuple)) else [remaining]
+
+    def time_remaining(self):
+        return self.remaining.pop(0) if len(self.remaining) > 1 else self.remaining[0]
+
     def abort(self, code, details):
         self.code, self.details = code, details
         raise Aborted(details)
@@ -45,8 +54,10 @@ class RpcFailure(grpc.RpcError):
 class Catalog:
     def __init__(self, failure=None, stock=50, unit_price=1500):
         self.failure, self.stock, self.unit_price = failure, stock, unit_price
+        self.timeouts = []
 
     def GetProduct(self, request, timeout):
+        self.timeouts.append(timeout)
         if self.failure:
             raise RpcFailure(self.failure)
         return catalog_service_pb2.GetProductResponse(product=catalog_service_pb2.Product(
@@ -54,12 +65,13 @@ class Catalog:
 
 
 class Producer:
-    def __init__(self, fail=False):
-        self.fail, self.published = fail, []
+    def __init__(self, fail=False, kafka_error=None):
+        self.fail, self.kafka_error, self.published, self.timeouts = fail, kafka_error, [], []
 
     def publish(self, event, timeout):
+        self.timeouts.append(timeout)
         if self.fail:
-            raise PublishError("broker down")
+            raise PublishError("no acknowledgement", self.kafka_error)
         self.published.append(event)
 
 
@@ -84,10 +96,10 @@ def row(user_id, request_id, qty=2):
             "created_at": datetime(2026, 11, 25, tzinfo=timezone.utc)}
 
 
-def create(service, **changes):
+def create(service, remaining=None, **changes):
     request = order_service_pb2.CreateOrderRequest(**{
         "user_id": "u1", "product_id": "CATALOG-001", "qty": 2, "request_id": str(uuid.uuid4()), **changes})
-    context = Context()
+    context = Context(remaining)
     try:
         return service.CreateOrder(request, context), context
     except Aborted:
@@ -123,10 +135,56 @@ def test_catalog_failures_map_to_status_codes(failure, code):
     assert producer.published == []
 
 
-def test_unacknowledged_publish_is_unavailable_and_says_to_retry():
-    reply, context = create(service(producer=Producer(fail=True)))
+@pytest.mark.parametrize("kafka_error", [None, "_MSG_TIMED_OUT"])
+def test_unacknowledged_publish_is_unavailable_and_says_to_retry(kafka_error):
+    reply, context = create(service(producer=Producer(fail=True, kafka_error=kafka_error)))
     assert reply is None and context.code == grpc.StatusCode.UNAVAILABLE
+    assert "may still arrive" in context.details
     assert "retry with the same request_id" in context.details
+
+
+def test_without_a_caller_deadline_the_configured_waits_apply():
+    catalog, producer = Catalog(), Producer()
+    create(service(catalog=catalog, producer=producer))
+    assert catalog.timeouts == [SETTINGS.catalog_deadline_s]
+    assert producer.timeouts == [SETTINGS.publish_timeout_s]
+
+
+def test_waits_are_cut_to_the_callers_deadline_minus_a_margin():
+    catalog, producer = Catalog(), Producer()
+    reply, _ = create(service(catalog=catalog, producer=producer), remaining=[0.6, 0.5])
+    assert reply is not None
+    assert 0 < catalog.timeouts[0] < 0.6 and 0 < producer.timeouts[0] < 0.5
+
+
+@pytest.mark.parametrize("remaining", [0.0, 0.05])
+def test_a_deadline_already_gone_is_exceeded_at_once(remaining):
+    catalog, producer = Catalog(), Producer()
+    reply, context = create(service(catalog=catalog, producer=producer), remaining=remaining)
+    assert reply is None and context.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert catalog.timeouts == [] and producer.published == []
+
+
+def test_a_deadline_gone_after_the_catalog_lookup_publishes_nothing():
+    producer = Producer()
+    reply, context = create(service(producer=producer), remaining=[5.0, 0.01])
+    assert reply is None and context.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert producer.timeouts == [] and "nothing was placed" in context.details
+
+
+def test_no_ack_within_the_callers_deadline_says_the_order_may_still_arrive():
+    producer = Producer(fail=True)
+    reply, context = create(service(producer=producer), remaining=0.5)
+    assert reply is None and context.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert producer.timeouts[0] < 0.5
+    assert "may still arrive" in context.details and "retry with the same request_id" in context.details
+
+
+def test_a_catalog_timeout_within_the_callers_deadline_is_deadline_exceeded():
+    catalog = Catalog(grpc.StatusCode.DEADLINE_EXCEEDED)
+    reply, context = create(service(catalog=catalog), remaining=0.5)
+    assert reply is None and context.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert catalog.timeouts[0] < 0.5 and "CATALOG-001" in context.details
 
 
 def call(method, request):
