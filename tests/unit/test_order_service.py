@@ -1,5 +1,6 @@
 """OrderService's answers when a collaborator fails, with in-process stand-ins (no servers)."""
 
+import base64
 import logging
 import uuid
 from datetime import datetime, timezone
@@ -271,3 +272,41 @@ def test_an_event_that_breaks_the_shared_event_rules_is_not_published(monkeypatc
     assert reply is None and context.code == grpc.StatusCode.INTERNAL
     assert "created_at" in context.details
     assert producer.published == []
+
+
+def test_the_catalog_channel_retries_connecting_every_one_to_two_seconds(monkeypatch):
+    opened = []
+    monkeypatch.setattr(server.grpc, "insecure_channel", lambda address, options=(): opened.append(dict(options)))
+    server.catalog_channel("127.0.0.1:50061")
+    options = opened[0]
+    for name in ("initial", "min", "max"):
+        assert 1000 <= options[f"grpc.{name}_reconnect_backoff_ms"] <= 2000
+
+
+@pytest.mark.parametrize("raw", [b"[" * 100_000, b'["2026-11-25T08:30:01", 5]', b'{"a": 1, "b": 2}'])
+def test_a_crafted_page_token_is_invalid_argument(raw):
+    svc = service()
+    token = base64.urlsafe_b64encode(raw).decode()
+    reply, context = call(svc.ListOrders, order_service_pb2.ListOrdersRequest(user_id="u1", page_token=token))
+    assert reply is None and context.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "page_token is malformed" in context.details
+
+
+@pytest.mark.parametrize("spelling", ["{%s}", "urn:uuid:%s", "hex"])
+def test_other_request_id_spellings_are_invalid_argument(spelling):
+    rid = uuid.uuid4()
+    producer = Producer()
+    request_id = rid.hex if spelling == "hex" else spelling % rid
+    reply, context = create(service(producer=producer), request_id=request_id)
+    assert reply is None and context.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" in context.details
+    assert producer.published == []
+
+
+def test_an_upper_case_request_id_is_the_same_request():
+    rid = str(uuid.uuid4())
+    producer = Producer()
+    svc = service(producer=producer)
+    first, _ = create(svc, request_id=rid)
+    again, _ = create(svc, request_id=rid.upper())
+    assert again == first and len(producer.published) == 1
