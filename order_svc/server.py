@@ -13,12 +13,26 @@ from order_svc import config, rules
 from order_svc.store import OrderStore, StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
+from svc_runtime.event_rules import check_order_placed
 from svc_runtime.server import build_server, serve_until_stopped, stop_on_signals
 
 log = logging.getLogger("order_svc")
 
 _RECENT_ORDERS = 10_000  # acknowledged orders remembered per instance, for retries
 _LOCK_STRIPES = 64
+# Time kept back from the caller's deadline so that our answer still reaches the caller.
+_DEADLINE_MARGIN_S = 0.2
+# gRPC's default reconnect backoff grows to 120 s: after a Catalog outage of a minute or two the
+# channel would wait that long before trying again, failing every CreateOrder meanwhile. Trying
+# every 1-2 s resumes service within seconds of the Catalog's return. (min_reconnect_backoff_ms
+# is the time one connection attempt may take.) No keepalive: calls last at most their deadline,
+# which already bounds a dead connection, and the Catalog server's default policy answers
+# idle-connection pings more often than every 5 minutes with GOAWAY.
+CATALOG_CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 1000),
+    ("grpc.min_reconnect_backoff_ms", 1000),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
 
 
 class OrderService(order_service_pb2_grpc.OrderServiceServicer):
@@ -32,6 +46,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         # One lock per stripe of order ids: concurrent retries of one order publish once,
         # different orders publish in parallel.
         self._order_locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        self._table = _TableState()
 
     def CreateOrder(self, request, context):
         try:
@@ -43,7 +58,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         order_id = rules.order_id_for(user_id, request_id)
         with self._order_locks[hash(order_id) % _LOCK_STRIPES]:
-            existing = self._known_order(order_id, context)
+            existing = self._known_order(order_id)
             if existing is not None:
                 if (existing.product_id, existing.qty) != (product_id, qty):
                     context.abort(grpc.StatusCode.ALREADY_EXISTS,
@@ -54,8 +69,9 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             product = self._product(product_id, context)
             try:
                 rules.check_stock(product_id, qty, product.stock)
+                rules.check_unit_price(product_id, product.unit_price)
                 total = rules.total_price(qty, product.unit_price)
-            except rules.NotEnoughStock as e:
+            except (rules.NotEnoughStock, rules.NotOrderable) as e:
                 context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
             except rules.InvalidInput as e:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
@@ -94,20 +110,33 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         return order_service_pb2.ListOrdersResponse(
             orders=[_order_from_row(r) for r in page], next_page_token=token)
 
-    def _known_order(self, order_id: str, context):
+    def _known_order(self, order_id: str):
         with self._recent_lock:
             if order_id in self._recent:
                 return self._recent[order_id]
-        row = self._read(context, self._store.get, order_id)
+        try:
+            row = self._try_read(self._store.get, order_id)
+        except StoreUnavailable:
+            # Place the order anyway: a retry that cannot be checked republishes the same event
+            # under the same order id, which the sink's upsert and the Catalog's applied_orders
+            # make harmless. Taking orders matters more than this check.
+            return None
         return _order_from_row(row) if row else None
 
-    @staticmethod
-    def _read(context, query, *args):
+    def _read(self, context, query, *args):
         try:
-            return query(*args)
-        except StoreUnavailable as e:
-            log.error("orders table not readable: %s", e)
+            return self._try_read(query, *args)
+        except StoreUnavailable:
             context.abort(grpc.StatusCode.UNAVAILABLE, "the shared orders table cannot be read right now; retry")
+
+    def _try_read(self, query, *args):
+        try:
+            result = query(*args)
+        except StoreUnavailable as e:
+            self._table.readable(False, e)
+            raise
+        self._table.readable(True)
+        return result
 
     def _remember(self, order) -> None:
         with self._recent_lock:
@@ -116,14 +145,19 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
                 self._recent.popitem(last=False)
 
     def _product(self, product_id: str, context):
+        timeout, cut = self._wait(context, self._settings.catalog_deadline_s,
+                                  f"asking the catalog about {product_id}")
         try:
             return self._catalog.GetProduct(
-                catalog_service_pb2.GetProductRequest(product_id=product_id),
-                timeout=self._settings.catalog_deadline_s).product
+                catalog_service_pb2.GetProductRequest(product_id=product_id), timeout=timeout).product
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.NOT_FOUND:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"unknown product_id {product_id!r}")
             log.warning("catalog lookup of %s failed: %s %s", product_id, e.code(), e.details())
+            if cut and e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                              f"the catalog did not answer about {product_id} within your deadline; "
+                              "nothing was placed, retry with the same request_id")
             context.abort(grpc.StatusCode.UNAVAILABLE,
                           f"the catalog service could not be asked about {product_id} ({e.code().name}); retry")
 
@@ -132,11 +166,53 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             order_id=order.order_id, user_id=order.user_id, product_id=order.product_id, qty=order.qty,
             unit_price=order.unit_price, total_price=order.total_price, created_at=order.created_at)
         try:
-            self._producer.publish(event, timeout=self._settings.publish_timeout_s)
+            # The checks above should make this pass; a failure here (a wrong clock, say) would
+            # otherwise only show as a dead-lettered event downstream.
+            check_order_placed(event)
+        except rules.InvalidInput as e:
+            log.error("order %s: not published, it breaks the event rules: %s", order.order_id, e)
+            context.abort(grpc.StatusCode.INTERNAL, f"order {order.order_id} was not placed: {e}")
+        timeout, cut = self._wait(context, self._settings.publish_timeout_s,
+                                  f"publishing order {order.order_id}")
+        try:
+            self._producer.publish(event, timeout=timeout)
         except PublishError as e:
-            log.error("order %s: not published: %s", order.order_id, e)
-            context.abort(grpc.StatusCode.UNAVAILABLE,
-                          f"order {order.order_id} could not be published ({e}); retry with the same request_id")
+            log.warning("order %s: no acknowledgement (waited up to %.1fs): %s", order.order_id, timeout, e)
+            # No acknowledgement is not a refusal: the event may still be delivered.
+            timed_out = e.kafka_error is None
+            code = grpc.StatusCode.DEADLINE_EXCEEDED if cut and timed_out else grpc.StatusCode.UNAVAILABLE
+            context.abort(code, f"order {order.order_id} was not acknowledged by Kafka ({e}); it may still "
+                                "arrive: retry with the same request_id, which cannot place it twice")
+
+    @staticmethod
+    def _wait(context, configured: float, what: str) -> tuple[float, bool]:
+        """Seconds to wait for `what`, and whether the caller's deadline cut them short."""
+        remaining = context.time_remaining()
+        if remaining is None:
+            return configured, False
+        left = remaining - _DEADLINE_MARGIN_S
+        if left <= 0:
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                          f"your deadline left no time for {what}; nothing was placed, "
+                          "retry with a longer deadline and the same request_id")
+        return min(configured, left), left < configured
+
+
+class _TableState:
+    """Logs when the orders table stops or starts being readable: one line per change, not per call."""
+
+    def __init__(self):
+        self._readable = True
+        self._lock = threading.Lock()
+
+    def readable(self, ok: bool, error=None) -> None:
+        with self._lock:
+            changed, self._readable = ok != self._readable, ok
+        if changed and not ok:
+            log.warning("orders table not readable (%s): GetOrder/ListOrders answer UNAVAILABLE, CreateOrder "
+                        "places orders without the cross-instance retry check", error)
+        elif changed:
+            log.info("orders table readable again")
 
 
 def _now() -> Timestamp:
@@ -156,11 +232,15 @@ def _order_from_row(row: dict):
         created_at=created_at)
 
 
+def catalog_channel(address: str) -> grpc.Channel:
+    return grpc.insecure_channel(address, options=CATALOG_CHANNEL_OPTIONS)
+
+
 def serve() -> None:
     settings = config.load()
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s order[{settings.instance}] %(levelname)s %(message)s")
     stop = stop_on_signals()
-    channel = grpc.insecure_channel(settings.catalog_address)
+    channel = catalog_channel(settings.catalog_address)
     producer = EventProducer(settings.orders_topic, "order_id", bootstrap=settings.kafka_bootstrap)
     store = OrderStore(settings.orders_db_url, settings.orders_table)
     service = OrderService(settings, catalog_service_pb2_grpc.CatalogServiceStub(channel), producer, store)

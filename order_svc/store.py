@@ -10,11 +10,15 @@ import re
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 _COLUMNS = "order_id, user_id, product_id, qty, unit_price, total_price, created_at"
 # MariaDB errors meaning the connector has not yet created the table, or not yet added a
 # column by schema evolution: no order has been sunk in that shape, so there is nothing to read.
 _NOT_SUNK_YET = {1146, 1054}
+# Seconds a read may take to connect, send, receive or wait for a pooled connection: a
+# MariaDB that is down or hung must not hold CreateOrder (PyMySQL waits forever by default).
+DEFAULT_TIMEOUT_S = 2
 
 
 class StoreUnavailable(Exception):
@@ -22,11 +26,13 @@ class StoreUnavailable(Exception):
 
 
 class OrderStore:
-    def __init__(self, url: str, table: str = "orders"):
+    def __init__(self, url: str, table: str = "orders", timeout_s: float = DEFAULT_TIMEOUT_S):
         if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", table):
             raise ValueError(f"orders table name {table!r} is not a plain SQL identifier")
         self._table = table
-        self._engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600)
+        self._engine = sa.create_engine(
+            url, pool_pre_ping=True, pool_recycle=3600, pool_timeout=timeout_s,
+            connect_args={"connect_timeout": timeout_s, "read_timeout": timeout_s, "write_timeout": timeout_s})
 
     def get(self, order_id: str) -> dict | None:
         rows = self._query(f"SELECT {_COLUMNS} FROM {self._table} WHERE order_id = :order_id",
@@ -52,6 +58,8 @@ class OrderStore:
             if getattr(e.orig, "args", [None])[0] in _NOT_SUNK_YET:
                 return []
             raise StoreUnavailable(str(e.orig)) from e
+        except PoolTimeout as e:
+            raise StoreUnavailable(f"no free database connection: {e}") from e
         return [_with_utc(dict(row)) for row in rows]
 
     def close(self) -> None:

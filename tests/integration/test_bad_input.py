@@ -1,5 +1,6 @@
 """Bad input gets the right status code and a message naming the problem; the servers keep serving."""
 
+import base64
 import uuid
 
 import grpc
@@ -27,6 +28,9 @@ def request(**changes):
     ({"qty": 2_000_000_000}, grpc.StatusCode.INVALID_ARGUMENT, "qty must be at most 10000"),
     ({"request_id": ""}, grpc.StatusCode.INVALID_ARGUMENT, "request_id is required"),
     ({"request_id": "retry-1"}, grpc.StatusCode.INVALID_ARGUMENT, "request_id 'retry-1' is not a UUID"),
+    ({"request_id": "{%s}" % uuid.uuid4()}, grpc.StatusCode.INVALID_ARGUMENT, "8-4-4-4-12 hex digits"),
+    ({"request_id": "urn:uuid:%s" % uuid.uuid4()}, grpc.StatusCode.INVALID_ARGUMENT, "8-4-4-4-12 hex digits"),
+    ({"request_id": uuid.uuid4().hex}, grpc.StatusCode.INVALID_ARGUMENT, "8-4-4-4-12 hex digits"),
     ({"product_id": "CATALOG-999"}, grpc.StatusCode.NOT_FOUND, "unknown product_id 'CATALOG-999'"),
     ({"qty": 10_000}, grpc.StatusCode.FAILED_PRECONDITION, "units left, 10000 were ordered"),
 ])
@@ -53,6 +57,8 @@ def test_get_order_rejects(order_stubs, order_id, code, words):
     ({"user_id": ""}, "user_id is required"),
     ({"page_size": -1}, "page_size must not be negative"),
     ({"page_token": "garbage!"}, "page_token is malformed"),
+    ({"page_token": base64.urlsafe_b64encode(b"[" * 100_000).decode()}, "page_token is malformed"),
+    ({"page_token": base64.urlsafe_b64encode(b'["2026-01-01T00:00:00", 5]').decode()}, "page_token is malformed"),
 ])
 def test_list_orders_rejects(order_stubs, changes, words):
     req = order_service_pb2.ListOrdersRequest(**{"user_id": "someone", **changes})

@@ -1,11 +1,14 @@
 """The Order service's rules, without servers."""
 
+import base64
+import json
 import uuid
 from datetime import datetime, timezone
 
 import pytest
 
 from order_svc import rules
+from svc_runtime.ids import MAX_ID_LENGTH
 
 
 @pytest.mark.parametrize("value, complaint", [
@@ -44,7 +47,16 @@ def test_malformed_request_id(value):
 def test_request_id_is_canonicalised():
     rid = uuid.uuid4()
     assert rules.check_request_id(str(rid).upper()) == str(rid)
-    assert rules.check_request_id(rid.hex) == str(rid)
+    assert rules.check_request_id(str(rid)) == str(rid)
+
+
+@pytest.mark.parametrize("spelling", ["{%s}", "urn:uuid:%s", "hex"])
+def test_other_uuid_spellings_are_refused_with_the_accepted_form(spelling):
+    # One request, one spelling: otherwise "{x}" and "x" would place two orders.
+    rid = uuid.uuid4()
+    value = rid.hex if spelling == "hex" else spelling % rid
+    with pytest.raises(rules.InvalidInput, match="8-4-4-4-12 hex digits"):
+        rules.check_request_id(value)
 
 
 def test_order_id_is_deterministic_per_user_and_request():
@@ -59,6 +71,12 @@ def test_total_price_and_int32_overflow():
     assert rules.total_price(5, 1200) == 6000
     with pytest.raises(rules.InvalidInput, match="exceeds"):
         rules.total_price(10_000, 2**30)
+
+
+def test_unit_price_must_reach_the_event_minimum():
+    assert rules.check_unit_price("CATALOG-001", 1) == 1
+    with pytest.raises(rules.NotOrderable, match="unit price 0 in the catalog, below the minimum 1"):
+        rules.check_unit_price("CATALOG-001", 0)
 
 
 def test_stock_check():
@@ -82,3 +100,31 @@ def test_page_token_round_trip_and_garbage():
     for garbage in ["%%%", "bm90IGpzb24=", rules.encode_page_token(at, "x")[:-4] + "!!!!"]:
         with pytest.raises(rules.InvalidInput, match="page_token is malformed"):
             rules.decode_page_token(garbage)
+
+
+def _token(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+@pytest.mark.parametrize("raw", [
+    b"[" * 100_000,  # json would raise RecursionError
+    b"[" * 150,  # short enough to pass the length bound
+    json.dumps(["2026-11-25T08:30:01", 5]).encode(),
+    json.dumps(["2026-11-25T08:30:01", "a", "b"]).encode(),
+    json.dumps({"2026-11-25T08:30:01": "a"}).encode(),
+    json.dumps([None, "a"]).encode(),
+    json.dumps("ab").encode(),
+    json.dumps(["not a date", "a"]).encode(),
+    b"\xff\xfe",
+])
+def test_crafted_page_tokens_are_malformed_not_a_crash(raw):
+    with pytest.raises(rules.InvalidInput, match="page_token is malformed"):
+        rules.decode_page_token(_token(raw))
+
+
+def test_page_token_length_is_bounded():
+    at = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    longest = rules.encode_page_token(at, "o" * MAX_ID_LENGTH)
+    assert len(longest) <= rules.MAX_PAGE_TOKEN_LENGTH
+    with pytest.raises(rules.InvalidInput, match="page_token is malformed"):
+        rules.decode_page_token(_token(json.dumps([at.isoformat(), "o" * 300]).encode()))

@@ -1,12 +1,19 @@
 """OrderService's answers when a collaborator fails, with in-process stand-ins (no servers)."""
 
+import base64
+import logging
 import uuid
+from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import grpc
 import pytest
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from bus.producer import PublishError
+from order_svc import server
+from order_svc.rules import order_id_for
 from order_svc.server import OrderService
 from order_svc.store import StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2
@@ -20,6 +27,15 @@ class Aborted(Exception):
 
 
 class Context:
+    """A servicer context; `remaining` is what time_remaining() answers, one value per call
+    (the last one repeats), or None for a caller without a deadline."""
+
+    def __init__(self, remaining=None):
+        self.remaining = list(remaining) if isinstance(remaining, (list, tuple)) else [remaining]
+
+    def time_remaining(self):
+        return self.remaining.pop(0) if len(self.remaining) > 1 else self.remaining[0]
+
     def abort(self, code, details):
         self.code, self.details = code, details
         raise Aborted(details)
@@ -37,40 +53,54 @@ class RpcFailure(grpc.RpcError):
 
 
 class Catalog:
-    def __init__(self, failure=None, stock=50):
-        self.failure, self.stock = failure, stock
+    def __init__(self, failure=None, stock=50, unit_price=1500):
+        self.failure, self.stock, self.unit_price = failure, stock, unit_price
+        self.timeouts = []
 
     def GetProduct(self, request, timeout):
+        self.timeouts.append(timeout)
         if self.failure:
             raise RpcFailure(self.failure)
         return catalog_service_pb2.GetProductResponse(product=catalog_service_pb2.Product(
-            product_id=request.product_id, product_name="x", stock=self.stock, unit_price=1500))
+            product_id=request.product_id, product_name="x", stock=self.stock, unit_price=self.unit_price))
 
 
 class Producer:
-    def __init__(self, fail=False):
-        self.fail, self.published = fail, []
+    def __init__(self, fail=False, kafka_error=None):
+        self.fail, self.kafka_error, self.published, self.timeouts = fail, kafka_error, [], []
 
     def publish(self, event, timeout):
+        self.timeouts.append(timeout)
         if self.fail:
-            raise PublishError("broker down")
+            raise PublishError("no acknowledgement", self.kafka_error)
         self.published.append(event)
 
 
 class Store:
-    def __init__(self, fail=False):
-        self.fail = fail
+    def __init__(self, fail=False, rows=()):
+        self.fail, self.rows = fail, {row["order_id"]: row for row in rows}
 
     def get(self, order_id):
         if self.fail:
             raise StoreUnavailable("connection refused")
-        return None
+        return self.rows.get(order_id)
+
+    def list_for_user(self, user_id, limit, after):
+        if self.fail:
+            raise StoreUnavailable("connection refused")
+        return [row for row in self.rows.values() if row["user_id"] == user_id][:limit]
 
 
-def create(service, **changes):
+def row(user_id, request_id, qty=2):
+    return {"order_id": order_id_for(user_id, request_id), "user_id": user_id, "product_id": "CATALOG-001",
+            "qty": qty, "unit_price": 1500, "total_price": qty * 1500,
+            "created_at": datetime(2026, 11, 25, tzinfo=timezone.utc)}
+
+
+def create(service, remaining=None, **changes):
     request = order_service_pb2.CreateOrderRequest(**{
         "user_id": "u1", "product_id": "CATALOG-001", "qty": 2, "request_id": str(uuid.uuid4()), **changes})
-    context = Context()
+    context = Context(remaining)
     try:
         return service.CreateOrder(request, context), context
     except Aborted:
@@ -106,17 +136,108 @@ def test_catalog_failures_map_to_status_codes(failure, code):
     assert producer.published == []
 
 
-def test_unacknowledged_publish_is_unavailable_and_says_to_retry():
-    reply, context = create(service(producer=Producer(fail=True)))
+@pytest.mark.parametrize("kafka_error", [None, "_MSG_TIMED_OUT"])
+def test_unacknowledged_publish_is_unavailable_and_says_to_retry(kafka_error):
+    reply, context = create(service(producer=Producer(fail=True, kafka_error=kafka_error)))
     assert reply is None and context.code == grpc.StatusCode.UNAVAILABLE
+    assert "may still arrive" in context.details
     assert "retry with the same request_id" in context.details
 
 
-def test_unreadable_orders_table_is_unavailable_not_a_crash():
+def test_without_a_caller_deadline_the_configured_waits_apply():
+    catalog, producer = Catalog(), Producer()
+    create(service(catalog=catalog, producer=producer))
+    assert catalog.timeouts == [SETTINGS.catalog_deadline_s]
+    assert producer.timeouts == [SETTINGS.publish_timeout_s]
+
+
+def test_waits_are_cut_to_the_callers_deadline_minus_a_margin():
+    catalog, producer = Catalog(), Producer()
+    reply, _ = create(service(catalog=catalog, producer=producer), remaining=[0.6, 0.5])
+    assert reply is not None
+    assert 0 < catalog.timeouts[0] < 0.6 and 0 < producer.timeouts[0] < 0.5
+
+
+@pytest.mark.parametrize("remaining", [0.0, 0.05])
+def test_a_deadline_already_gone_is_exceeded_at_once(remaining):
+    catalog, producer = Catalog(), Producer()
+    reply, context = create(service(catalog=catalog, producer=producer), remaining=remaining)
+    assert reply is None and context.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert catalog.timeouts == [] and producer.published == []
+
+
+def test_a_deadline_gone_after_the_catalog_lookup_publishes_nothing():
+    producer = Producer()
+    reply, context = create(service(producer=producer), remaining=[5.0, 0.01])
+    assert reply is None and context.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert producer.timeouts == [] and "nothing was placed" in context.details
+
+
+def test_no_ack_within_the_callers_deadline_says_the_order_may_still_arrive():
+    producer = Producer(fail=True)
+    reply, context = create(service(producer=producer), remaining=0.5)
+    assert reply is None and context.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert producer.timeouts[0] < 0.5
+    assert "may still arrive" in context.details and "retry with the same request_id" in context.details
+
+
+def test_a_catalog_timeout_within_the_callers_deadline_is_deadline_exceeded():
+    catalog = Catalog(grpc.StatusCode.DEADLINE_EXCEEDED)
+    reply, context = create(service(catalog=catalog), remaining=0.5)
+    assert reply is None and context.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert catalog.timeouts[0] < 0.5 and "CATALOG-001" in context.details
+
+
+def call(method, request):
+    context = Context()
+    try:
+        return method(request, context), context
+    except Aborted:
+        return None, context
+
+
+def test_orders_are_taken_while_the_orders_table_is_unreadable():
     producer = Producer()
     reply, context = create(service(store=Store(fail=True), producer=producer))
+    assert reply is not None
+    assert [e.order_id for e in producer.published] == [reply.order.order_id]
+
+
+def test_reads_are_unavailable_while_the_orders_table_is_unreadable():
+    svc = service(store=Store(fail=True))
+    reply, context = call(svc.GetOrder, order_service_pb2.GetOrderRequest(order_id="o-1"))
     assert reply is None and context.code == grpc.StatusCode.UNAVAILABLE
+    reply, context = call(svc.ListOrders, order_service_pb2.ListOrdersRequest(user_id="u1"))
+    assert reply is None and context.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_readable_row_still_answers_retries_and_reused_request_ids():
+    request_id = str(uuid.uuid4())
+    producer = Producer()
+    svc = service(store=Store(rows=[row("u1", request_id, qty=2)]), producer=producer)
+    again, _ = create(svc, request_id=request_id, qty=2)
+    assert again.order.order_id == order_id_for("u1", request_id)
+    reply, context = create(svc, request_id=request_id, qty=3)
+    assert reply is None and context.code == grpc.StatusCode.ALREADY_EXISTS
     assert producer.published == []
+
+
+def test_an_unreadable_table_is_logged_once_per_change_not_per_order(caplog):
+    store = Store(fail=True)
+    svc = service(store=store)
+    with caplog.at_level(logging.INFO, logger="order_svc"):
+        for _ in range(3):
+            create(svc)
+        call(svc.GetOrder, order_service_pb2.GetOrderRequest(order_id="o-1"))
+        store.fail = False
+        create(svc)
+        create(svc)
+        store.fail = True
+        create(svc)
+    about_table = [(r.levelno, r.getMessage()) for r in caplog.records if "orders table" in r.getMessage()]
+    assert [level for level, _ in about_table] == [logging.WARNING, logging.INFO, logging.WARNING]
+    assert "connection refused" in about_table[0][1]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_not_enough_stock_publishes_nothing():
@@ -124,3 +245,68 @@ def test_not_enough_stock_publishes_nothing():
     reply, context = create(service(catalog=Catalog(stock=1), producer=producer), qty=2)
     assert reply is None and context.code == grpc.StatusCode.FAILED_PRECONDITION
     assert producer.published == []
+
+
+@pytest.mark.parametrize("unit_price", [0, -5])
+def test_a_product_priced_below_the_event_minimum_is_refused_before_publishing(unit_price):
+    producer = Producer()
+    reply, context = create(service(catalog=Catalog(unit_price=unit_price), producer=producer))
+    assert reply is None and context.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert f"unit price {unit_price}" in context.details and "minimum 1" in context.details
+    assert producer.published == []
+
+
+def test_a_total_above_int32_is_refused_before_publishing():
+    producer = Producer()
+    reply, context = create(service(catalog=Catalog(unit_price=2**30), producer=producer), qty=2)
+    assert reply is None and context.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "exceeds the largest order total" in context.details
+    assert producer.published == []
+
+
+def test_an_event_that_breaks_the_shared_event_rules_is_not_published(monkeypatch):
+    # A clock before 2000 gives a created_at that the Catalog and the table refuse.
+    monkeypatch.setattr(server, "_now", lambda: Timestamp(seconds=10))
+    producer = Producer()
+    reply, context = create(service(producer=producer))
+    assert reply is None and context.code == grpc.StatusCode.INTERNAL
+    assert "created_at" in context.details
+    assert producer.published == []
+
+
+def test_the_catalog_channel_retries_connecting_every_one_to_two_seconds(monkeypatch):
+    opened = []
+    monkeypatch.setattr(server.grpc, "insecure_channel", lambda address, options=(): opened.append(dict(options)))
+    server.catalog_channel("127.0.0.1:50061")
+    options = opened[0]
+    for name in ("initial", "min", "max"):
+        assert 1000 <= options[f"grpc.{name}_reconnect_backoff_ms"] <= 2000
+
+
+@pytest.mark.parametrize("raw", [b"[" * 100_000, b'["2026-11-25T08:30:01", 5]', b'{"a": 1, "b": 2}'])
+def test_a_crafted_page_token_is_invalid_argument(raw):
+    svc = service()
+    token = base64.urlsafe_b64encode(raw).decode()
+    reply, context = call(svc.ListOrders, order_service_pb2.ListOrdersRequest(user_id="u1", page_token=token))
+    assert reply is None and context.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "page_token is malformed" in context.details
+
+
+@pytest.mark.parametrize("spelling", ["{%s}", "urn:uuid:%s", "hex"])
+def test_other_request_id_spellings_are_invalid_argument(spelling):
+    rid = uuid.uuid4()
+    producer = Producer()
+    request_id = rid.hex if spelling == "hex" else spelling % rid
+    reply, context = create(service(producer=producer), request_id=request_id)
+    assert reply is None and context.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" in context.details
+    assert producer.published == []
+
+
+def test_an_upper_case_request_id_is_the_same_request():
+    rid = str(uuid.uuid4())
+    producer = Producer()
+    svc = service(producer=producer)
+    first, _ = create(svc, request_id=rid)
+    again, _ = create(svc, request_id=rid.upper())
+    assert again == first and len(producer.published) == 1
