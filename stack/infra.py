@@ -9,6 +9,8 @@ import base64
 import os
 import shutil
 import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 from string import Template
@@ -26,8 +28,8 @@ CONNECT_GROUP = "ordersync-connect"
 
 
 def parts(settings: Settings) -> list[Part]:
-    """MariaDB, the broker and the Connect worker, in start order."""
-    return [_mariadb(settings), _kafka(settings), _connect(settings)]
+    """MariaDB, the broker, the Connect worker and the sink's watchdog, in start order."""
+    return [_mariadb(settings), _kafka(settings), _connect(settings), _watchdog(settings)]
 
 
 def _render(settings: Settings, template: str, **values) -> Path:
@@ -194,3 +196,21 @@ def _connect(settings: Settings) -> Part:
             return False
 
     return Part("connect", settings.connect_port, "CONNECT_PORT", command, healthy, cwd=settings.stack_dir)
+
+
+# ---------------------------------------------------------------- the sink's watchdog
+
+def _watchdog(settings: Settings) -> Part:
+    heartbeat = settings.stack_dir / "run" / "sink-watchdog.alive"
+
+    def command() -> list[str]:
+        heartbeat.unlink(missing_ok=True)
+        return [sys.executable, "-m", "connect.watchdog"]
+
+    def healthy() -> bool:
+        try:
+            return time.time() - heartbeat.stat().st_mtime < 30
+        except OSError:
+            return False
+
+    return Part("sink-watchdog", 0, "", command, healthy, env=settings.to_env(), cwd=ROOT)

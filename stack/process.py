@@ -22,7 +22,7 @@ class StackError(Exception):
 @dataclass
 class Part:
     name: str                           # unique within one stack dir
-    port: int
+    port: int                           # 0: it listens on none
     env_var: str                        # the variable that moves its port
     command: Callable[[], list[str]]    # writes what the part needs, returns its command line
     healthy: Callable[[], bool]
@@ -103,7 +103,7 @@ class Supervisor:
 
     def start(self, part: Part) -> int:
         """Start the part's process (it must not run); returns its pid without waiting."""
-        if self.port_open(part.port):
+        if part.port and self.port_open(part.port):
             raise StackError(
                 f"{part.name}: port {part.port} is already in use by a process this stack did not "
                 f"start (a system service, or another stack). Stop it, or set {part.env_var} to a "

@@ -172,3 +172,86 @@ def remove_private_sink(settings: Settings, config: dict) -> None:
         admin.delete_consumer_groups([group])[group].result(timeout=30)
     except Exception:  # the group may still be settling after the delete; harmless
         pass
+
+
+# --- load and the sync ledger, for the fault tests -------------------------------------
+
+class OrderLoad:
+    """Client threads placing 1-unit orders round-robin on the Order instances until stopped.
+
+    `acked` holds the order ids that CreateOrder acknowledged; anything else is counted by code."""
+
+    def __init__(self, addresses: list[str], product_id: str, clients: int = 4, user_id: str | None = None):
+        import threading
+        self.addresses, self.product_id, self.clients = addresses, product_id, clients
+        self.user_id = user_id or f"load-{uuid.uuid4().hex[:8]}"
+        self.acked: list[str] = []
+        self.refused: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(clients)]
+
+    def __enter__(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+
+    def _run(self, index: int):
+        import grpc
+        from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
+        channels = [grpc.insecure_channel(a) for a in self.addresses]
+        stubs = [order_service_pb2_grpc.OrderServiceStub(c) for c in channels]
+        n = index
+        while not self._stop.is_set():
+            stub = stubs[n % len(stubs)]
+            n += 1
+            try:
+                reply = stub.CreateOrder(order_service_pb2.CreateOrderRequest(
+                    user_id=self.user_id, product_id=self.product_id, qty=1,
+                    request_id=str(uuid.uuid4())), timeout=5)
+            except grpc.RpcError as e:
+                with self._lock:
+                    self.refused[e.code().name] = self.refused.get(e.code().name, 0) + 1
+                self._stop.wait(0.2)
+                continue
+            with self._lock:
+                self.acked.append(reply.order.order_id)
+        for c in channels:
+            c.close()
+
+
+def sync_ledger(settings: Settings, acked: list[str], product_id: str, stock_before: int) -> dict:
+    """Acknowledged orders against the orders table and the Catalog's stock (all orders of 1 unit)."""
+    orders = sa.create_engine(settings.mariadb_url(settings.orders_db))
+    catalog = sa.create_engine(settings.mariadb_url(settings.catalog_db))
+    try:
+        with orders.connect() as conn:
+            rows = conn.execute(sa.text(f"SELECT order_id FROM `{settings.orders_table}` WHERE product_id = :p"),
+                                {"p": product_id}).scalars().all()
+        with catalog.connect() as conn:
+            applied = set(conn.execute(sa.text("SELECT order_id FROM applied_orders WHERE product_id = :p"),
+                                       {"p": product_id}).scalars())
+            stock = conn.execute(sa.text("SELECT stock FROM products WHERE product_id = :p"),
+                                 {"p": product_id}).scalar()
+    finally:
+        orders.dispose()
+        catalog.dispose()
+    acked_set, row_set = set(acked), set(rows)
+    drop = stock_before - stock
+    return {
+        "acked": len(acked_set),
+        "lost": len(acked_set - row_set),
+        "duplicated": len(rows) - len(row_set),
+        "missing": len(acked_set - applied),
+        # Every order is 1 unit: a stock drop beyond the applied orders is a decrement applied twice.
+        "double": max(0, drop - len(applied)),
+        "extra_rows": len(row_set - acked_set),  # published but not acknowledged (e.g. a timed-out call)
+    }
