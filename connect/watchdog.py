@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlparse
 
 import pymysql
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from connect import rest
 from svc_runtime.settings import Settings
@@ -39,6 +39,8 @@ log = logging.getLogger("connect.watchdog")
 
 CHECK_EVERY_S = 3
 MAX_PROBE = 5_000  # records read per partition when looking for the poison
+MAX_DEAD_LETTER_BYTES = 512 * 1024  # below the broker's default message.max.bytes, with room for headers
+TRUNCATED_BYTES = 64 * 1024
 # MariaDB errors that pass with time: no connection, lost connection, lock wait, deadlock, too many connections.
 TRANSIENT_DB_ERRORS = {1040, 1205, 1213, 2002, 2003, 2006, 2013}
 TIMESTAMP = "org.apache.kafka.connect.data.Timestamp"
@@ -255,9 +257,17 @@ class Watchdog:
             ("__connect.errors.exception.class.name", "ordersync.connect.watchdog.RefusedRecord"),
             ("__connect.errors.exception.message", reason[:2000]),
         ]
+        value = record.value()
+        if value is not None and len(value) > MAX_DEAD_LETTER_BYTES:
+            # Too big for the topic (as it was for Connect's own dead-letter write): keep the head.
+            headers += [("dlq.truncated", "true"), ("dlq.original.size", str(len(value)))]
+            value = value[:TRUNCATED_BYTES]
         outcome = []
-        self._dlq.produce(topic, key=record.key(), value=record.value(), headers=headers,
-                          on_delivery=lambda err, msg: outcome.append(err))
+        try:
+            self._dlq.produce(topic, key=record.key(), value=value, headers=headers,
+                              on_delivery=lambda err, msg: outcome.append(err))
+        except KafkaException as e:
+            raise Transient(f"could not write to {topic}: {e}") from None
         self._dlq.flush(30)
         if not outcome or outcome[0] is not None:
             raise Transient(f"could not write to {topic}: {outcome[0] if outcome else 'timeout'}")

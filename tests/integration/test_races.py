@@ -1,0 +1,89 @@
+"""Races the README promises something about: both sides must still agree afterwards."""
+import threading
+import uuid
+
+import grpc
+import sqlalchemy as sa
+
+from ordersync.order.v1 import order_service_pb2
+from tests.helpers import read_topic, user_rows, wait_for_user_rows, wait_until
+
+
+def add_product(services, stock: int, unit_price: int = 100) -> str:
+    product_id = f"RACE-{uuid.uuid4().hex[:8]}"
+    with services.catalog_engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO products (product_id, product_name, stock, unit_price) "
+                             "VALUES (:p, 'Race', :s, :u)"), {"p": product_id, "s": stock, "u": unit_price})
+    return product_id
+
+
+def stock_of(services, product_id: str) -> int:
+    with services.catalog_engine.connect() as conn:
+        return conn.execute(sa.text("SELECT stock FROM products WHERE product_id = :p"), {"p": product_id}).scalar()
+
+
+def create(stub, user_id, product_id, qty, request_id=None):
+    return stub.CreateOrder(order_service_pb2.CreateOrderRequest(
+        user_id=user_id, product_id=product_id, qty=qty, request_id=request_id or str(uuid.uuid4())), timeout=15)
+
+
+def test_two_orders_racing_for_the_last_units_are_both_accepted_as_a_backorder(services, order_stubs):
+    product_id = add_product(services, stock=3)
+    user_id = f"race-{uuid.uuid4().hex[:8]}"
+    # Hold the product row locked, so the Catalog cannot apply either order before both are
+    # checked: both CreateOrder calls then see 3 units left (reads do not wait for the lock).
+    holder = services.catalog_engine.connect()
+    tx = holder.begin()
+    holder.execute(sa.text("SELECT stock FROM products WHERE product_id = :p FOR UPDATE"), {"p": product_id})
+    try:
+        replies = [create(order_stubs[0], user_id, product_id, 3), create(order_stubs[1], user_id, product_id, 3)]
+    finally:
+        tx.rollback()
+        holder.close()
+    assert [r.order.qty for r in replies] == [3, 3]
+    wait_until(lambda: stock_of(services, product_id) == -3, timeout=60, what="both orders applied")
+    # A third order is now refused: the stock check sees the backorder.
+    try:
+        create(order_stubs[0], user_id, product_id, 1)
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.FAILED_PRECONDITION
+    else:
+        raise AssertionError("an order on a product with negative stock was accepted")
+
+
+def test_same_request_id_with_other_content_on_both_instances_leaves_both_sides_agreeing(
+        stack, services, order_stubs, orders_db, kafka_bootstrap):
+    product_id = add_product(services, stock=1000)
+    user_id = f"reuse-{uuid.uuid4().hex[:8]}"
+    request_id = str(uuid.uuid4())
+    outcomes = [None, None]
+
+    def call(i, qty):
+        try:
+            outcomes[i] = create(order_stubs[i], user_id, product_id, qty, request_id).order
+        except grpc.RpcError as e:
+            outcomes[i] = e.code()
+
+    threads = [threading.Thread(target=call, args=(0, 1)), threading.Thread(target=call, args=(1, 2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    accepted = [o for o in outcomes if not isinstance(o, grpc.StatusCode)]
+    assert accepted, outcomes
+    assert all(o in (grpc.StatusCode.ALREADY_EXISTS,) for o in outcomes if isinstance(o, grpc.StatusCode)), outcomes
+    assert len({o.order_id for o in accepted}) == 1, "one request id is one order"
+
+    # Whatever the interleaving, the table and the stock hold the same single order.
+    (row,) = wait_for_user_rows(orders_db, stack.orders_table, user_id, 1)
+    wait_until(lambda: stock_of(services, product_id) == 1000 - row.qty, timeout=60,
+               what="the stock to match the order in the table")
+    with services.catalog_engine.connect() as conn:
+        applied = conn.execute(sa.text("SELECT qty FROM applied_orders WHERE order_id = :o"),
+                               {"o": row.order_id}).scalar()
+    assert applied == row.qty
+    if len(accepted) == 2:  # both instances published: the later event is refused on both sides
+        for topic in (stack.sink_dlq_topic, stack.catalog_dlq_topic):
+            wait_until(lambda: any(m.key() == row.order_id.encode() for m in read_topic(kafka_bootstrap, topic)),
+                       timeout=60, what=f"the conflicting event in {topic}")
+    assert len(user_rows(orders_db, stack.orders_table, user_id)) == 1
