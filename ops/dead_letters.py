@@ -140,7 +140,7 @@ def format_line(d: DeadLetter) -> str:
     """One line of `list`: position, key, origin, error, attempts, extra headers, payload."""
     error_class = (d.error_class or "?").rsplit(".", 1)[-1]
     parts = [d.position, f"key={key_text(d.key)}", f"origin={origin_text(d)}",
-             f"{error_class}: {shorten(d.error_message or '', 60)}"]
+             f"{error_class}: {shorten(d.error_message, 60)}" if d.error_message else error_class]
     if d.attempts is not None:
         parts.append(f"attempts={d.attempts}")
     for name, text in d.extra.items():
