@@ -23,6 +23,7 @@ help:
 	@echo "make stack-up | stack-down | stack-status   MariaDB, Kafka, Connect (and the services)"
 	@echo "make services-up | services-down             the demo's gRPC services"
 	@echo "make bench        run the benchmarks in bench/"
+	@echo "make dlq          list the dead letters (replay: $(PY) -m ops.dead_letters replay --help)"
 
 setup: $(VENV)/.installed system jars tools protos
 
@@ -89,6 +90,11 @@ unit: $(VENV)/.installed protos
 bench: setup
 	$(PY) bench/envelope.py
 	$(PY) bench/e2e.py
+
+# The Catalog's and the sink's dead-letter topics, one line per message.
+.PHONY: dlq
+dlq: $(VENV)/.installed
+	$(PY) -m ops.dead_letters list
 
 clean: services-down stack-down
 	rm -rf $(TOOLS) $(VENV) gen

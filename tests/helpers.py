@@ -111,8 +111,9 @@ class Producer:
         self._producer = KafkaProducer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0,
                                         "message.max.bytes": 4_000_000})
 
-    def send(self, topic: str, value, key: str | None = None, timeout: float = 15):
-        """Produce value (a dict is sent as JSON) and return the delivered message."""
+    def send(self, topic: str, value, key: str | None = None, timeout: float = 15, headers=None):
+        """Produce value (a dict is sent as JSON; headers: (name, bytes) pairs) and return the
+        delivered message."""
         if isinstance(value, dict):
             value = json.dumps(value)
         outcome = {}
@@ -120,7 +121,7 @@ class Producer:
         def on_delivery(err, msg):
             outcome["err"], outcome["msg"] = err, msg
 
-        self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+        self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
         self._producer.flush(timeout)
         if "msg" not in outcome:
             pytest.fail(f"record to {topic} not delivered within {timeout}s")

@@ -1,0 +1,1 @@
+"""Operator tools: commands run by hand against a running ordersync stack."""
