@@ -176,6 +176,21 @@ class Supervisor:
                           f"{self.log_tail(part)}")
 
 
+def process_token(pid: int | None = None) -> str:
+    """"<pid> <start time>" of a process (default: this one): it names that process and no other."""
+    pid = pid or os.getpid()
+    return f"{pid} {_stat(pid)[1]}"
+
+
+def token_alive(token: str) -> bool:
+    try:
+        pid, started = token.split()
+        stat = _stat(int(pid))
+    except ValueError:
+        return False
+    return stat is not None and stat[0] not in ("Z", "X") and stat[1] == started
+
+
 def _stat(pid: int) -> tuple[str, str] | None:
     """(state, start time in clock ticks) of a process, or None when there is none."""
     try:

@@ -19,8 +19,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from connect import register
 from stack import infra, schema
-from stack.process import Part, Supervisor, say
+from stack.process import Part, Supervisor, process_token, say, token_alive
 from svc_runtime.settings import HOST, ROOT, Settings
+
+
+TEST_STACKS = ROOT / ".stack" / "tests"
 
 
 def free_port() -> int:
@@ -67,10 +70,14 @@ class Topology:
 
     @classmethod
     def for_tests(cls, orders: int = 2, catalogs: int = 1, **changes) -> "Topology":
-        """A private stack under .stack/tests/<run>, on free ports."""
+        """A private stack under .stack/tests/<run>, on free ports, owned by this process."""
+        reap_abandoned_test_stacks()
         run = uuid.uuid4().hex[:8]
+        stack_dir = TEST_STACKS / run
+        stack_dir.mkdir(parents=True)
+        (stack_dir / "owner").write_text(process_token() + "\n")
         settings = Settings(
-            stack_dir=ROOT / ".stack" / "tests" / run, mariadb_port=free_port(), kafka_port=free_port(),
+            stack_dir=stack_dir, mariadb_port=free_port(), kafka_port=free_port(),
             kafka_controller_port=free_port(), connect_port=free_port(), catalog_port=free_port(),
             order_ports=tuple(free_port() for _ in range(orders)), **changes)
         return cls(settings, orders=orders, catalogs=catalogs)
@@ -124,6 +131,20 @@ class Topology:
             report.append({"name": part.name, "pid": pid, "port": part.port,
                            "healthy": pid is not None and part.healthy()})
         return report
+
+
+def reap_abandoned_test_stacks() -> None:
+    """Stop and delete the private stacks whose test run died without cleaning up (e.g. killed)."""
+    for stack_dir in TEST_STACKS.glob("*/"):
+        owner = stack_dir / "owner"
+        if owner.exists() and token_alive(owner.read_text().strip()):
+            continue  # a live run (maybe a concurrent one) owns it
+        say(f"removing the abandoned test stack {stack_dir}")
+        supervisor = Supervisor(stack_dir)
+        last = {"connect": 1, "kafka": 2, "mariadb": 3}  # services first, MariaDB last
+        for pid_file in sorted((stack_dir / "run").glob("*.pid"), key=lambda f: last.get(f.stem, 0)):
+            supervisor.stop(Part(pid_file.stem, 0, "", list, lambda: False), grace=10)
+        shutil.rmtree(stack_dir, ignore_errors=True)
 
 
 def _catalog_ports(settings: Settings, count: int) -> list[int]:
