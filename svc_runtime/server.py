@@ -8,6 +8,11 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection_pb2
+
+# grpcio-reflection serves only v1alpha; current grpcurl and grpc-go ask for v1 first. The two
+# protocols have the same messages on the wire, so one servicer answers both.
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +35,14 @@ def build_server(register, service_names, address, max_workers=16):
     register(server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    names = (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME, REFLECTION_V1)
+    reflector = reflection.ReflectionServicer(names)
+    reflection.enable_server_reflection(names, server)
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(REFLECTION_V1, {
+        "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+            reflector.ServerReflectionInfo,
+            request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+            response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString)})])
     if server.add_insecure_port(address) == 0:
         raise RuntimeError(f"cannot listen on {address}: is the port already in use?")
     server.start()

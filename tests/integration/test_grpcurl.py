@@ -51,3 +51,18 @@ def test_bad_input_through_grpcurl_names_the_problem(services):
     result = grpcurl("-d", body, services.orders[0].address, "ordersync.order.v1.OrderService/CreateOrder")
     assert result.returncode != 0
     assert "InvalidArgument" in result.stderr and "qty must be at least 1" in result.stderr
+
+
+def test_reflection_answers_as_v1_and_v1alpha(services):
+    import grpc
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    with grpc.insecure_channel(services.orders[0].address) as channel:
+        for version in ("v1", "v1alpha"):
+            call = channel.stream_stream(
+                f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+                request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+            (reply,) = list(call(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10))
+            names = {s.name for s in reply.list_services_response.service}
+            assert "ordersync.order.v1.OrderService" in names, (version, names)
