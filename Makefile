@@ -15,13 +15,14 @@ BUF_VERSION     := 1.75.0
 PROTOS      := $(shell find protos tests/protos -name '*.proto' 2>/dev/null)
 
 .PHONY: help setup system jars tools protos stack-up stack-down stack-status \
-        services-up services-down run test unit bench clean
+        services-up services-down run test unit bench clean status
 
 help:
 	@echo "make run          install what is missing, start everything, run the demo"
 	@echo "make test         install what is missing, run the whole test suite"
 	@echo "make stack-up | stack-down | stack-status   MariaDB, Kafka, Connect (and the services)"
 	@echo "make services-up | services-down             the demo's gRPC services"
+	@echo "make status       parts, connectors, consumer lag, dead letters, service health"
 	@echo "make bench        run the benchmarks in bench/"
 	@echo "make dlq          list the dead letters (replay: $(PY) -m ops.dead_letters replay --help)"
 
@@ -69,6 +70,10 @@ stack-down:
 
 stack-status:
 	$(PY) -m stack status
+
+# One screen: parts, connectors and tasks, consumer lag, dead-letter depth, service health.
+status:
+	@$(PY) -m ops.status
 
 services-up: stack-up
 	$(PY) -m stack services-up

@@ -1,0 +1,107 @@
+"""The operator's view on one screen: parts, connectors, consumer lag, dead letters, service health.
+
+    python -m ops.status        (make status)
+
+Exit code 0 when everything that should run is healthy, 1 otherwise.
+"""
+import sys
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from connect import rest
+from stack.topology import Topology
+from svc_runtime.settings import Settings
+
+
+def parts_report(topology: Topology) -> list[str]:
+    lines = []
+    for part in topology.status():
+        state = "healthy" if part["healthy"] else ("running, NOT healthy" if part["pid"] else "down")
+        port = f"127.0.0.1:{part['port']}" if part["port"] else "-"
+        lines.append(f"  {part['name']:14} {state:21} pid {part['pid'] or '-':<8} {port}")
+    return lines
+
+
+def connectors_report(settings: Settings) -> tuple[list[str], bool]:
+    try:
+        status, body = rest.call(settings.connect_url, "GET", "/connectors?expand=status", timeout=5)
+    except OSError as e:
+        return [f"  the worker at {settings.connect_url} does not answer: {e}"], False
+    if status != 200:
+        return [f"  the worker answered HTTP {status}"], False
+    lines, ok = [], True
+    for name, info in sorted(body.items()):
+        st = info["status"]
+        lines.append(f"  {name}: {st['connector']['state']}")
+        for task in st["tasks"]:
+            trace = (task.get("trace") or "").splitlines()
+            lines.append(f"    task {task['id']} {task['state']} on {task.get('worker_id', '?')}"
+                         + (f": {trace[0][:160]}" if trace else ""))
+            ok = ok and task["state"] == "RUNNING"
+        ok = ok and st["connector"]["state"] == "RUNNING"
+    return lines or ["  (no connectors)"], ok
+
+
+def lag_report(bootstrap: str, group: str, topic: str) -> list[str]:
+    """The lag of one group on one topic, in all and per partition."""
+    # A consumer of that group id that never subscribes reads its commits without joining it.
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                      "enable.auto.commit": False})
+    try:
+        meta = probe.list_topics(topic, timeout=5).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return [f"  {group} on {topic}: no such topic"]
+        committed = probe.committed([TopicPartition(topic, p) for p in sorted(meta.partitions)], timeout=5)
+        parts, total = [], 0
+        for tp in committed:
+            low, high = probe.get_watermark_offsets(tp, timeout=5)
+            lag = high - (tp.offset if tp.offset >= 0 else low)
+            total += lag
+            parts.append(f"p{tp.partition}={lag}")
+        return [f"  {group} on {topic}: lag {total} ({', '.join(parts)})"]
+    finally:
+        probe.close()
+
+
+def dead_letter_depth(consumer: Consumer, topic: str) -> str:
+    meta = consumer.list_topics(topic, timeout=5).topics.get(topic)
+    if meta is None or meta.error is not None:
+        return f"  {topic}: 0 (not created yet)"
+    depth = 0
+    for p in meta.partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)
+        depth += high - low
+    return f"  {topic}: {depth}"
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    topology = Topology(settings)
+    print(f"Stack ({settings.stack_dir}):")
+    report = topology.status()
+    print("\n".join(parts_report(topology)))
+    needed = {p.name for p in topology.infra}
+    ok = all(p["healthy"] for p in report if p["pid"] or p["name"] in needed)
+    print(f"Connectors ({settings.connect_url}):")
+    lines, connectors_ok = connectors_report(settings)
+    print("\n".join(lines))
+    ok = ok and connectors_ok
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "ops-status",
+                         "enable.auto.commit": False, "socket.timeout.ms": 5000})
+    try:
+        print("Consumer lag:")
+        print("\n".join(lag_report(settings.kafka_bootstrap, settings.catalog_group, settings.orders_topic)))
+        print("\n".join(lag_report(settings.kafka_bootstrap, f"connect-{settings.sink_name}", settings.orders_topic)))
+        print("Dead letters:")
+        print(dead_letter_depth(consumer, settings.catalog_dlq_topic))
+        print(dead_letter_depth(consumer, settings.sink_dlq_topic))
+    except KafkaException as e:
+        print(f"  Kafka at {settings.kafka_bootstrap} does not answer: {e}")
+        ok = False
+    finally:
+        consumer.close()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
