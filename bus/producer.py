@@ -6,7 +6,7 @@ import time
 
 from confluent_kafka import KafkaException, Producer
 
-from bus import config, envelope
+from bus import client_config, config, envelope
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class EventProducer:
             "enable.idempotence": True,  # no duplicates or reordering from internal retries
             "acks": "all",
             "linger.ms": 5,
+            **client_config.RECONNECT,
         }
         conf.update(extra_config or {})
         self._producer = Producer(conf)
