@@ -1,13 +1,20 @@
-"""EventConsumer: at-least-once processing of Connect JSON envelopes, with a dead-letter topic."""
+"""EventConsumer: at-least-once processing of Connect JSON envelopes that heals itself.
+
+A message that can never succeed goes to a dead-letter topic; one that failed
+for now is retried until it passes, and the consumer reports meanwhile that it
+is stuck (see bus.failures for which is which).
+"""
 
 import dataclasses
 import logging
 import signal
 import threading
+import time
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from bus import config, envelope
+from bus import client_config, envelope
+from bus.failures import TransientError, backoff_delay, is_permanent
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +25,19 @@ H_ORIGIN_TOPIC = "dlq.origin.topic"
 H_ORIGIN_PARTITION = "dlq.origin.partition"
 H_ORIGIN_OFFSET = "dlq.origin.offset"
 H_ATTEMPTS = "dlq.attempts"
+# Only on a copy cut short because the whole message was too large for the dead-letter topic.
+H_TRUNCATED = "dlq.truncated"
+H_ORIGINAL_SIZE = "dlq.original.size"
+H_TRUNCATED_REASON = "dlq.truncated.reason"
+
+# A too large message is dead-lettered as its first 64 KiB: enough to see what it was.
+TRUNCATED_SIZE = 64 * 1024
+MAX_ERROR_MESSAGE = 4096
+# Seconds a dead-letter write may take (librdkafka gives up on it after DLQ_TIMEOUT_MS);
+# the consumer does not poll meanwhile, so max.poll.interval.ms must be well above it.
+DLQ_TIMEOUT_MS = 10_000
+RETRY_BACKOFF = 0.1  # seconds before the first retry; doubled for each later one ...
+MAX_BACKOFF = 5.0  # ... up to this
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,125 +51,267 @@ class EventMeta:
     headers: tuple = ()
 
 
-class DeadLetterError(Exception):
+class DeadLetterError(TransientError):
     """A message could not be written to the dead-letter topic; its offset is not committed."""
 
 
 class EventConsumer:
-    """Decode each message of `topic` into `message_class` and call handler(msg, meta).
+    """Decode each message of `topic` into `message_class` and call handler(event, meta).
+
+    The handler's contract:
+    - Return once the event's effect is done. It must be idempotent: a message
+      can come again after a crash or a rebalance (at-least-once).
+    - Raise bus.failures.PermanentError for an event that can never succeed: it
+      goes to the dead-letter topic at once, with the reason in its headers.
+      A message that cannot be decoded (EnvelopeError) is treated the same.
+    - Raise bus.failures.TransientError, or any other exception, for a failure
+      that passes with time. Other exceptions are transient by decision: a
+      message dead-lettered although it could succeed later silently breaks the
+      sync, whereas a stuck consumer is visible (health, lag) and heals.
+
+    A transient failure never reaches the dead-letter topic: the consumer
+    retries the same message, waiting retry_backoff seconds doubling up to
+    max_backoff (with full jitter), for as long as it takes. Meanwhile its
+    partitions are paused and it keeps polling, so it stays in its group however
+    long the outage lasts (beyond max.poll.interval.ms). A failed dead-letter
+    write is transient too. The retry ends without committing when `stop` is
+    set (the message comes again on restart) or when the partition is revoked
+    (its new owner gets it again).
+
+    on_health(serving, reason) is called, and one line logged, when the
+    consumer gets stuck on a message (serving=False) and when it is not any
+    more (serving=True); not once per attempt.
 
     The offset is committed only after the handler succeeded or the message
     went to the dead-letter topic: asynchronously while running (a round trip
-    per message would cap throughput), synchronously on close(). A crash
-    redelivers at most the messages whose commit was in flight
-    (at-least-once), so handlers must be idempotent.
-    A message that cannot be decoded goes to the dead-letter topic at once;
-    one whose handler raises is retried max_attempts times in all, with
-    doubling backoff, then dead-lettered.
+    per message would cap throughput), synchronously when partitions are
+    revoked and on close().
     """
 
-    def __init__(self, topic, message_class, group_id, handler, *, dlq_topic=None,
-                 max_attempts=None, bootstrap=None, retry_backoff=None, extra_config=None):
-        bootstrap = bootstrap or config.BOOTSTRAP_SERVERS
+    def __init__(self, topic, message_class, group_id, handler, *, bootstrap, dlq_topic=None,
+                 retry_backoff=RETRY_BACKOFF, max_backoff=MAX_BACKOFF,
+                 on_health=None, extra_config=None, dlq_config=None):
         self.topic = topic
         self.dlq_topic = dlq_topic or f"{topic}.{group_id}.dlq"
         self.message_class = message_class
         self.handler = handler
-        self.max_attempts = max_attempts or config.MAX_ATTEMPTS
-        self.retry_backoff = config.RETRY_BACKOFF if retry_backoff is None else retry_backoff
+        self.retry_backoff = retry_backoff
+        self.max_backoff = max_backoff
+        self._on_health = on_health
+        self._serving = True
         conf = {
             "bootstrap.servers": bootstrap,
             "group.id": group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            **client_config.CONSUMER_GROUP,
+            **client_config.RECONNECT,
         }
         conf.update(extra_config or {})
         self._consumer = Consumer(conf)
-        self._dlq = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                              "acks": "all"})
-        self._consumer.subscribe([topic])
+        # Not idempotent: a fatal idempotence error would block the dead-letter path for good,
+        # and dead-lettering is at-least-once anyway (a crash before the commit repeats it).
+        dlq_conf = {"bootstrap.servers": bootstrap, "acks": "all",
+                    "message.timeout.ms": DLQ_TIMEOUT_MS, **client_config.RECONNECT}
+        dlq_conf.update(dlq_config or {})
+        self._dlq = Producer(dlq_conf)
+        self._dlq_wait = dlq_conf["message.timeout.ms"] / 1000 + 5
+        self._consumer.subscribe([topic], on_revoke=self._on_revoke, on_lost=self._on_lost)
         # Next offset to commit per (topic, partition): only messages fully dealt with.
         self._done = {}
+        # Partitions taken from us since the current message's retries began.
+        self._revoked = set()
+        self._poll_timeout = 0.5
 
     def run(self, stop: threading.Event, poll_timeout=0.5):
-        """Consume until `stop` is set (see install_signal_handlers)."""
+        """Consume until `stop` is set (see install_signal_handlers).
+
+        Raises KafkaException only on a fatal consumer error; no message can make it raise.
+        """
+        self._poll_timeout = poll_timeout
         while not stop.is_set():
-            m = self._consumer.poll(poll_timeout)
-            if m is None:
-                continue
-            if m.error():
-                if m.error().fatal():
-                    raise KafkaException(m.error())
-                log.warning("consumer error on %s: %s", self.topic, m.error())
-                continue
-            self.handle(m, stop)
+            m = self._poll(poll_timeout)
+            if m is not None:
+                self.handle(m, stop)
+
+    def _poll(self, timeout):
+        """The next message, or None when nothing or only a non-fatal error came."""
+        m = self._consumer.poll(timeout)
+        if m is None:
+            return None
+        if m.error():
+            if m.error().fatal():
+                raise KafkaException(m.error())
+            log.warning("consumer error on %s: %s", self.topic, m.error())
+            return None
+        return m
 
     def handle(self, m, stop=None):
-        """Process one polled message and commit its offset (unless stopped mid-retry)."""
-        key = m.key().decode("utf-8", "replace") if m.key() is not None else None
-        meta = EventMeta(m.topic(), m.partition(), m.offset(), key,
-                         m.timestamp()[1] if m.timestamp()[0] else None,
-                         tuple(m.headers() or ()))
+        """Deal with one polled message: handled or dead-lettered, then committed.
+
+        Returns False, committing nothing, when it gave up retrying because
+        `stop` was set or the partition was revoked.
+        """
+        stop = stop or threading.Event()
+        where = (m.topic(), m.partition())
+        self._revoked.discard(where)
+        attempts, stuck_since, paused = 0, None, []
+        try:
+            while True:
+                attempts += 1
+                try:
+                    self._settle(m, attempts)
+                    break
+                except Exception as e:  # transient: _settle dead-letters the permanent ones
+                    log.debug("attempt %d on %s failed: %r", attempts, _describe(m), e)
+                    if stuck_since is None:
+                        stuck_since = time.monotonic()
+                        self._set_serving(False, f"stuck on {_describe(m)}, retrying until it "
+                                                 f"passes: {type(e).__name__}: {e}")
+                        # Paused, the consumer can poll (and so stay in its group) without
+                        # receiving anything; the message in hand is retried as it is.
+                        paused = self._consumer.assignment()
+                        self._consumer.pause(paused)
+                    delay = backoff_delay(attempts, self.retry_backoff, self.max_backoff)
+                    if not self._wait(delay, stop, where, paused):
+                        if where in self._revoked:
+                            self._set_serving(True, f"gave up retrying {_describe(m)} after "
+                                                    f"{attempts} attempts: partition revoked")
+                        return False
+        finally:
+            if paused:
+                self._resume(paused)
+        if stuck_since is not None:
+            self._set_serving(True, f"recovered on {_describe(m)} after {attempts} attempts "
+                                    f"in {time.monotonic() - stuck_since:.1f}s")
+        self._commit(m)
+        return True
+
+    def _settle(self, m, attempts):
+        """Handle `m`, or dead-letter it if it can never succeed; raise if it should be retried."""
         try:
             event = envelope.decode(m.value(), self.message_class)
-        except envelope.EnvelopeError as e:
-            self._dead_letter(m, e, 0)
-        else:
-            attempt = 1
-            while True:
-                try:
-                    self.handler(event, meta)
-                    log.debug("handled %s[%d]@%d key=%s", meta.topic, meta.partition,
-                             meta.offset, key)
-                    break
-                except Exception as e:
-                    if attempt >= self.max_attempts:
-                        self._dead_letter(m, e, attempt)
-                        break
-                    log.warning("handler failed on %s[%d]@%d key=%s (attempt %d of %d): %r",
-                                meta.topic, meta.partition, meta.offset, key, attempt,
-                                self.max_attempts, e)
-                    if (stop or threading.Event()).wait(self.retry_backoff * 2 ** (attempt - 1)):
-                        return  # shutting down: not committed, redelivered on restart
-                    attempt += 1
+        except Exception as e:  # decoding is pure: the same bytes would fail every time
+            self._dead_letter(m, e, attempts)
+            return
+        key = m.key().decode("utf-8", "replace") if m.key() is not None else None
+        meta = EventMeta(m.topic(), m.partition(), m.offset(), key,
+                         m.timestamp()[1] if m.timestamp()[0] else None, tuple(m.headers() or ()))
+        try:
+            self.handler(event, meta)
+        except Exception as e:
+            if not is_permanent(e):
+                raise
+            self._dead_letter(m, e, attempts)
+            return
+        log.debug("handled %s", _describe(m))
+
+    def _wait(self, seconds, stop, where, paused):
+        """Keep polling the paused consumer for `seconds`; False if stopped or `where` revoked."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set() and where not in self._revoked:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            m = self._poll(min(left, self._poll_timeout))
+            if m is not None:
+                # From a partition assigned since the pause (a paused one delivers nothing):
+                # rewind to the message and pause that partition too; it comes after resume().
+                tp = TopicPartition(m.topic(), m.partition(), m.offset())
+                self._consumer.seek(tp)
+                self._consumer.pause([tp])
+                paused.append(tp)
+        return False
+
+    def _resume(self, partitions):
+        try:
+            self._consumer.resume(partitions)
+        except KafkaException as e:  # some were revoked meanwhile; a new assignment is not paused
+            log.warning("resume on %s failed: %s", self.topic, e)
+
+    def _set_serving(self, serving, reason):
+        if serving == self._serving:
+            return
+        self._serving = serving
+        log.log(logging.INFO if serving else logging.WARNING, "%s", reason)
+        if self._on_health is not None:
+            try:
+                self._on_health(serving, reason)
+            except Exception:  # a broken callback must not stop the consumption
+                log.exception("on_health callback failed")
+
+    def _commit(self, m):
         self._done[(m.topic(), m.partition())] = m.offset() + 1
         try:
             self._consumer.commit(message=m, asynchronous=True)
         except KafkaException as e:
             # E.g. the partition was revoked meanwhile: the message comes again (at-least-once).
-            log.warning("commit failed for %s[%d]@%d key=%s: %s", meta.topic, meta.partition,
-                        meta.offset, key, e)
+            log.warning("commit failed for %s: %s", _describe(m), e)
 
     def _dead_letter(self, m, error, attempts):
-        headers = list(m.headers() or ()) + [
+        """Write `m` to the dead-letter topic; raise DeadLetterError if that failed."""
+        reason = [
             (H_ERROR_CLASS, type(error).__name__),
-            (H_ERROR_MESSAGE, str(error)),
+            (H_ERROR_MESSAGE, str(error)[:MAX_ERROR_MESSAGE]),
             (H_ORIGIN_TOPIC, m.topic()),
             (H_ORIGIN_PARTITION, str(m.partition())),
             (H_ORIGIN_OFFSET, str(m.offset())),
             (H_ATTEMPTS, str(attempts)),
         ]
+        failed = self._write_dead_letter(m.key(), m.value(), list(m.headers() or ()) + reason)
+        if failed is not None and failed.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+            # Keep what fits: a dead letter nobody can write would stop the consumer for good.
+            # The original headers are dropped as they could be what is too large.
+            size = len(m.value() or b"")
+            failed = self._write_dead_letter(
+                (m.key() or b"")[:TRUNCATED_SIZE] if m.key() is not None else None,
+                (m.value() or b"")[:TRUNCATED_SIZE],
+                reason + [(H_TRUNCATED, "true"), (H_ORIGINAL_SIZE, str(size)),
+                          (H_TRUNCATED_REASON, str(failed))])
+        if failed is not None:
+            raise DeadLetterError(f"could not write {_describe(m)} to {self.dlq_topic}: {failed}")
+        log.error("dead-lettered %s to %s: %s: %s", _describe(m), self.dlq_topic,
+                  type(error).__name__, str(error)[:MAX_ERROR_MESSAGE])
+
+    def _write_dead_letter(self, key, value, headers):
+        """Produce one record to the dead-letter topic and wait: its KafkaError, or None."""
         outcome = []
-        self._dlq.produce(self.dlq_topic, key=m.key(), value=m.value(), headers=headers,
-                          on_delivery=lambda err, msg: outcome.append(err))
-        self._dlq.flush(30)
-        if not outcome or outcome[0] is not None:
-            # Not committing is the only safe choice: the message is neither handled nor kept.
-            raise DeadLetterError(f"could not write {m.topic()}[{m.partition()}]@{m.offset()} "
-                                  f"to {self.dlq_topic}: {outcome[0] if outcome else 'timeout'}")
-        key = m.key().decode("utf-8", "replace") if m.key() is not None else None
-        log.error("dead-lettered %s[%d]@%d key=%s to %s after %d attempts: %s: %s", m.topic(),
-                  m.partition(), m.offset(), key, self.dlq_topic, attempts,
-                  type(error).__name__, error)
+        try:
+            self._dlq.produce(self.dlq_topic, key=key, value=value, headers=headers,
+                              on_delivery=lambda err, msg: outcome.append(err))
+        except KafkaException as e:  # e.g. larger than the producer's message.max.bytes
+            return e.args[0]
+        except BufferError:  # earlier attempts still queued
+            return KafkaError(KafkaError._QUEUE_FULL)
+        self._dlq.flush(self._dlq_wait)
+        return outcome[0] if outcome else KafkaError(KafkaError._MSG_TIMED_OUT)
+
+    def _on_revoke(self, consumer, partitions):
+        # Commit what was handled so that the next owner starts after it, and forget those
+        # partitions: a later commit of them could move back another member's position.
+        self._commit_done([(p.topic, p.partition) for p in partitions])
+        self._forget(partitions)
+
+    def _on_lost(self, consumer, partitions):
+        self._forget(partitions)  # no longer ours: committing them would be refused
+
+    def _forget(self, partitions):
+        for p in partitions:
+            self._done.pop((p.topic, p.partition), None)
+            self._revoked.add((p.topic, p.partition))
+
+    def _commit_done(self, which):
+        offsets = [TopicPartition(t, p, self._done[(t, p)]) for t, p in which if (t, p) in self._done]
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as e:  # e.g. no longer assigned: the new owner redelivers
+            log.warning("commit on %s failed: %s", self.topic, e)
 
     def close(self):
         """Commit what was handled, leave the group and flush the dead-letter producer."""
-        if self._done:
-            offsets = [TopicPartition(t, p, o) for (t, p), o in self._done.items()]
-            try:
-                self._consumer.commit(offsets=offsets, asynchronous=False)
-            except KafkaException as e:  # e.g. no longer assigned: the new owner redelivers
-                log.warning("final commit on %s failed: %s", self.topic, e)
+        self._commit_done(list(self._done))
         self._consumer.close()
         self._dlq.flush(10)
 
@@ -158,6 +320,11 @@ class EventConsumer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _describe(m):
+    key = m.key().decode("utf-8", "replace")[:100] if m.key() is not None else None
+    return f"{m.topic()}[{m.partition()}]@{m.offset()} key={key}"
 
 
 def install_signal_handlers(stop: threading.Event):

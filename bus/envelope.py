@@ -8,13 +8,20 @@ spliced into every encoded envelope instead of being serialised again.
 Decisions (see bus.schema for the type mapping):
 - Timestamp: epoch millis; sub-millisecond nanos are truncated (floored) on
   encode, so decode(encode(m)) only equals m for whole-millisecond timestamps.
-- Decoding is strict: the envelope's schema must describe the same fields
-  (names, types, optionality, logical types) as the descriptor, and the payload
-  may hold no field that the schema lacks. A mismatch is a contract violation
-  between producer and consumer, and silently dropping data would hide it; the
-  consumer sends such a message to its dead-letter topic. Field order and
-  "optional": false written or left out do not matter. Optional fields may be
-  absent from the payload (read as null), as JsonConverter does.
+- Decoding is strict, except for what a rolling upgrade needs. The reader (the
+  descriptor) accepts a writer's schema that
+  - has fields the reader does not know, optional or not (a newer proto added
+    them): they and their payload values are ignored;
+  - lacks a field that the reader has as optional: it reads as null;
+  - marks required a field that the reader has as optional.
+  Anything else is refused, naming the field: a known field whose type, logical
+  type (name, parameters) or struct name differs, a field the reader requires
+  missing from the schema or marked optional there. Such a mismatch breaks the
+  contract between producer and consumer, and reading on would lose or invent
+  data; the consumer sends the message to its dead-letter topic. The payload may
+  hold no field that the writer's schema lacks. Field order and "optional": false
+  written or left out do not matter. Optional fields may be absent from the
+  payload (read as null), as JsonConverter does.
 - Floats must be finite: JSON has no NaN/Infinity and JsonConverter rejects them.
   Connect reads JSON numbers as BigDecimal, so a -0.0 arrives there as 0.0
   (our own decode keeps -0.0).
@@ -113,8 +120,19 @@ def decode(data, message_class):
     """The `message_class` message carried by an envelope (bytes, str or dict).
 
     Raises EnvelopeError naming the offending field when the envelope's schema
-    or payload does not fit the message type.
+    or payload does not fit the message type, and for any data that is no
+    envelope at all.
     """
+    try:
+        return _decode(data, message_class)
+    except RecursionError:
+        # The JSON parser recurses once per nesting level: "[" * 100000 exhausts the stack.
+        raise EnvelopeError("envelope is nested too deeply") from None
+
+
+def _decode(data, message_class):
+    if data is None:
+        raise EnvelopeError("no envelope: the value is null (a tombstone)")
     if isinstance(data, (bytes, bytearray, memoryview)):
         try:
             data = bytes(data).decode("utf-8")
@@ -139,9 +157,11 @@ def decode(data, message_class):
             raise EnvelopeError(f"envelope is not JSON: {e}") from None
     if type(data) is not dict or "schema" not in data or "payload" not in data:
         raise EnvelopeError('envelope must be a JSON object with "schema" and "payload"')
+    payload = data["payload"]
     if data["schema"] != codec.schema:  # the cheap check passes for our own envelopes
         _check_schema(data["schema"], codec.schema, "")
-    return codec.decode(data["payload"])
+        payload = _reader_view(payload, data["schema"], codec.schema, "")
+    return codec.decode(payload)
 
 
 # --- per-type codecs --------------------------------------------------------
@@ -476,7 +496,8 @@ def _decode_timestamp(v):
 # --- schema check -------------------------------------------------------------
 
 def _check_schema(given, expected, path):
-    """Raise EnvelopeError naming the first field whose schema differs from ours."""
+    """Raise EnvelopeError naming the first field that a reader of schema `expected`
+    cannot read from a writer of schema `given` (see the module docstring)."""
     if type(given) is not dict:
         raise EnvelopeError(f"schema must be an object, got {_describe(given)}", path)
     if given.get("type") != expected["type"]:
@@ -488,9 +509,12 @@ def _check_schema(given, expected, path):
     if given.get("parameters") != expected.get("parameters"):
         raise EnvelopeError(f"schema parameters {given.get('parameters')!r} "
                             f"do not match {expected.get('parameters')!r}", path)
-    if given.get("optional", False) is not expected["optional"]:
-        which = "optional" if expected["optional"] else "required"
-        raise EnvelopeError(f"schema must mark the field {which}", path)
+    optional = given.get("optional", False)
+    if type(optional) is not bool:
+        raise EnvelopeError(f'schema "optional" must be a boolean, got {_describe(optional)}', path)
+    if optional and not expected["optional"]:
+        # A writer that may send null for a field the reader cannot do without.
+        raise EnvelopeError("schema must mark the field required", path)
     t = expected["type"]
     if t == "array":
         _check_schema(given.get("items"), expected["items"], _join(path, "[]"))
@@ -498,23 +522,60 @@ def _check_schema(given, expected, path):
         _check_schema(given.get("keys"), expected["keys"], _join(path, "{key}"))
         _check_schema(given.get("values"), expected["values"], _join(path, "{value}"))
     elif t == "struct":
-        fields = given.get("fields")
-        if type(fields) is not list:
-            raise EnvelopeError("struct schema has no fields list", path)
-        by_name = {}
-        for f in fields:
-            name = f.get("field") if type(f) is dict else None
-            if type(name) is not str or name in by_name:
-                raise EnvelopeError(f"bad or duplicate struct field {name!r} in schema", path)
-            by_name[name] = f
+        by_name = _schema_fields(given, path)
         for f in expected["fields"]:
             name = f["field"]
-            if name not in by_name:
-                raise EnvelopeError("schema lacks this field", _join(path, name))
-            _check_schema(by_name.pop(name), f, _join(path, name))
-        if by_name:
-            raise EnvelopeError(f"schema field is not in {expected['name']}",
-                                _join(path, sorted(by_name)[0]))
+            if name in by_name:
+                _check_schema(by_name[name], f, _join(path, name))
+            elif not f["optional"]:
+                raise EnvelopeError("schema lacks this field, which the reader requires",
+                                    _join(path, name))
+        # Fields only the writer has are left out of the payload by _reader_view.
+
+
+def _schema_fields(schema, path):
+    """The fields of a struct schema by name."""
+    fields = schema.get("fields")
+    if type(fields) is not list:
+        raise EnvelopeError("struct schema has no fields list", path)
+    by_name = {}
+    for f in fields:
+        name = f.get("field") if type(f) is dict else None
+        if type(name) is not str or name in by_name:
+            raise EnvelopeError(f"bad or duplicate struct field {name!r} in schema", path)
+        by_name[name] = f
+    return by_name
+
+
+def _reader_view(value, given, expected, path):
+    """`value`, written with schema `given`, without the fields only the writer knows.
+
+    Runs after _check_schema passed; a value of the wrong kind is left for the
+    codec to report. Raises on a payload field that the writer's schema lacks.
+    """
+    t = expected["type"]
+    if t == "struct" and type(value) is dict:
+        writer = _schema_fields(given, path)
+        reader = {f["field"]: f for f in expected["fields"]}
+        view = {}
+        for name, v in value.items():
+            if name not in writer:
+                raise EnvelopeError("payload field is not in the schema", _join(path, name))
+            if name in reader:
+                view[name] = _reader_view(v, writer[name], reader[name], _join(path, name))
+        return view
+    if t == "array" and type(value) is list:
+        return [_reader_view(v, given["items"], expected["items"], _join(path, f"[{i}]"))
+                for i, v in enumerate(value)]
+    if t == "map" and type(value) is dict:
+        return {k: _reader_view(v, given["values"], expected["values"], _join(path, f"[{k!r}]"))
+                for k, v in value.items()}
+    if t == "map" and type(value) is list:  # [[key, value], ...]
+        return [[p[0], _reader_view(p[1], given["values"], expected["values"],
+                                    _join(path, f"[{i}]"))]
+                if type(p) is list and len(p) == 2 else p
+                for i, p in enumerate(value)]
+    return value
 
 
 def _join(path, name):

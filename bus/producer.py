@@ -6,9 +6,12 @@ import time
 
 from confluent_kafka import KafkaException, Producer
 
-from bus import config, envelope
+from bus import client_config, envelope
 
 log = logging.getLogger(__name__)
+
+
+PUBLISH_TIMEOUT = 10.0  # seconds publish() waits for the acknowledgement unless told otherwise
 
 
 class PublishError(Exception):
@@ -44,14 +47,15 @@ class EventProducer:
     background thread serves by polling the producer.
     """
 
-    def __init__(self, topic, key_field, *, bootstrap=None, extra_config=None):
+    def __init__(self, topic, key_field, *, bootstrap, extra_config=None):
         self.topic = topic
         self.key_field = key_field
         conf = {
-            "bootstrap.servers": bootstrap or config.BOOTSTRAP_SERVERS,
+            "bootstrap.servers": bootstrap,
             "enable.idempotence": True,  # no duplicates or reordering from internal retries
             "acks": "all",
             "linger.ms": 5,
+            **client_config.RECONNECT,
         }
         conf.update(extra_config or {})
         self._producer = Producer(conf)
@@ -89,7 +93,7 @@ class EventProducer:
         `timeout` seconds; in the latter case the message may still arrive
         later, so a retry must be idempotent (the key is the order id).
         """
-        timeout = config.PUBLISH_TIMEOUT if timeout is None else timeout
+        timeout = PUBLISH_TIMEOUT if timeout is None else timeout
         done = threading.Event()
         delivery = _Delivery(done.set)
         waited = _Budget(timeout)

@@ -4,11 +4,14 @@ import logging
 import threading
 
 import grpc
+from grpc_health.v1 import health_pb2
 
 from bus.consumer import EventConsumer
+from bus.failures import PermanentError
 from catalog_svc import config, stock
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_event_pb2
+from svc_runtime.event_rules import check_order_placed
 from svc_runtime.ids import InvalidInput, check_id
 from svc_runtime.server import build_server, serve_until_stopped, stop_on_signals
 
@@ -35,14 +38,36 @@ class CatalogService(catalog_service_pb2_grpc.CatalogServiceServicer):
 
 
 def order_event_handler(engine):
-    """The consumer's handler: lower stock for one OrderPlaced event (idempotent)."""
+    """The consumer's handler: lower stock for one OrderPlaced event, once per order id.
+
+    An event is checked like a request before it touches stock: one that breaks
+    the event rules, names an unknown product or reuses an order id with other
+    content raises PermanentError (it is dead-lettered); an unreachable or busy
+    database raises TransientError (it is retried until it passes).
+    """
     def handle(event: order_event_pb2.OrderPlaced, _meta) -> None:
+        try:
+            check_order_placed(event)
+        except InvalidInput as e:
+            raise PermanentError(f"order event {event.order_id!r}: {e}") from None
         stock.apply_order(engine, event.order_id, event.product_id, event.qty)
     return handle
 
 
+def health_reporter(health_servicer, service_names):
+    """The consumer's on_health: the service reports NOT_SERVING while its consumer is stuck,
+    since the stock it answers with no longer follows the orders."""
+    def report(serving: bool, reason: str) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for name in ("", *service_names):
+            health_servicer.set(name, status)
+    return report
+
+
 def _consume(consumer: EventConsumer, stop: threading.Event) -> None:
-    # A catalog that no longer applies orders must not keep serving stale stock silently.
+    # Only a fatal Kafka error gets here (no message can): a catalog that no longer applies
+    # orders must not keep serving stale stock silently.
     try:
         consumer.run(stop)
     except Exception:
@@ -56,15 +81,17 @@ def serve() -> None:
     stop = stop_on_signals()
     engine = stock.create_engine(settings.catalog_db_url)
     stock.prepare(engine)
+    service = CatalogService(engine)
+    service_names = [catalog_service_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name]
+    server, health = build_server(
+        lambda s: catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(service, s),
+        service_names, settings.listen)
     consumer = EventConsumer(settings.orders_topic, order_event_pb2.OrderPlaced,
                              settings.consumer_group, order_event_handler(engine),
+                             on_health=health_reporter(health, service_names),
                              bootstrap=settings.kafka_bootstrap)
     consuming = threading.Thread(target=_consume, args=(consumer, stop), name="order-events", daemon=True)
     consuming.start()
-    service = CatalogService(engine)
-    server, health = build_server(
-        lambda s: catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(service, s),
-        [catalog_service_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name], settings.listen)
     log.info("listening on %s, consuming %s as group %s", settings.listen, settings.orders_topic,
              settings.consumer_group)
     serve_until_stopped(server, health, stop)

@@ -2,8 +2,10 @@
 
 import logging
 
+import pymysql
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+
+from bus.failures import PermanentError, TransientError
 
 log = logging.getLogger("catalog_svc")
 
@@ -33,8 +35,27 @@ SEED_PRODUCTS = [
 ]
 
 
-class UnknownProduct(Exception):
+class UnknownProduct(PermanentError):
     """An order event names a product the catalog does not have."""
+
+
+class OrderIdReused(PermanentError):
+    """An order id already applied comes again with another product or quantity."""
+
+
+# MariaDB error codes that pass with time: the server comes back, a lock is released.
+TRANSIENT_DB_ERRORS = {
+    1040: "too many connections",
+    1053: "server shutdown in progress",
+    1205: "lock wait timeout",
+    1213: "deadlock",
+    1927: "connection killed",
+    2002: "cannot connect",
+    2003: "cannot connect",
+    2006: "server has gone away",
+    2013: "lost connection",
+    4031: "disconnected by the server",
+}
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -66,8 +87,23 @@ def apply_order(engine: sa.Engine, order_id: str, product_id: str, qty: int) -> 
     """Lower the product's stock by qty, once per order id.
 
     The applied-order row and the stock change commit in one transaction, so a
-    redelivered event changes nothing. Returns False when it was applied before.
+    redelivered event changes nothing. Returns False when it was applied before
+    (with the same product and quantity).
+
+    Raises PermanentError for an order that can never be applied: a quantity
+    below 1 (no event may raise stock), an unknown product, an order id applied
+    before with other content, data the table cannot hold. Raises TransientError
+    when the database is unreachable, busy or restarting (see db_failure).
     """
+    if qty < 1:
+        raise PermanentError(f"order {order_id}: qty must be at least 1, got {qty}")
+    try:
+        return _apply_once(engine, order_id, product_id, qty)
+    except sa.exc.DBAPIError as e:
+        raise db_failure(e) from e
+
+
+def _apply_once(engine, order_id, product_id, qty):
     try:
         with engine.begin() as conn:
             conn.execute(applied_orders.insert().values(order_id=order_id, product_id=product_id, qty=qty))
@@ -76,8 +112,30 @@ def apply_order(engine: sa.Engine, order_id: str, product_id: str, qty: int) -> 
                 .values(stock=products.c.stock - qty))
             if updated.rowcount != 1:
                 raise UnknownProduct(f"order {order_id} names unknown product {product_id!r}")
-    except IntegrityError:
+    except sa.exc.IntegrityError:
+        with engine.connect() as conn:
+            earlier = conn.execute(sa.select(applied_orders.c.product_id, applied_orders.c.qty)
+                                   .where(applied_orders.c.order_id == order_id)).first()
+        if earlier is None:  # not the order id's key: another constraint, see db_failure
+            raise
+        if tuple(earlier) != (product_id, qty):
+            raise OrderIdReused(f"order_id {order_id} reused with different content: applied as "
+                                f"{earlier[1]} x {earlier[0]}, now {qty} x {product_id}") from None
         log.info("order %s: already applied, skipping the redelivered event", order_id)
         return False
     log.info("order %s: stock of %s lowered by %d", order_id, product_id, qty)
     return True
+
+
+def db_failure(error: sa.exc.DBAPIError) -> Exception:
+    """What a database error means for an order event: TransientError if it passes with
+    time, PermanentError for data that can never be stored, else the error itself (which
+    the consumer treats as transient: a stuck consumer shows, a lost event does not)."""
+    code = error.orig.args[0] if error.orig is not None and error.orig.args else None
+    if (error.connection_invalidated or code in TRANSIENT_DB_ERRORS
+            or isinstance(error.orig, pymysql.err.InterfaceError)):
+        reason = TRANSIENT_DB_ERRORS.get(code, "connection lost")
+        return TransientError(f"catalog database: {reason}: {error.orig}")
+    if isinstance(error, (sa.exc.DataError, sa.exc.IntegrityError)):
+        return PermanentError(f"catalog database refuses the order: {error.orig}")
+    return error

@@ -1,20 +1,72 @@
-"""Stock changes against the real MariaDB: once per order id, in one transaction with the record of it."""
+"""Stock changes against the real MariaDB: once per order id, in one transaction with the record
+of it; which database failures are transient; bad events through the running Catalog."""
 
+import time
 import uuid
 
 import pytest
 import sqlalchemy as sa
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from bus.consumer import H_ERROR_MESSAGE
+from bus.envelope import encode
+from bus.failures import PermanentError, TransientError
 from catalog_svc import stock
+from connect import settings
+from demo.services import healthy
+from ordersync.order.v1 import order_event_pb2
+from tests.helpers import wait_until
+
+
+@pytest.fixture(scope="module")
+def catalog_url(stack):
+    """A catalog database of this module's own, prepared, dropped afterwards."""
+    name = f"ordersync_test_stock_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(settings.sqlalchemy_url(""), pool_pre_ping=True)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{name}`"))
+    engine = stock.create_engine(settings.sqlalchemy_url(name))
+    stock.prepare(engine)
+    engine.dispose()
+    yield settings.sqlalchemy_url(name)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+    admin.dispose()
 
 
 @pytest.fixture
-def catalog_engine(services):
-    return services.catalog_engine
+def catalog_engine(catalog_url):
+    engine = stock.create_engine(catalog_url)
+    yield engine
+    engine.dispose()
 
 
 def product_stock(engine, product_id):
     return stock.get_product(engine, product_id)["stock"]
+
+
+def applied(engine, order_id):
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT COUNT(*) FROM applied_orders WHERE order_id = :o"),
+                            {"o": order_id}).scalar()
+
+
+def dead_letters(bootstrap, topic, key, count, timeout=60):
+    """The records with `key` in a dead-letter topic, once `count` of them are there."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False})
+    try:
+        partitions = wait_until(lambda: c.list_topics(topic, timeout=5).topics[topic].partitions,
+                                timeout=timeout, what=f"topic {topic}")
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        found, deadline = [], time.monotonic() + timeout
+        while len(found) < count and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and not m.error() and m.key() == key:
+                found.append(m)
+        return found
+    finally:
+        c.close()
 
 
 def test_apply_order_is_idempotent_per_order_id(catalog_engine):
@@ -29,13 +81,75 @@ def test_unknown_product_changes_nothing(catalog_engine):
     order_id = str(uuid.uuid4())
     with pytest.raises(stock.UnknownProduct, match="CATALOG-404"):
         stock.apply_order(catalog_engine, order_id, "CATALOG-404", 1)
-    with catalog_engine.connect() as conn:
-        recorded = conn.execute(sa.text("SELECT COUNT(*) FROM applied_orders WHERE order_id = :o"),
-                                {"o": order_id}).scalar()
-    assert recorded == 0, "the applied-order row must roll back with the failed stock change"
+    assert applied(catalog_engine, order_id) == 0, \
+        "the applied-order row must roll back with the failed stock change"
+
+
+def test_order_id_reused_with_other_content_is_permanent(catalog_engine):
+    order_id = str(uuid.uuid4())
+    assert stock.apply_order(catalog_engine, order_id, "CATALOG-002", 2) is True
+    before = product_stock(catalog_engine, "CATALOG-002")
+    with pytest.raises(stock.OrderIdReused, match="reused with different content"):
+        stock.apply_order(catalog_engine, order_id, "CATALOG-002", 5)
+    assert product_stock(catalog_engine, "CATALOG-002") == before
+
+
+def test_data_the_table_cannot_hold_is_permanent(catalog_engine):
+    # A product id longer than the column: MariaDB's strict mode refuses it (1406).
+    with pytest.raises(PermanentError, match="refuses the order"):
+        stock.apply_order(catalog_engine, str(uuid.uuid4()), "P" * 65, 1)
+
+
+def test_a_lock_wait_timeout_is_transient_and_passes_once_the_lock_is_gone(catalog_url,
+                                                                           catalog_engine):
+    impatient = sa.create_engine(catalog_url, connect_args={
+        "init_command": "SET SESSION innodb_lock_wait_timeout = 1"})
+    order_id = str(uuid.uuid4())
+    holder = catalog_engine.connect()
+    try:
+        tx = holder.begin()
+        holder.execute(sa.text("UPDATE products SET stock = stock WHERE product_id = 'CATALOG-001'"))
+        with pytest.raises(TransientError, match="lock wait timeout"):
+            stock.apply_order(impatient, order_id, "CATALOG-001", 1)
+        tx.rollback()
+        assert stock.apply_order(impatient, order_id, "CATALOG-001", 1) is True
+    finally:
+        holder.close()
+        impatient.dispose()
+
+
+def test_an_unreachable_database_is_transient():
+    nowhere = stock.create_engine("mysql+pymysql://ordersync:ordersync@127.0.0.1:1/catalog_db")
+    with pytest.raises(TransientError, match="cannot connect"):
+        stock.apply_order(nowhere, str(uuid.uuid4()), "CATALOG-001", 1)
 
 
 def test_prepare_keeps_existing_stock(catalog_engine):
     before = stock.list_products(catalog_engine)
     stock.prepare(catalog_engine)
     assert stock.list_products(catalog_engine) == before
+
+
+def test_bad_events_are_dead_lettered_and_the_running_catalog_goes_on(services, kafka_bootstrap):
+    run = uuid.uuid4().hex[:8]
+
+    def placed(order_id, qty):
+        return encode(order_event_pb2.OrderPlaced(
+            order_id=order_id, user_id="user-1", product_id="CATALOG-002", qty=qty, unit_price=1000,
+            total_price=qty * 1000, created_at=Timestamp(seconds=1_700_000_000)))
+
+    # One key, so one partition: the good event comes after the bad ones.
+    raw = Producer({"bootstrap.servers": kafka_bootstrap})
+    for value in (b"\xff\xfe not an envelope", placed(f"{run}-raise", -5), placed(f"{run}-ok", 1)):
+        raw.produce(services.orders_topic, key=run.encode(), value=value)
+    assert raw.flush(10) == 0
+
+    wait_until(lambda: applied(services.catalog_engine, f"{run}-ok"), timeout=60,
+               what="the good event after the bad ones to be applied")
+    assert applied(services.catalog_engine, f"{run}-raise") == 0
+    assert healthy(services.catalog)
+    dlq = f"{services.orders_topic}.{services.consumer_group}.dlq"
+    reasons = {m.value(): dict(m.headers())[H_ERROR_MESSAGE].decode()
+               for m in dead_letters(kafka_bootstrap, dlq, run.encode(), 2)}
+    assert "not UTF-8" in reasons[b"\xff\xfe not an envelope"]
+    assert "qty must be 1 to 10000, got -5" in reasons[placed(f"{run}-raise", -5)]

@@ -1,0 +1,390 @@
+"""EventConsumer's retry, dead-letter and health logic, with fake Kafka clients (no broker)."""
+
+import logging
+import threading
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+import bus.consumer
+from bus import producer as bus_producer
+from bus.consumer import EventConsumer
+from bus.envelope import encode
+from bus.failures import PermanentError, TransientError, backoff_delay
+from ordersync.order.v1 import order_event_pb2
+
+TOPIC = "orders"
+EVENT = order_event_pb2.OrderPlaced(order_id="o-1", qty=1)
+
+
+class FakeMessage:
+    def __init__(self, value, offset=0, partition=0, key=b"o-1", error=None):
+        self._value, self._offset, self._partition, self._key = value, offset, partition, key
+        self._error = error
+
+    def topic(self):
+        return TOPIC
+
+    def partition(self):
+        return self._partition
+
+    def offset(self):
+        return self._offset
+
+    def key(self):
+        return self._key
+
+    def value(self):
+        return self._value
+
+    def headers(self):
+        return [("trace", b"t-1")]
+
+    def timestamp(self):
+        return (1, 1_700_000_000_000)
+
+    def error(self):
+        return self._error
+
+
+class FakeConsumer:
+    """Returns queued messages of unpaused partitions; records what the consumer does."""
+
+    def __init__(self, conf):
+        self.conf = conf
+        self.queue = []
+        self.paused = set()
+        self.commits = []
+        self.seeks = []
+        self.polls_while_paused = 0
+        self.on_poll = None  # called at every poll, e.g. to revoke or stop
+        self.closed = False
+
+    def subscribe(self, topics, on_revoke=None, on_lost=None):
+        self.on_revoke = on_revoke
+
+    def assignment(self):
+        return [TopicPartition(TOPIC, 0)]
+
+    def poll(self, timeout):
+        if self.paused:
+            self.polls_while_paused += 1
+        if self.on_poll:
+            self.on_poll(self)
+        for m in self.queue:
+            if m.partition() not in self.paused:
+                self.queue.remove(m)
+                return m
+        return None
+
+    def pause(self, partitions):
+        self.paused |= {p.partition for p in partitions}
+
+    def resume(self, partitions):
+        self.paused -= {p.partition for p in partitions}
+
+    def seek(self, tp):
+        self.seeks.append((tp.partition, tp.offset))
+
+    def commit(self, message=None, offsets=None, asynchronous=True):
+        if message is not None:
+            self.commits.append((message.partition(), message.offset() + 1))
+        for tp in offsets or ():
+            self.commits.append((tp.partition, tp.offset))
+
+    def close(self):
+        self.closed = True
+
+
+class FakeProducer:
+    """Delivers each record unless `fail(value, attempt)` returns a KafkaError for it."""
+
+    def __init__(self, conf):
+        self.conf = conf
+        self.written = []
+        self.attempts = 0
+        self.fail = lambda value, attempt: None
+        self.raise_locally = False
+        self._pending = []
+
+    def produce(self, topic, key=None, value=None, headers=None, on_delivery=None):
+        self.attempts += 1
+        error = self.fail(value, self.attempts)
+        if error is not None and self.raise_locally:
+            raise KafkaException(error)
+        self._pending.append((error, (topic, key, value, dict(headers)), on_delivery))
+
+    def flush(self, timeout=None):
+        for error, record, on_delivery in self._pending:
+            if error is None:
+                self.written.append(record)
+            on_delivery(error, None)
+        self._pending = []
+        return 0
+
+    def poll(self, timeout=None):
+        return 0
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    made = {}
+
+    def consumer(conf):
+        made["consumer"] = FakeConsumer(conf)
+        return made["consumer"]
+
+    def producer(conf):
+        made["producer"] = FakeProducer(conf)
+        return made["producer"]
+
+    monkeypatch.setattr(bus.consumer, "Consumer", consumer)
+    monkeypatch.setattr(bus.consumer, "Producer", producer)
+    return made
+
+
+def make_consumer(handler, health=None, **kwargs):
+    return EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", handler,
+                         bootstrap="127.0.0.1:1", retry_backoff=0.001, max_backoff=0.004,
+                         on_health=lambda serving, reason: health.append((serving, reason))
+                         if health is not None else None, **kwargs)
+
+
+def failing(times, error=ConnectionError("database down")):
+    """A handler that raises `error` `times` times, then succeeds; its calls are counted."""
+    calls = []
+
+    def handler(event, meta):
+        calls.append(event.order_id)
+        if len(calls) <= times:
+            raise error
+    handler.calls = calls
+    return handler
+
+
+def test_a_transient_failure_is_retried_until_it_passes_then_committed_once(fakes, caplog):
+    health = []
+    handler = failing(4)
+    consumer = make_consumer(handler, health)
+    kafka = fakes["consumer"]
+    with caplog.at_level(logging.INFO, logger="bus.consumer"):
+        assert consumer.handle(FakeMessage(encode(EVENT), offset=7)) is True
+    assert len(handler.calls) == 5
+    assert kafka.commits == [(0, 8)]
+    assert fakes["producer"].written == []  # a transient failure never goes to the DLQ
+    assert kafka.polls_while_paused > 0 and kafka.paused == set()  # polled paused, then resumed
+    assert [serving for serving, _ in health] == [False, True]
+    assert "stuck on orders[0]@7 key=o-1" in health[0][1] and "database down" in health[0][1]
+    assert "recovered on orders[0]@7 key=o-1 after 5 attempts" in health[1][1]
+    # One line per state change, not one per attempt.
+    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
+
+
+def test_any_exception_counts_as_transient(fakes):
+    for error in (TransientError("later"), RuntimeError("bug?"), TimeoutError()):
+        handler = failing(1, error)
+        consumer = make_consumer(handler)
+        assert consumer.handle(FakeMessage(encode(EVENT))) is True
+        assert len(handler.calls) == 2 and fakes["producer"].written == []
+
+
+def test_retries_wait_with_capped_doubling_backoff(fakes, monkeypatch):
+    asked = []
+    monkeypatch.setattr(bus.consumer, "backoff_delay",
+                        lambda attempt, first, cap: asked.append((attempt, first, cap)) or 0)
+    consumer = make_consumer(failing(3))
+    consumer.handle(FakeMessage(encode(EVENT)))
+    assert asked == [(1, 0.001, 0.004), (2, 0.001, 0.004), (3, 0.001, 0.004)]
+
+
+def test_backoff_delay_is_full_jitter_capped():
+    top = [backoff_delay(n, 0.1, 5.0, rand=lambda: 1.0) for n in range(1, 9)]
+    assert top == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0])
+    assert backoff_delay(3, 0.1, 5.0, rand=lambda: 0.0) == 0.0
+    assert backoff_delay(3, 0.1, 5.0, rand=lambda: 0.5) == pytest.approx(0.2)
+    assert backoff_delay(100_000, 0.1, 5.0, rand=lambda: 1.0) == 5.0  # days of outage: no overflow
+    assert all(0 <= backoff_delay(4, 0.1, 5.0) <= 0.8 for _ in range(100))
+
+
+def test_a_permanent_error_is_dead_lettered_at_once_with_the_reason(fakes):
+    health = []
+    handler = failing(99, PermanentError("order_id reused with different content"))
+    consumer = make_consumer(handler, health)
+    assert consumer.handle(FakeMessage(encode(EVENT), offset=3)) is True
+    assert len(handler.calls) == 1
+    ((topic, key, value, headers),) = fakes["producer"].written
+    assert (topic, key, value) == ("orders.group.dlq", b"o-1", encode(EVENT))
+    assert headers["trace"] == b"t-1"  # the message's own headers are kept
+    assert headers[bus.consumer.H_ERROR_CLASS] == "PermanentError"
+    assert headers[bus.consumer.H_ERROR_MESSAGE] == "order_id reused with different content"
+    assert (headers[bus.consumer.H_ORIGIN_TOPIC], headers[bus.consumer.H_ORIGIN_PARTITION],
+            headers[bus.consumer.H_ORIGIN_OFFSET], headers[bus.consumer.H_ATTEMPTS]) == \
+        ("orders", "0", "3", "1")
+    assert fakes["consumer"].commits == [(0, 4)]
+    assert health == []
+
+
+@pytest.mark.parametrize("value, reason", [
+    (b"\xff\xfe\x00garbage", "not UTF-8"),
+    (b"not json", "not JSON"),
+    (b"[" * 100_000, "nested too deeply"),
+    (None, "tombstone"),
+    (b'{"schema": null, "payload": {}}', "schema must be an object"),
+    (b'{"schema": {}, "payload": {}}', "schema type None"),
+])
+def test_undecodable_messages_are_dead_lettered_with_the_reason(fakes, value, reason):
+    handler = failing(0)
+    consumer = make_consumer(handler)
+    assert consumer.handle(FakeMessage(value)) is True
+    assert handler.calls == []
+    ((_, _, written, headers),) = fakes["producer"].written
+    assert written == value
+    assert headers[bus.consumer.H_ERROR_CLASS] == "EnvelopeError"
+    assert reason in headers[bus.consumer.H_ERROR_MESSAGE]
+    assert fakes["consumer"].commits == [(0, 1)]
+
+
+@pytest.mark.parametrize("raise_locally", [True, False])
+def test_a_message_too_large_for_the_dead_letter_topic_goes_as_a_truncated_copy(fakes,
+                                                                               raise_locally):
+    consumer = make_consumer(failing(0))
+    dlq = fakes["producer"]
+    dlq.raise_locally = raise_locally  # librdkafka's own size check, or the broker's
+    dlq.fail = lambda value, attempt: (KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)
+                                       if len(value) > 100_000 else None)
+    huge = b"\xff" * 1_048_576
+    assert consumer.handle(FakeMessage(huge, key=b"k" * 200_000)) is True
+    ((_, key, value, headers),) = dlq.written
+    assert value == huge[:65536] and key == b"k" * 65536
+    assert headers[bus.consumer.H_TRUNCATED] == "true"
+    assert headers[bus.consumer.H_ORIGINAL_SIZE] == "1048576"
+    assert "MSG_SIZE_TOO_LARGE" in headers[bus.consumer.H_TRUNCATED_REASON]
+    assert "not UTF-8" in headers[bus.consumer.H_ERROR_MESSAGE]
+    assert "trace" not in headers  # the original headers could be what is too large
+    assert fakes["consumer"].commits == [(0, 1)]
+
+
+def test_a_failed_dead_letter_write_is_retried_without_committing(fakes):
+    health = []
+    consumer = make_consumer(failing(0), health)
+    dlq, kafka = fakes["producer"], fakes["consumer"]
+    dlq.fail = lambda value, attempt: (KafkaError(KafkaError._MSG_TIMED_OUT) if attempt <= 3
+                                       else None)
+    commits_while_failing = []
+    kafka.on_poll = lambda k: commits_while_failing.append(list(k.commits))
+    assert consumer.handle(FakeMessage(b"not json")) is True
+    assert dlq.attempts == 4 and len(dlq.written) == 1
+    assert commits_while_failing and all(c == [] for c in commits_while_failing)
+    assert kafka.commits == [(0, 1)]
+    assert [serving for serving, _ in health] == [False, True]
+    assert "could not write orders[0]@0 key=o-1 to orders.group.dlq" in health[0][1]
+
+
+def test_a_stop_during_retries_commits_nothing(fakes):
+    stop = threading.Event()
+    consumer = make_consumer(failing(10**9))
+    kafka = fakes["consumer"]
+    kafka.on_poll = lambda k: stop.set() if k.polls_while_paused >= 3 else None
+    assert consumer.handle(FakeMessage(encode(EVENT), offset=5), stop) is False
+    consumer.close()
+    assert kafka.commits == [] and kafka.closed  # redelivered on restart
+
+
+def test_a_stop_keeps_what_was_handled_before_the_stuck_message(fakes):
+    stop = threading.Event()
+    down = []
+
+    def handler(event, meta):
+        if down:
+            raise ConnectionError("down")
+    consumer = make_consumer(handler)
+    kafka = fakes["consumer"]
+    assert consumer.handle(FakeMessage(encode(EVENT), offset=4))
+    down.append(True)
+    kafka.on_poll = lambda k: stop.set()
+    consumer.handle(FakeMessage(encode(EVENT), offset=5), stop)
+    consumer.close()
+    assert kafka.commits == [(0, 5), (0, 5)]  # async after offset 4, then on close: 5 comes again
+
+
+def failing_forever(event, meta):
+    raise ConnectionError("down")
+
+
+def test_a_revoked_partition_gives_the_retry_up(fakes):
+    health = []
+    consumer = make_consumer(failing_forever, health)
+    kafka = fakes["consumer"]
+    kafka.on_poll = lambda k: (k.on_revoke(k, [TopicPartition(TOPIC, 0)])
+                               if k.polls_while_paused == 2 else None)
+    assert consumer.handle(FakeMessage(encode(EVENT), offset=5), threading.Event()) is False
+    assert kafka.commits == []
+    assert [serving for serving, _ in health] == [False, True]
+    assert "partition revoked" in health[1][1]
+
+
+def test_revoked_partitions_are_committed_then_forgotten(fakes):
+    consumer = make_consumer(failing(0))
+    kafka = fakes["consumer"]
+    consumer.handle(FakeMessage(encode(EVENT), offset=4, partition=0))
+    consumer.handle(FakeMessage(encode(EVENT), offset=9, partition=1))
+    kafka.commits.clear()
+    kafka.on_revoke(kafka, [TopicPartition(TOPIC, 0)])
+    assert kafka.commits == [(0, 5)]  # synchronously, so that the next owner starts after it
+    consumer.close()
+    assert kafka.commits == [(0, 5), (1, 10)]  # not partition 0 again: no longer ours
+
+
+def test_a_message_from_a_newly_assigned_partition_during_the_wait_is_rewound(fakes):
+    consumer = make_consumer(failing(3))
+    kafka = fakes["consumer"]
+    kafka.queue.append(FakeMessage(encode(EVENT), offset=11, partition=2))
+    consumer.handle(FakeMessage(encode(EVENT), offset=5))
+    assert kafka.seeks == [(2, 11)]
+    assert kafka.paused == set()  # partition 2 was paused with the others, then resumed
+
+
+def test_the_run_loop_raises_only_on_a_fatal_consumer_error(fakes):
+    class Error:
+        def __init__(self, fatal):
+            self._fatal = fatal
+
+        def fatal(self):
+            return self._fatal
+
+        def __str__(self):
+            return "fatal" if self._fatal else "transport"
+
+    consumer = make_consumer(failing(0, PermanentError("no")))
+    kafka = fakes["consumer"]
+    kafka.queue += [FakeMessage(None, error=Error(False)), FakeMessage(b"\x00garbage", offset=1),
+                    FakeMessage(encode(EVENT), offset=2), FakeMessage(None, error=Error(True))]
+    with pytest.raises(KafkaException):
+        consumer.run(threading.Event(), poll_timeout=0.01)
+    assert kafka.commits == [(0, 2), (0, 3)]
+
+
+def test_a_failing_health_callback_does_not_stop_consumption(fakes):
+    def on_health(serving, reason):
+        raise RuntimeError("health endpoint broken")
+    consumer = EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", failing(2),
+                             bootstrap="unused:9092", retry_backoff=0.001, on_health=on_health)
+    assert consumer.handle(FakeMessage(encode(EVENT))) is True
+
+
+def test_clients_are_configured_to_recover_fast_and_stay_overridable(fakes, monkeypatch):
+    make_consumer(failing(0), extra_config={"session.timeout.ms": 6000},
+                  dlq_config={"message.timeout.ms": 2000})
+    conf = fakes["consumer"].conf
+    assert (conf["session.timeout.ms"], conf["heartbeat.interval.ms"]) == (6000, 2000)
+    assert (conf["reconnect.backoff.ms"], conf["reconnect.backoff.max.ms"]) == (100, 1000)
+    dlq_conf = fakes["producer"].conf
+    assert (dlq_conf["reconnect.backoff.ms"], dlq_conf["reconnect.backoff.max.ms"]) == (100, 1000)
+    assert dlq_conf["message.timeout.ms"] == 2000
+
+    made = []
+    monkeypatch.setattr(bus_producer, "Producer", lambda conf: made.append(conf) or FakeProducer(conf))
+    with bus_producer.EventProducer(TOPIC, "order_id", bootstrap="127.0.0.1:1",
+                                    extra_config={"reconnect.backoff.ms": 50}):
+        pass
+    assert (made[0]["reconnect.backoff.ms"], made[0]["reconnect.backoff.max.ms"]) == (50, 1000)

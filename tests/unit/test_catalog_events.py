@@ -1,0 +1,152 @@
+"""The Catalog's side of order events, without servers: which failures are permanent or
+transient, the stock rules (on SQLite), and the health the service reports."""
+
+import pymysql
+import pytest
+import sqlalchemy as sa
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_health.v1 import health, health_pb2
+
+from bus.failures import PermanentError, TransientError, is_permanent
+from catalog_svc import server, stock
+from ordersync.order.v1 import order_event_pb2
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def event(**changes):
+    fields = dict(order_id="o-1", user_id="alice", product_id="CATALOG-001", qty=2, unit_price=1500,
+                  total_price=3000, created_at=Timestamp(seconds=1_700_000_000))
+    return order_event_pb2.OrderPlaced(**{**fields, **changes})
+
+
+@pytest.fixture
+def engine():
+    # One in-memory database shared by every connection of the pool.
+    engine = sa.create_engine("sqlite://", poolclass=sa.pool.StaticPool,
+                              connect_args={"check_same_thread": False})
+    stock.prepare(engine)
+    yield engine
+    engine.dispose()
+
+
+def stock_of(engine, product_id):
+    return stock.get_product(engine, product_id)["stock"]
+
+
+# --- the handler checks events like requests -----------------------------------------
+
+@pytest.mark.parametrize("changes, words", [
+    ({"qty": 0, "total_price": 0}, "qty must be 1 to 10000, got 0"),
+    ({"qty": -5, "total_price": -7500}, "qty must be 1 to 10000, got -5"),  # would raise stock
+    ({"qty": 20_000, "total_price": 30_000_000}, "qty must be 1 to 10000"),
+    ({"order_id": ""}, "order_id is required"),
+    ({"product_id": "a b"}, "product_id 'a b' may only contain"),
+    ({"total_price": 1}, "total_price 1 is not qty 2 x unit_price 1500"),
+    ({"created_at": None}, "created_at is required"),
+])
+def test_an_event_breaking_the_rules_is_permanent_and_touches_nothing(monkeypatch, changes, words):
+    applied = []
+    monkeypatch.setattr(stock, "apply_order", lambda *args: applied.append(args))
+    handle = server.order_event_handler(engine=None)
+    with pytest.raises(PermanentError, match=words):
+        handle(event(**changes), None)
+    assert applied == []
+
+
+def test_a_valid_event_lowers_the_stock_once(engine):
+    handle = server.order_event_handler(engine)
+    before = stock_of(engine, "CATALOG-001")
+    handle(event(), None)
+    handle(event(), None)  # redelivered: skipped silently
+    assert stock_of(engine, "CATALOG-001") == before - 2
+
+
+# --- stock.apply_order -----------------------------------------------------------------
+
+def test_an_unknown_product_is_permanent_and_records_nothing(engine):
+    with pytest.raises(stock.UnknownProduct) as info:
+        stock.apply_order(engine, "o-2", "CATALOG-404", 1)
+    assert is_permanent(info.value)
+    # The same order id can still be applied: its row rolled back with the failed change.
+    assert stock.apply_order(engine, "o-2", "CATALOG-001", 1) is True
+
+
+def test_an_order_id_reused_with_other_content_is_permanent_and_changes_nothing(engine):
+    assert stock.apply_order(engine, "o-3", "CATALOG-002", 3) is True
+    before = stock_of(engine, "CATALOG-002"), stock_of(engine, "CATALOG-003")
+    for product_id, qty in (("CATALOG-002", 4), ("CATALOG-003", 3)):
+        with pytest.raises(stock.OrderIdReused, match="order_id o-3 reused with different content"):
+            stock.apply_order(engine, "o-3", product_id, qty)
+    assert stock.apply_order(engine, "o-3", "CATALOG-002", 3) is False  # same content: a no-op
+    assert (stock_of(engine, "CATALOG-002"), stock_of(engine, "CATALOG-003")) == before
+
+
+@pytest.mark.parametrize("qty", [0, -1, -10_000])
+def test_no_order_can_raise_stock(engine, qty):
+    before = stock_of(engine, "CATALOG-001")
+    with pytest.raises(PermanentError, match="qty must be at least 1"):
+        stock.apply_order(engine, "o-4", "CATALOG-001", qty)
+    assert stock_of(engine, "CATALOG-001") == before
+
+
+# --- database errors -------------------------------------------------------------------
+
+def mariadb_error(cls, driver_cls, code, message="stand-in"):
+    return cls("UPDATE products ...", {}, driver_cls(code, message))
+
+
+@pytest.mark.parametrize("code", [1040, 1053, 1205, 1213, 1927, 2002, 2003, 2006, 2013, 4031])
+def test_errors_that_pass_with_time_are_transient(code):
+    failure = stock.db_failure(mariadb_error(sa.exc.OperationalError,
+                                             pymysql.err.OperationalError, code))
+    assert isinstance(failure, TransientError)
+    assert stock.TRANSIENT_DB_ERRORS[code] in str(failure)
+
+
+def test_a_closed_or_invalidated_connection_is_transient():
+    closed = sa.exc.InterfaceError("SELECT 1", {}, pymysql.err.InterfaceError(0, ""))
+    assert isinstance(stock.db_failure(closed), TransientError)
+    invalidated = sa.exc.OperationalError("SELECT 1", {}, Exception("?"), connection_invalidated=True)
+    assert isinstance(stock.db_failure(invalidated), TransientError)
+
+
+@pytest.mark.parametrize("cls, driver_cls, code", [
+    (sa.exc.DataError, pymysql.err.DataError, 1406),  # data too long
+    (sa.exc.DataError, pymysql.err.DataError, 1264),  # out of range
+    (sa.exc.IntegrityError, pymysql.err.IntegrityError, 1048),  # column cannot be null
+])
+def test_data_the_table_cannot_hold_is_permanent(cls, driver_cls, code):
+    assert isinstance(stock.db_failure(mariadb_error(cls, driver_cls, code)), PermanentError)
+
+
+def test_other_database_errors_stay_as_they_are_so_the_consumer_retries_them():
+    missing_table = mariadb_error(sa.exc.ProgrammingError, pymysql.err.ProgrammingError, 1146)
+    failure = stock.db_failure(missing_table)
+    assert failure is missing_table and not is_permanent(failure)
+
+
+def test_apply_order_turns_database_errors_into_failures(monkeypatch, engine):
+    def down(*args):
+        raise mariadb_error(sa.exc.OperationalError, pymysql.err.OperationalError, 2003,
+                            "Can't connect to MySQL server ([Errno 111] Connection refused)")
+    monkeypatch.setattr(stock, "_apply_once", down)
+    with pytest.raises(TransientError, match="cannot connect"):
+        stock.apply_order(engine, "o-5", "CATALOG-001", 1)
+
+
+# --- health ------------------------------------------------------------------------------
+
+def status(servicer, name):
+    return servicer.Check(health_pb2.HealthCheckRequest(service=name), None).status
+
+
+def test_the_service_is_not_serving_while_its_consumer_is_stuck():
+    servicer = health.HealthServicer()
+    names = ["ordersync.catalog.v1.CatalogService"]
+    report = server.health_reporter(servicer, names)
+    report(False, "stuck on orders[0]@7: database down")
+    assert [status(servicer, n) for n in ("", *names)] == [NOT_SERVING, NOT_SERVING]
+    report(True, "recovered")
+    assert [status(servicer, n) for n in ("", *names)] == [SERVING, SERVING]
