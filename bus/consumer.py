@@ -167,7 +167,7 @@ class EventConsumer:
                     if stuck_since is None:
                         stuck_since = time.monotonic()
                         self._set_serving(False, f"stuck on {_describe(m)}, retrying until it "
-                                                 f"passes: {type(e).__name__}: {e}")
+                                                 f"passes: {type(e).__name__}: {str(e)[:MAX_ERROR_MESSAGE]}")
                         # Paused, the consumer can poll (and so stay in its group) without
                         # receiving anything; the message in hand is retried as it is.
                         paused = self._consumer.assignment()
