@@ -486,10 +486,16 @@ def _decode_decimal(v):
     return v
 
 
+# google.protobuf.Timestamp spans years 1 to 9999 (what Connect's Timestamp and SQL DATETIME hold).
+_TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)
+
+
 def _decode_timestamp(v):
     if type(v) is not int:
         raise EnvelopeError(f"expected epoch millis (an integer), got {_describe(v)}")
     seconds, millis = divmod(v, 1000)
+    if not _TIMESTAMP_SECONDS[0] <= seconds <= _TIMESTAMP_SECONDS[1]:
+        raise EnvelopeError(f"{v} ms is outside the years 1 to 9999 that a Timestamp can hold")
     return Timestamp(seconds=seconds, nanos=millis * 1_000_000)
 
 

@@ -34,7 +34,8 @@ def check_order_placed(event) -> None:
                            f"{event.unit_price}")
     if not event.HasField("created_at"):
         raise InvalidInput("created_at is required")
-    millis = event.created_at.ToMilliseconds()
+    # From the raw fields: ToMilliseconds() raises on a Timestamp outside years 1 to 9999.
+    millis = event.created_at.seconds * 1000 + event.created_at.nanos // 1_000_000
     if not _millis(EARLIEST_CREATED_AT) <= millis < _millis(LATEST_CREATED_AT):
         raise InvalidInput(f"created_at {millis} ms is outside {EARLIEST_CREATED_AT:%Y-%m-%d} to "
                            f"{LATEST_CREATED_AT:%Y-%m-%d}")

@@ -216,3 +216,15 @@ def test_our_schema_with_any_changed_field_gives_an_envelope_error_or_a_message(
         decode(json.dumps(env), OrderPlaced)
     except EnvelopeError:
         pass
+
+
+def test_a_timestamp_beyond_year_9999_is_an_envelope_error():
+    import json
+
+    from bus import envelope
+    from google.protobuf.timestamp_pb2 import Timestamp
+    from ordersync.order.v1 import order_event_pb2
+    doc = json.loads(envelope.encode(order_event_pb2.OrderPlaced(order_id="o", created_at=Timestamp(seconds=1))))
+    doc["payload"]["created_at"] = 253_402_300_800_000  # 10000-01-01
+    with pytest.raises(envelope.EnvelopeError, match="created_at: .*years 1 to 9999"):
+        envelope.decode(json.dumps(doc), order_event_pb2.OrderPlaced)

@@ -128,3 +128,13 @@ def test_page_token_length_is_bounded():
     assert len(longest) <= rules.MAX_PAGE_TOKEN_LENGTH
     with pytest.raises(rules.InvalidInput, match="page_token is malformed"):
         rules.decode_page_token(_token(json.dumps([at.isoformat(), "o" * 300]).encode()))
+
+
+def test_event_rules_refuse_a_timestamp_protobuf_itself_cannot_convert():
+    from google.protobuf.timestamp_pb2 import Timestamp
+    from ordersync.order.v1 import order_event_pb2
+    from svc_runtime.event_rules import InvalidInput, check_order_placed
+    event = order_event_pb2.OrderPlaced(order_id="o-1", user_id="u", product_id="p", qty=1, unit_price=1,
+                                        total_price=1, created_at=Timestamp(seconds=253_402_300_800))
+    with pytest.raises(InvalidInput, match="created_at"):
+        check_order_placed(event)
