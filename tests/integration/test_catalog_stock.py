@@ -13,8 +13,7 @@ from bus.consumer import H_ERROR_MESSAGE
 from bus.envelope import encode
 from bus.failures import PermanentError, TransientError
 from catalog_svc import stock
-from connect import settings
-from demo.services import healthy
+from stack.topology import grpc_serving
 from ordersync.order.v1 import order_event_pb2
 from tests.helpers import wait_until
 
@@ -23,13 +22,13 @@ from tests.helpers import wait_until
 def catalog_url(stack):
     """A catalog database of this module's own, prepared, dropped afterwards."""
     name = f"ordersync_test_stock_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(settings.sqlalchemy_url(""), pool_pre_ping=True)
+    admin = sa.create_engine(stack.mariadb_url(""), pool_pre_ping=True)
     with admin.begin() as conn:
         conn.execute(sa.text(f"CREATE DATABASE `{name}`"))
-    engine = stock.create_engine(settings.sqlalchemy_url(name))
+    engine = stock.create_engine(stack.mariadb_url(name))
     stock.prepare(engine)
     engine.dispose()
-    yield settings.sqlalchemy_url(name)
+    yield stack.mariadb_url(name)
     with admin.begin() as conn:
         conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
     admin.dispose()
@@ -147,7 +146,7 @@ def test_bad_events_are_dead_lettered_and_the_running_catalog_goes_on(services, 
     wait_until(lambda: applied(services.catalog_engine, f"{run}-ok"), timeout=60,
                what="the good event after the bad ones to be applied")
     assert applied(services.catalog_engine, f"{run}-raise") == 0
-    assert healthy(services.catalog)
+    assert grpc_serving(services.catalog.address)
     dlq = f"{services.orders_topic}.{services.consumer_group}.dlq"
     reasons = {m.value(): dict(m.headers())[H_ERROR_MESSAGE].decode()
                for m in dead_letters(kafka_bootstrap, dlq, run.encode(), 2)}
