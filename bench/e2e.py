@@ -4,8 +4,8 @@ Prints orders/s acknowledged, CreateOrder latency p50/p99, the lag from acknowle
 row being visible in MariaDB (written by the sink connector) and to the stock being applied by
 the Catalog, and, in the same run, a bare grpcio unary echo server's calls/s for comparison.
 
-It runs on a private copy of the orders sink (own topic and table) and its own catalog
-database, so it leaves the stock and orders of `make run` alone. Needs the stack. Usage:
+It runs on a private stack of its own (stack.topology.Topology.private: own ports and data dir),
+so it leaves the stock and orders of `make run` alone. Usage:
     .venv/bin/python bench/e2e.py [--clients 8] [--seconds 20]
 """
 
@@ -20,11 +20,8 @@ import grpc
 import sqlalchemy as sa
 
 from catalog_svc import stock
-from connect import private_sink
-from demo import services as launcher
-from order_svc import config as order_config
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
-from svc_runtime.db import mariadb_url
+from stack.topology import Topology
 
 POLL_S = 0.05  # visibility is sampled this often, so lags carry up to this much error
 
@@ -101,31 +98,17 @@ def main():
     args.add_argument("--seconds", type=float, default=20)
     opts = args.parse_args()
 
-    # A catalog database of its own, with stock that cannot run out during the run.
-    suffix = uuid.uuid4().hex[:8]
-    catalog_db = f"ordersync_test_bench_{suffix}"
-    admin = sa.create_engine(mariadb_url(""))
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE `{catalog_db}`"))
-    catalog_engine = stock.create_engine(mariadb_url(catalog_db))
-    stock.prepare(catalog_engine)
-    with catalog_engine.begin() as conn:
-        conn.execute(stock.products.update().values(stock=1_000_000_000))
-
-    sink = private_sink.create(prefix="bench")
-    topic, table = sink["topics"], sink["collection.name.format"]
-    catalog = launcher.Service("bench-catalog", "catalog_svc", 50261,
-                               {"CATALOG_PORT": "50261", "CATALOG_DB": catalog_db, "ORDERS_TOPIC": topic,
-                                "CATALOG_CONSUMER_GROUP": f"catalog-bench-{suffix}"})
-    orders = [launcher.Service(f"bench-order-{i}", "order_svc", port,
-                               {"ORDER_PORT": str(port), "CATALOG_ADDRESS": catalog.address,
-                                "ORDERS_TOPIC": topic, "ORDERS_TABLE": table})
-              for i, port in ((1, 50251), (2, 50252))]
-    user_id = f"bench-{suffix}"
-    orders_engine = sa.create_engine(order_config.load().orders_db_url)
+    topology = Topology.private(orders=2)
+    settings = topology.settings
+    table = settings.orders_table
+    user_id = f"bench-{uuid.uuid4().hex[:8]}"
+    orders = topology.orders
     try:
-        for svc in (catalog, *orders):
-            launcher.start(svc)
+        topology.up()
+        catalog_engine = stock.create_engine(settings.mariadb_url(settings.catalog_db))
+        orders_engine = sa.create_engine(settings.mariadb_url(settings.orders_db))
+        with catalog_engine.begin() as conn:  # stock that cannot run out during the run
+            conn.execute(stock.products.update().values(stock=1_000_000_000))
         stubs = [order_service_pb2_grpc.OrderServiceStub(grpc.insecure_channel(s.address)) for s in orders]
         acked: dict[str, float] = {}
         in_table = Sightings(orders_engine, f"SELECT order_id FROM {table}", {})
@@ -151,11 +134,7 @@ def main():
         print(f"bare grpcio echo: {opts.clients} clients x {opts.seconds:.0f}s ...", flush=True)
         echo = echo_baseline(opts.clients, opts.seconds)
     finally:
-        for svc in (*orders, catalog):
-            launcher.stop(svc)
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{catalog_db}`"))
-        private_sink.remove(sink)
+        topology.destroy()
 
     table_lag = [in_table.seen[o] - t for o, t in acked.items() if o in in_table.seen]
     stock_lag = [applied.seen[o] - t for o, t in acked.items() if o in applied.seen]

@@ -4,8 +4,8 @@
     topo.up()            # infrastructure, schema, connector, services; each health-gated
     topo.down()          # services, then infrastructure
 
-`Topology.for_tests()` makes a private stack (own data dir and free ports), so a
-test run never touches what `make run` shows.
+`Topology.private()` makes a private stack (own data dir and free ports), so a
+test run or a bench never touches what `make run` shows.
 """
 
 import shutil
@@ -23,7 +23,7 @@ from stack.process import Part, Supervisor, process_token, say, token_alive
 from svc_runtime.settings import HOST, ROOT, Settings
 
 
-TEST_STACKS = ROOT / ".stack" / "tests"
+PRIVATE_STACKS = ROOT / ".stack" / "private"
 
 
 def free_port() -> int:
@@ -69,11 +69,12 @@ class Topology:
                        for i, port in enumerate(ports, start=1)]
 
     @classmethod
-    def for_tests(cls, orders: int = 2, catalogs: int = 1, **changes) -> "Topology":
-        """A private stack under .stack/tests/<run>, on free ports, owned by this process."""
-        reap_abandoned_test_stacks()
+    def private(cls, orders: int = 2, catalogs: int = 1, **changes) -> "Topology":
+        """A private stack under .stack/private/<run>, on free ports, owned by this process
+        (tests and benches: it never touches what `make run` shows)."""
+        reap_abandoned_private_stacks()
         run = uuid.uuid4().hex[:8]
-        stack_dir = TEST_STACKS / run
+        stack_dir = PRIVATE_STACKS / run
         stack_dir.mkdir(parents=True)
         (stack_dir / "owner").write_text(process_token() + "\n")
         settings = Settings(
@@ -133,13 +134,13 @@ class Topology:
         return report
 
 
-def reap_abandoned_test_stacks() -> None:
-    """Stop and delete the private stacks whose test run died without cleaning up (e.g. killed)."""
-    for stack_dir in TEST_STACKS.glob("*/"):
+def reap_abandoned_private_stacks() -> None:
+    """Stop and delete the private stacks whose owner died without cleaning up (e.g. killed)."""
+    for stack_dir in PRIVATE_STACKS.glob("*/"):
         owner = stack_dir / "owner"
         if owner.exists() and token_alive(owner.read_text().strip()):
             continue  # a live run (maybe a concurrent one) owns it
-        say(f"removing the abandoned test stack {stack_dir}")
+        say(f"removing the abandoned private stack {stack_dir}")
         supervisor = Supervisor(stack_dir)
         last = {"connect": 1, "kafka": 2, "mariadb": 3}  # services first, MariaDB last
         for pid_file in sorted((stack_dir / "run").glob("*.pid"), key=lambda f: last.get(f.stem, 0)):

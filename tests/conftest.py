@@ -1,7 +1,7 @@
 """The one fixture module: integration and fault tests run on a private stack of their own.
 
 `topology` (session) starts MariaDB, Kafka, Connect, the tables, the orders-sink
-connector, one Catalog and two Order instances under .stack/tests/<run>/ on free
+connector, one Catalog and two Order instances under .stack/private/<run>/ on free
 ports, so a test run never sees or changes what `make run` shows, and two runs
 never share a process. It is deleted after the session (KEEP_TEST_STACK=1 keeps it).
 
@@ -27,7 +27,7 @@ from tests.helpers import Producer, create_private_sink, remove_private_sink
 
 @pytest.fixture(scope="session")
 def topology():
-    topo = Topology.for_tests(orders=2, catalogs=1)
+    topo = Topology.private(orders=2, catalogs=1)
     try:
         try:
             topo.up()

@@ -16,7 +16,7 @@ def timed(action) -> float:
 
 
 def test_start_from_nothing_warm_and_cold(capsys):
-    topo = Topology.for_tests(orders=0)
+    topo = Topology.private(orders=0)
     try:
         first = timed(topo.infra_up)
         warm = timed(topo.infra_up)
