@@ -123,10 +123,16 @@ def test_an_unreachable_database_is_transient():
         stock.apply_order(nowhere, str(uuid.uuid4()), "CATALOG-001", 1)
 
 
-def test_prepare_keeps_existing_stock(catalog_engine):
-    before = stock.list_products(catalog_engine)
+def test_prepare_keeps_existing_stock_and_adds_missing_seeds(catalog_engine):
+    # The precondition is set here: stock that differs from the seed, and one seed product gone.
+    with catalog_engine.begin() as conn:
+        conn.execute(stock.products.update().where(stock.products.c.product_id == "CATALOG-001").values(stock=7))
+        conn.execute(stock.products.delete().where(stock.products.c.product_id == "CATALOG-003"))
     stock.prepare(catalog_engine)
-    assert stock.list_products(catalog_engine) == before
+    after = {p["product_id"]: p["stock"] for p in stock.list_products(catalog_engine)}
+    seeds = {p["product_id"]: p["stock"] for p in stock.SEED_PRODUCTS}
+    assert after["CATALOG-001"] == 7 != seeds["CATALOG-001"]
+    assert after["CATALOG-003"] == seeds["CATALOG-003"]
 
 
 def test_bad_events_are_dead_lettered_and_the_running_catalog_goes_on(services, kafka_bootstrap):
