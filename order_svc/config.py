@@ -13,6 +13,8 @@ class OrderSettings:
     instance: str
     catalog_address: str
     catalog_deadline_s: float
+    product_fresh_s: float
+    product_stale_s: float
     publish_timeout_s: float
     kafka_bootstrap: str
     orders_topic: str
@@ -30,6 +32,9 @@ def load(env=None) -> OrderSettings:
         instance=env.get("ORDER_INSTANCE") or f"{socket.gethostname()}:{port}",
         catalog_address=shared.catalog_address,
         catalog_deadline_s=float(env.get("CATALOG_DEADLINE_S", "2.0")),
+        # How old a product may be before the Catalog is asked again, and when it cannot answer.
+        product_fresh_s=float(env.get("PRODUCT_FRESH_S", "1.0")),
+        product_stale_s=float(env.get("PRODUCT_STALE_S", "300")),
         publish_timeout_s=float(env.get("PUBLISH_TIMEOUT_S", "10.0")),
         kafka_bootstrap=shared.kafka_bootstrap,
         orders_topic=shared.orders_topic,

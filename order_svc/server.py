@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus.producer import EventProducer, PublishError
 from order_svc import config, rules
+from order_svc.products import ProductView
 from order_svc.store import OrderStore, StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
@@ -47,6 +48,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         # different orders publish in parallel.
         self._order_locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         self._table = _TableState()
+        self._products = ProductView(settings.product_fresh_s, settings.product_stale_s)
 
     def CreateOrder(self, request, context):
         try:
@@ -145,14 +147,21 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
                 self._recent.popitem(last=False)
 
     def _product(self, product_id: str, context):
+        product = self._products.fresh(product_id)
+        if product is not None:
+            return product
         timeout, cut = self._wait(context, self._settings.catalog_deadline_s,
                                   f"asking the catalog about {product_id}")
         try:
-            return self._catalog.GetProduct(
+            product = self._catalog.GetProduct(
                 catalog_service_pb2.GetProductRequest(product_id=product_id), timeout=timeout).product
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.NOT_FOUND:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"unknown product_id {product_id!r}")
+            stale = self._products.stale(product_id)
+            if stale is not None:
+                log.debug("catalog lookup of %s failed (%s): using the product seen before", product_id, e.code())
+                return stale
             log.warning("catalog lookup of %s failed: %s %s", product_id, e.code(), e.details())
             if cut and e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -160,6 +169,8 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
                               "nothing was placed, retry with the same request_id")
             context.abort(grpc.StatusCode.UNAVAILABLE,
                           f"the catalog service could not be asked about {product_id} ({e.code().name}); retry")
+        self._products.remember(product)
+        return product
 
     def _publish(self, order, context) -> None:
         event = order_event_pb2.OrderPlaced(

@@ -1,5 +1,6 @@
 """Races the README promises something about: both sides must still agree afterwards."""
 import threading
+import time
 import uuid
 
 import grpc
@@ -42,7 +43,9 @@ def test_two_orders_racing_for_the_last_units_are_both_accepted_as_a_backorder(s
         holder.close()
     assert [r.order.qty for r in replies] == [3, 3]
     wait_until(lambda: stock_of(services, product_id) == -3, timeout=60, what="both orders applied")
-    # A third order is now refused: the stock check sees the backorder.
+    # A third order is now refused: the stock check sees the backorder (once the Order instance's
+    # view of the product, at most PRODUCT_FRESH_S = 1 s old, has expired).
+    time.sleep(1.5)
     try:
         create(order_stubs[0], user_id, product_id, 1)
     except grpc.RpcError as e:

@@ -19,7 +19,8 @@ from order_svc.store import StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2
 from ordersync.order.v1 import order_service_pb2
 
-SETTINGS = SimpleNamespace(catalog_deadline_s=1.0, publish_timeout_s=1.0)
+# The product view off (every order asks the Catalog) unless a test turns it on.
+SETTINGS = SimpleNamespace(catalog_deadline_s=1.0, publish_timeout_s=1.0, product_fresh_s=0, product_stale_s=0)
 
 
 class Aborted(Exception):
@@ -107,8 +108,31 @@ def create(service, remaining=None, **changes):
         return None, context
 
 
-def service(catalog=None, producer=None, store=None):
-    return OrderService(SETTINGS, catalog or Catalog(), producer or Producer(), store or Store())
+def service(catalog=None, producer=None, store=None, settings=SETTINGS):
+    return OrderService(settings, catalog or Catalog(), producer or Producer(), store or Store())
+
+
+def test_a_product_seen_a_moment_ago_is_not_asked_for_again():
+    catalog = Catalog()
+    svc = service(catalog=catalog, settings=SimpleNamespace(**{**vars(SETTINGS), "product_fresh_s": 60}))
+    for _ in range(3):
+        reply, _ = create(svc)
+        assert reply.order.unit_price == 1500
+    assert len(catalog.timeouts) == 1
+
+
+def test_orders_are_taken_at_the_last_seen_price_while_the_catalog_is_down():
+    catalog, producer = Catalog(), Producer()
+    svc = service(catalog=catalog, producer=producer,
+                  settings=SimpleNamespace(**{**vars(SETTINGS), "product_stale_s": 60}))
+    create(svc)
+    catalog.failure = grpc.StatusCode.UNAVAILABLE
+    reply, context = create(svc)
+    assert reply is not None, context.details
+    assert reply.order.unit_price == 1500 and len(producer.published) == 2
+    # A product never seen cannot be ordered while the Catalog is down.
+    reply, context = create(svc, product_id="CATALOG-002")
+    assert reply is None and context.code == grpc.StatusCode.UNAVAILABLE
 
 
 def test_an_accepted_order_is_published_once_and_remembered():
