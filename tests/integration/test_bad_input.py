@@ -89,7 +89,8 @@ def test_unparseable_bytes_are_refused_by_the_server(services):
 
 def test_servers_still_serve_after_bad_input(order_stubs, catalog_stub):
     products = catalog_stub.ListProducts(catalog_service_pb2.ListProductsRequest(), timeout=5).products
-    assert [p.product_id for p in products] == ["CATALOG-001", "CATALOG-002", "CATALOG-003"]
+    ids = [p.product_id for p in products]
+    assert ids == sorted(ids) and {"CATALOG-001", "CATALOG-002", "CATALOG-003"} <= set(ids)  # other tests add more
     for stub in order_stubs:
         order = stub.CreateOrder(request(), timeout=15).order
         assert order.total_price == 1500

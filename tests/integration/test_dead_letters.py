@@ -274,7 +274,7 @@ def test_bus_consumer_dead_letter_is_listed_and_replayed(topics, producer, kafka
     assert code == 0
     assert out[0] == f"# {dlq}: 1 dead letter"
     assert out[1].startswith(f"0:0  key=k-real  origin={where(bad)}  EnvelopeError: ")
-    assert out[1].endswith("  attempts=0  value=not an envelope")
+    assert out[1].endswith("  attempts=1  value=not an envelope")
 
     code, out, _ = cli(capsys, kafka_bootstrap, "replay", "--topic", dlq, "--key", "k-real")
     assert code == 0
