@@ -15,7 +15,7 @@ BUF_VERSION     := 1.75.0
 PROTOS      := $(shell find protos tests/protos -name '*.proto' 2>/dev/null)
 
 .PHONY: help setup system jars tools protos stack-up stack-down stack-status \
-        services-up services-down run test unit bench clean status
+        services-up services-down run test lint unit bench clean status
 
 help:
 	@echo "make run          install what is missing, start everything, run the demo"
@@ -84,10 +84,14 @@ services-down:
 run: stack-up
 	$(PY) -m demo.run
 
-# The tests start a private stack of their own (own ports and data dir under
-# .stack/tests/), so they never touch what `make run` shows.
-test: setup
+# Lint and types first (seconds), then the tests on a private stack of their own (own ports
+# and data dir under .stack/private/), so they never touch what `make run` shows.
+test: setup lint
 	$(PY) -m pytest tests
+
+lint: $(VENV)/.installed protos
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 unit: $(VENV)/.installed protos
 	$(PY) -m pytest tests/unit

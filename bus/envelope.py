@@ -230,7 +230,7 @@ class _Codec:
             raise
 
 
-_codecs = {}
+_codecs: dict = {}
 
 
 def _codec(descriptor, cls=None):

@@ -64,7 +64,7 @@ WRAPPERS = frozenset(
               "UInt32Value", "BoolValue", "StringValue", "BytesValue")
 )
 
-_cache = {}
+_cache: dict[Descriptor, dict] = {}
 
 
 def descriptor_of(message_class_or_descriptor):

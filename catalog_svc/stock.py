@@ -66,7 +66,7 @@ def prepare(engine: sa.Engine) -> None:
     """Create the tables and add the seed products that are missing (existing stock is kept)."""
     metadata.create_all(engine)
     with engine.begin() as conn:
-        have = set(conn.execute(sa.select(products.c.product_id)).scalars())
+        have: set[str] = set(conn.execute(sa.select(products.c.product_id)).scalars())
         missing = [p for p in SEED_PRODUCTS if p["product_id"] not in have]
         if missing:
             conn.execute(products.insert(), missing)
@@ -134,7 +134,7 @@ def db_failure(error: sa.exc.DBAPIError) -> Exception:
     code = error.orig.args[0] if error.orig is not None and error.orig.args else None
     if (error.connection_invalidated or code in TRANSIENT_DB_ERRORS
             or isinstance(error.orig, pymysql.err.InterfaceError)):
-        reason = TRANSIENT_DB_ERRORS.get(code, "connection lost")
+        reason = TRANSIENT_DB_ERRORS.get(code, "connection lost") if isinstance(code, int) else "connection lost"
         return TransientError(f"catalog database: {reason}: {error.orig}")
     if isinstance(error, (sa.exc.DataError, sa.exc.IntegrityError)):
         return PermanentError(f"catalog database refuses the order: {error.orig}")

@@ -32,12 +32,11 @@ def placeholders(settings: Settings) -> dict:
 
 def load(config: dict | str | Path, settings: Settings) -> tuple[str, dict]:
     """(name, config) from a JSON file or a dict, with ${...} placeholders filled in."""
-    if not isinstance(config, dict):
-        config = json.loads(Path(config).read_text())
-    body = config.get("config", config)
+    document: dict = config if isinstance(config, dict) else json.loads(Path(config).read_text())
+    body = document.get("config", document)
     values = placeholders(settings)
     try:
-        name = Template(config.get("name") or body.get("name") or "").substitute(values)
+        name = Template(document.get("name") or body.get("name") or "").substitute(values)
         filled = {key: Template(value).substitute(values) if isinstance(value, str) else str(value)
                   for key, value in body.items() if not key.startswith("_")}
     except KeyError as err:
@@ -147,7 +146,8 @@ def delete(url: str, name: str) -> bool:
     return True
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m connect.register", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="connector JSON file")
@@ -165,4 +165,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

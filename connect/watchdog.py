@@ -238,7 +238,7 @@ class Watchdog:
                 if m is None or m.error():
                     continue
                 records.append(m)
-                if m.offset() >= end - 1:
+                if (m.offset() or 0) >= end - 1:
                     break
             return records
         finally:

@@ -70,7 +70,7 @@ def main() -> int:
         print(f"  {r.order_id:36}  {r.user_id:13}  {r.product_id:11}  {r.qty:3}  {r.unit_price:10}  "
               f"{r.total_price:11}  {r.created_at}")
 
-    ordered = {}
+    ordered: dict[str, int] = {}
     for order in placed:
         ordered[order.product_id] = ordered.get(order.product_id, 0) + order.qty
     expected = {p: s - ordered.get(p, 0) for p, s in before.items()}
@@ -86,7 +86,8 @@ def main() -> int:
 The services keep running. Try them with grpcurl (built by `make setup` into .stack/bin):
   .stack/bin/grpcurl -plaintext {o} list
   .stack/bin/grpcurl -plaintext -d '{{"user_id": "{user_id}"}}' {o} ordersync.order.v1.OrderService/ListOrders
-  .stack/bin/grpcurl -plaintext -d '{{"user_id": "alice", "product_id": "CATALOG-003", "qty": 1, "request_id": "{uuid.uuid4()}"}}' \\
+  .stack/bin/grpcurl -plaintext \\
+      -d '{{"user_id": "alice", "product_id": "CATALOG-003", "qty": 1, "request_id": "{uuid.uuid4()}"}}' \\
       {o} ordersync.order.v1.OrderService/CreateOrder
   .stack/bin/grpcurl -plaintext {catalog_address} ordersync.catalog.v1.CatalogService/ListProducts
 Stop the services with `make services-down`, the stack with `make stack-down`.""")

@@ -245,7 +245,8 @@ def replayed_markers(bootstrap: str, letters, timeout: float = 60) -> set[str]:
     A replay is appended after its original, so each origin partition is read from just after
     the earliest original offset among `letters` (the whole topic when a partition or offset is
     unknown) up to its current end."""
-    wanted, starts = {d.marker for d in letters}, {}
+    wanted = {d.marker for d in letters}
+    starts: dict[str, dict[int, int] | None] = {}
     for d in letters:
         known = d.origin_partition is not None and d.origin_offset is not None
         topic_starts = starts.setdefault(d.origin_topic, {})
@@ -254,7 +255,7 @@ def replayed_markers(bootstrap: str, letters, timeout: float = 60) -> set[str]:
         if not known:
             starts[d.origin_topic] = None  # scan every partition from its beginning
         else:
-            p, o = d.origin_partition, d.origin_offset + 1
+            p, o = d.origin_partition, (d.origin_offset or 0) + 1
             topic_starts[p] = min(o, topic_starts.get(p, o))
     found = set()
     for topic, topic_starts in starts.items():
@@ -299,14 +300,14 @@ def replay(bootstrap: str, letters, *, dry_run: bool = False, timeout: float = 6
         else:
             send.append(d)
     if send:
-        acks = {}
+        acks: dict[str, tuple] = {}
         producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
                              "acks": "all"})
         for d in send:
             partition = {} if d.origin_partition is None else {"partition": d.origin_partition}
             producer.produce(d.origin_topic, key=d.key, value=d.value,
                              headers=list(d.headers) + [(H_REPLAYED_FROM, d.marker)],
-                             on_delivery=lambda err, msg, d=d: acks.__setitem__(d.marker, (err, msg)),
+                             on_delivery=_record_ack(acks, d.marker),
                              **partition)
         producer.flush(timeout)
         for d in send:
@@ -325,6 +326,13 @@ def _position(text: str) -> str:
     if not (partition.isdigit() and offset.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r} is not PARTITION:OFFSET, e.g. 0:42")
     return f"{int(partition)}:{int(offset)}"
+
+
+def _record_ack(acks: dict, marker: str):
+    """A delivery callback that keeps (error, message) under the dead letter's marker."""
+    def on_delivery(err, msg):
+        acks[marker] = (err, msg)
+    return on_delivery
 
 
 def main(argv=None) -> int:

@@ -4,9 +4,8 @@ The Order service never writes it: rows appear once the connector has sunk the
 order events, so reads are eventually consistent with CreateOrder.
 """
 
-from datetime import datetime, timezone
-
 import re
+from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError

@@ -19,7 +19,8 @@ from svc_runtime.settings import Settings
 COMMANDS = ("up", "down", "status", "services-up", "services-down")
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or argv[0] not in COMMANDS:
         print(f"usage: python -m stack {'|'.join(COMMANDS)}", file=sys.stderr)
         return 2
@@ -47,4 +48,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

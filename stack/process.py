@@ -119,7 +119,7 @@ class Supervisor:
                                     cwd=part.cwd, env={**os.environ, **part.env},
                                     start_new_session=True)  # survives our exit and Ctrl-C
         self._children[part.name] = proc
-        self.pid_file(part).write_text(f"{proc.pid} {_stat(proc.pid)[1]}\n")
+        self.pid_file(part).write_text(process_token(proc.pid) + "\n")
         say(f"{part.name}: started pid {proc.pid} on {self.host}:{part.port} (log {log_path})")
         return proc.pid
 
@@ -179,7 +179,10 @@ class Supervisor:
 def process_token(pid: int | None = None) -> str:
     """"<pid> <start time>" of a process (default: this one): it names that process and no other."""
     pid = pid or os.getpid()
-    return f"{pid} {_stat(pid)[1]}"
+    stat = _stat(pid)
+    if stat is None:
+        raise StackError(f"process {pid} is gone")
+    return f"{pid} {stat[1]}"
 
 
 def token_alive(token: str) -> bool:

@@ -22,7 +22,6 @@ from stack import infra, schema
 from stack.process import Part, Supervisor, process_token, say, token_alive
 from svc_runtime.settings import HOST, ROOT, Settings
 
-
 PRIVATE_STACKS = ROOT / ".stack" / "private"
 
 

@@ -7,8 +7,7 @@ from concurrent import futures
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
-from grpc_reflection.v1alpha import reflection_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 # grpcio-reflection serves only v1alpha; current grpcurl and grpc-go ask for v1 first. The two
 # protocols have the same messages on the wire, so one servicer answers both.

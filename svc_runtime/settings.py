@@ -71,18 +71,20 @@ class Settings:
     @classmethod
     def from_env(cls, env=None) -> "Settings":
         env = os.environ if env is None else env
-        values = {}
+        values: dict[str, object] = {}
         for f in dataclasses.fields(cls):
             raw = env.get(f.name.upper())
             if raw is None or raw == "":
                 continue
-            if f.type in (int, float):
-                values[f.name] = f.type(raw)
+            if f.type is int:
+                values[f.name] = int(raw)
+            elif f.type is float:
+                values[f.name] = float(raw)
             elif f.name == "order_ports":
                 values[f.name] = tuple(int(p) for p in raw.split(",") if p.strip())
             else:
                 values[f.name] = raw
-        return cls(**values)
+        return cls(**values)  # type: ignore[arg-type]  # each value converted to its field's type above
 
     def to_env(self) -> dict[str, str]:
         """These settings as environment variables (for a child process)."""

@@ -78,8 +78,12 @@ def read_topic(bootstrap: str, topic: str, count: int | None = None, timeout: fl
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False})
     try:
-        meta = c.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None:
+        def existing():
+            meta = c.list_topics(topic, timeout=10).topics.get(topic)
+            return meta if meta is not None and meta.error is None and meta.partitions else None
+        # Messages are expected: wait for their topic to be created; otherwise none is none.
+        meta = wait_until(existing, timeout=timeout, what=f"topic {topic}") if count else existing()
+        if meta is None:
             return []
         c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
         ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions}
@@ -101,6 +105,19 @@ def read_topic(bootstrap: str, topic: str, count: int | None = None, timeout: fl
         return out
     finally:
         c.close()
+
+
+def add_product(settings: Settings, prefix: str, stock: int = 1_000_000_000, unit_price: int = 100) -> str:
+    """A product of the test's own in the Catalog (by default with stock no load can exhaust)."""
+    product_id = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(settings.mariadb_url(settings.catalog_db))
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO products (product_id, product_name, stock, unit_price) "
+                                 "VALUES (:p, :p, :s, :u)"), {"p": product_id, "s": stock, "u": unit_price})
+    finally:
+        engine.dispose()
+    return product_id
 
 
 class Producer:
@@ -207,6 +224,7 @@ class OrderLoad:
 
     def _run(self, index: int):
         import grpc
+
         from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
         channels = [grpc.insecure_channel(a) for a in self.addresses]
         stubs = [order_service_pb2_grpc.OrderServiceStub(c) for c in channels]

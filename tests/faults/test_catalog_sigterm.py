@@ -1,21 +1,10 @@
 """SIGTERM the Catalog while it is stuck retrying an event and while it applies a stream of them:
 after a restart every acknowledged order lowered the stock exactly once."""
 import time
-import uuid
 
 import sqlalchemy as sa
 
-from tests.helpers import OrderLoad, consumer_lag, sync_ledger, wait_until
-
-
-def add_product(settings) -> str:
-    product_id = f"TERM-{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(settings.mariadb_url(settings.catalog_db))
-    with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO products (product_id, product_name, stock, unit_price) "
-                             "VALUES (:p, 'Term', 1000000000, 100)"), {"p": product_id})
-    engine.dispose()
-    return product_id
+from tests.helpers import OrderLoad, add_product, consumer_lag, sync_ledger, wait_until
 
 
 def settle(settings, acked, product_id, before, deadline_s=180) -> dict:
@@ -30,7 +19,7 @@ def settle(settings, acked, product_id, before, deadline_s=180) -> dict:
 def test_sigterm_while_stuck_retrying_then_restart_applies_once(topology):
     settings, supervisor = topology.settings, topology.supervisor
     catalog = topology.catalogs[0]
-    product_id = add_product(settings)
+    product_id = add_product(settings, "TERM")
     before = 1_000_000_000
     engine = sa.create_engine(settings.mariadb_url(settings.catalog_db))
     holder = engine.connect()
@@ -57,7 +46,7 @@ def test_sigterm_while_stuck_retrying_then_restart_applies_once(topology):
 def test_sigterm_mid_stream_then_restart_applies_once(topology):
     settings, supervisor = topology.settings, topology.supervisor
     catalog = topology.catalogs[0]
-    product_id = add_product(settings)
+    product_id = add_product(settings, "TERM")
     with OrderLoad([o.address for o in topology.orders], product_id, clients=4) as load:
         time.sleep(4)
         supervisor.stop(catalog, grace=30)  # SIGTERM while events keep arriving

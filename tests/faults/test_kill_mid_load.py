@@ -7,12 +7,11 @@ stops. The ledger is read once everything settled (generous deadline); recovery 
 printed, never asserted.
 """
 import time
-import uuid
 
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import OrderLoad, sync_ledger
+from tests.helpers import OrderLoad, add_product, sync_ledger
 
 LOAD_BEFORE_KILL_S = 4
 DOWN_S = 6
@@ -25,13 +24,7 @@ ROWS = []
 @pytest.fixture(scope="module")
 def load_product(stack):
     """A product with stock enough for any load, so no order is refused for stock."""
-    product_id = f"LOAD-{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(stack.mariadb_url(stack.catalog_db))
-    with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO products (product_id, product_name, stock, unit_price) "
-                             "VALUES (:p, 'Load', 1000000000, 100)"), {"p": product_id})
-    engine.dispose()
-    return product_id
+    return add_product(stack, "LOAD")
 
 
 def stock_of(settings, product_id) -> int:

@@ -7,7 +7,6 @@ import os
 import time
 import uuid
 
-import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 

@@ -14,9 +14,8 @@ from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
-from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
-                                   NewTopic, ResourceType)
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus import consumer as bus_consumer
@@ -26,7 +25,7 @@ from bus.failures import PermanentError
 from bus.producer import EventProducer
 from ordersync.order.v1 import order_event_pb2
 from ordersync.testing.v1 import all_types_pb2
-from tests.helpers import consumer_lag, wait_for_row, wait_until
+from tests.helpers import consumer_lag, read_topic, wait_for_row, wait_until
 
 
 @pytest.fixture
@@ -69,28 +68,6 @@ def group_for(made, topic, run):
     made["groups"].append(group)
     made["topics"].append(f"{topic}.{group}.dlq")
     return group, f"{topic}.{group}.dlq"
-
-
-def read_all(bootstrap, topic, count, timeout=60):
-    """The first `count` messages of every partition of `topic` (assign(): no group left)."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused",
-                  "enable.auto.commit": False})
-    try:
-        partitions = wait_until(lambda: c.list_topics(topic, timeout=5).topics[topic].partitions,
-                                timeout=timeout, what=f"topic {topic}")
-        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        out, deadline = [], time.monotonic() + timeout
-        while len(out) < count and time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is not None and not m.error():
-                out.append(m)
-        time.sleep(1)  # anything beyond `count` would be a bug: look for it
-        while (m := c.poll(0.5)) is not None:
-            if not m.error():
-                out.append(m)
-        return out
-    finally:
-        c.close()
 
 
 def topic_exists(bootstrap, topic):
@@ -202,7 +179,7 @@ def test_dead_letter_restart_and_no_message_skipped(kafka_bootstrap, fresh_topic
     assert len(handled) == len(expected)
     assert calls.count(poison) == 1  # permanent: dead-lettered at once
 
-    dead = read_all(kafka_bootstrap, dlq, 2)
+    dead = read_topic(kafka_bootstrap, dlq, 2)
     assert sorted(m.key() for m in dead) == sorted([b"garbage", poison.encode()])
     for m in dead:
         headers = {k: v.decode() for k, v in m.headers()}
@@ -298,7 +275,7 @@ def test_poison_records_are_dead_lettered_and_the_consumer_keeps_going(kafka_boo
 
     assert effects == {m.order_id: 1 for m in msgs}
     assert health == []  # dead-lettering is not being stuck
-    dead = {m.key(): m for m in read_all(kafka_bootstrap, dlq, len(POISON))}
+    dead = {m.key(): m for m in read_topic(kafka_bootstrap, dlq, len(POISON))}
     assert sorted(dead) == sorted(POISON)
     reasons = {key: {k: v.decode() for k, v in m.headers()} for key, m in dead.items()}
     for key, headers in reasons.items():
@@ -364,7 +341,7 @@ def test_an_unwritable_dead_letter_topic_stalls_the_consumer_until_it_heals(kafk
         running.stop()
     assert handled == [m.order_id for m in msgs]
     assert [serving for serving, _ in health] == [False, True]
-    (dead,) = read_all(kafka_bootstrap, dlq, 1)
+    (dead,) = read_topic(kafka_bootstrap, dlq, 1)
     assert dead.value() == b"garbage"
     assert {k: v.decode() for k, v in dead.headers()}[bus_consumer.H_ORIGIN_OFFSET] == "1"
 
@@ -426,7 +403,7 @@ def test_concurrent_publish_from_a_thread_pool(kafka_bootstrap, fresh_topic):
         with ThreadPoolExecutor(8) as pool:
             positions = list(pool.map(producer.publish, msgs))
     assert len(set(positions)) == len(msgs)
-    stored = read_all(kafka_bootstrap, topic, len(msgs))
+    stored = read_topic(kafka_bootstrap, topic, len(msgs))
     by_position = {(m.partition(), m.offset()): m for m in stored}
     for msg, position in zip(msgs, positions):
         record = by_position[position]

@@ -13,8 +13,8 @@ from bus.consumer import H_ERROR_MESSAGE
 from bus.envelope import encode
 from bus.failures import PermanentError, TransientError
 from catalog_svc import stock
-from stack.topology import grpc_serving
 from ordersync.order.v1 import order_event_pb2
+from stack.topology import grpc_serving
 from tests.helpers import wait_until
 
 

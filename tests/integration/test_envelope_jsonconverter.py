@@ -11,15 +11,16 @@ import shutil
 import struct
 import subprocess
 
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from google.protobuf.timestamp_pb2 import Timestamp
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from bus.envelope import decode, encode, to_envelope
 from bus.schema import connect_schema, is_map, value_kind
-from stack.infra import KAFKA_LIBS as LIBS
-from svc_runtime.settings import ROOT
 from ordersync.order.v1 import order_event_pb2
 from ordersync.testing.v1 import all_types_pb2
+from stack.infra import KAFKA_LIBS as LIBS
+from svc_runtime.settings import ROOT
 from tests.unit.test_envelope_roundtrip import messages
 
 CHECK = ROOT / "tests" / "java" / "EnvelopeCheck.java"

@@ -7,15 +7,7 @@ import grpc
 import sqlalchemy as sa
 
 from ordersync.order.v1 import order_service_pb2
-from tests.helpers import read_topic, user_rows, wait_for_user_rows, wait_until
-
-
-def add_product(services, stock: int, unit_price: int = 100) -> str:
-    product_id = f"RACE-{uuid.uuid4().hex[:8]}"
-    with services.catalog_engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO products (product_id, product_name, stock, unit_price) "
-                             "VALUES (:p, 'Race', :s, :u)"), {"p": product_id, "s": stock, "u": unit_price})
-    return product_id
+from tests.helpers import add_product, read_topic, user_rows, wait_for_user_rows, wait_until
 
 
 def stock_of(services, product_id: str) -> int:
@@ -28,8 +20,8 @@ def create(stub, user_id, product_id, qty, request_id=None):
         user_id=user_id, product_id=product_id, qty=qty, request_id=request_id or str(uuid.uuid4())), timeout=15)
 
 
-def test_two_orders_racing_for_the_last_units_are_both_accepted_as_a_backorder(services, order_stubs):
-    product_id = add_product(services, stock=3)
+def test_two_orders_racing_for_the_last_units_are_both_accepted_as_a_backorder(stack, services, order_stubs):
+    product_id = add_product(stack, "RACE", stock=3)
     user_id = f"race-{uuid.uuid4().hex[:8]}"
     # Hold the product row locked, so the Catalog cannot apply either order before both are
     # checked: both CreateOrder calls then see 3 units left (reads do not wait for the lock).
@@ -56,7 +48,7 @@ def test_two_orders_racing_for_the_last_units_are_both_accepted_as_a_backorder(s
 
 def test_same_request_id_with_other_content_on_both_instances_leaves_both_sides_agreeing(
         stack, services, order_stubs, orders_db, kafka_bootstrap):
-    product_id = add_product(services, stock=1000)
+    product_id = add_product(stack, "RACE", stock=1000)
     user_id = f"reuse-{uuid.uuid4().hex[:8]}"
     request_id = str(uuid.uuid4())
     outcomes = [None, None]

@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bus.envelope import EnvelopeError, decode, encode, to_envelope
 from ordersync.order.v1 import order_event_pb2
@@ -221,8 +222,9 @@ def test_our_schema_with_any_changed_field_gives_an_envelope_error_or_a_message(
 def test_a_timestamp_beyond_year_9999_is_an_envelope_error():
     import json
 
-    from bus import envelope
     from google.protobuf.timestamp_pb2 import Timestamp
+
+    from bus import envelope
     from ordersync.order.v1 import order_event_pb2
     doc = json.loads(envelope.encode(order_event_pb2.OrderPlaced(order_id="o", created_at=Timestamp(seconds=1))))
     doc["payload"]["created_at"] = 253_402_300_800_000  # 10000-01-01

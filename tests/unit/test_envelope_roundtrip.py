@@ -11,8 +11,9 @@ Strategies are constrained to what the envelope can carry losslessly:
 
 import json
 
-from hypothesis import given, settings, strategies as st
 from google.protobuf.timestamp_pb2 import Timestamp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bus.envelope import decode, encode
 from ordersync.order.v1 import order_event_pb2

@@ -132,6 +132,7 @@ def test_page_token_length_is_bounded():
 
 def test_event_rules_refuse_a_timestamp_protobuf_itself_cannot_convert():
     from google.protobuf.timestamp_pb2 import Timestamp
+
     from ordersync.order.v1 import order_event_pb2
     from svc_runtime.event_rules import InvalidInput, check_order_placed
     event = order_event_pb2.OrderPlaced(order_id="o-1", user_id="u", product_id="p", qty=1, unit_price=1,

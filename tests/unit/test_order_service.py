@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import grpc
 import pytest
-
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus.producer import PublishError
