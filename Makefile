@@ -28,12 +28,10 @@ help:
 
 setup: $(VENV)/.installed system jars tools protos
 
-# Python virtual environment with pinned dependencies; the .pth file puts the
-# repository root and the generated stubs on its import path.
+# Python virtual environment with the pinned dependencies of requirements.txt.
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
-	printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/gen" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ordersync.pth"
 	touch $@
 
 # MariaDB from Debian's packages (only when it is not installed yet).
@@ -55,10 +53,13 @@ $(BUF):
 
 # Python stubs for every proto, generated into gen/ (never edited by hand).
 protos: gen/.stamp
-gen/.stamp: $(PROTOS) $(VENV)/.installed
+# The project itself is installed (editable, pyproject.toml) once gen/ exists, so that its
+# packages, the stubs and the console scripts (ordersync-*) are on the venv's path.
+gen/.stamp: $(PROTOS) $(VENV)/.installed pyproject.toml
 	rm -rf gen && mkdir -p gen
 	$(PY) -m grpc_tools.protoc -I protos -I tests/protos \
 	    --python_out=gen --pyi_out=gen --grpc_python_out=gen $(PROTOS)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 # MariaDB, Kafka and Connect, the tables, and the JDBC sink connector (RUNNING).
