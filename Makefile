@@ -94,7 +94,7 @@ lint: $(VENV)/.installed protos
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-unit: $(VENV)/.installed protos
+unit: $(VENV)/.installed protos tools
 	$(PY) -m pytest tests/unit
 
 bench: setup
