@@ -32,3 +32,28 @@ def test_generated_stubs_expose_both_services():
         "CreateOrder", "GetOrder", "ListOrders"}
     assert set(catalog_service_pb2.DESCRIPTOR.services_by_name["CatalogService"].methods_by_name) == {
         "ListProducts", "GetProduct"}
+
+
+def test_test_protos_are_lint_clean_too():
+    result = subprocess.run([str(BUF), "lint", "--config", str(ROOT / "protos" / "buf.yaml")],
+                            cwd=ROOT / "tests" / "protos", capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_breaking_change_against_the_main_branch():
+    """The contract only grows compatibly (buf's FILE rules) against what main has."""
+    result = subprocess.run([str(BUF), "breaking", "--against", f"{ROOT}/.git#branch=main,subdir=protos"],
+                            cwd=ROOT / "protos", capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_buf_breaking_catches_a_removed_field(tmp_path):
+    # Guards the check above: the same command fails when a field disappears.
+    import shutil
+    changed = tmp_path / "protos"
+    shutil.copytree(ROOT / "protos", changed)
+    event = changed / "ordersync" / "order" / "v1" / "order_event.proto"
+    event.write_text(event.read_text().replace("  int32 qty = 4;\n", ""))
+    result = subprocess.run([str(BUF), "breaking", "--against", str(ROOT / "protos")],
+                            cwd=changed, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "qty" in result.stdout, result.stdout + result.stderr
