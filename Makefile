@@ -30,6 +30,7 @@ setup: $(VENV)/.installed system jars tools protos
 
 # Python virtual environment with the pinned dependencies of requirements.txt.
 $(VENV)/.installed: requirements.txt
+	@echo "setup: Python packages into $(VENV) (first time: about a minute)"
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
@@ -41,14 +42,17 @@ system:
 # Kafka broker, Connect runtime, Debezium JDBC sink and JDBC driver from Maven Central.
 jars: $(TOOLS)/jars.stamp
 $(TOOLS)/jars.stamp: stack/pom.xml stack/fetch_jars.sh
+	@echo "setup: Kafka, Connect, the Debezium JDBC sink and the MariaDB driver from Maven Central (first time: a few minutes)"
 	bash stack/fetch_jars.sh
 	touch $@
 
 # grpcurl (Go module proxy) and buf (npm registry), pinned, under .stack/.
 tools: $(GRPCURL) $(BUF)
 $(GRPCURL):
+	@echo "setup: building grpcurl $(GRPCURL_VERSION) (first time: about a minute)"
 	GOBIN=$(CURDIR)/$(TOOLS)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 $(BUF):
+	@echo "setup: buf $(BUF_VERSION) from npm"
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/npm @bufbuild/buf@$(BUF_VERSION)
 
 # Python stubs for every proto, generated into gen/ (never edited by hand).

@@ -13,6 +13,7 @@ MVN=(mvn -B -q -f stack/pom.xml -s stack/maven-settings.xml)
 
 copy() {  # copy(profile, dir, extra args...): the profile's runtime jars, transitively
     local profile=$1 dir=$2; shift 2
+    echo "fetching the $profile jars into $dir ..."
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
     # Maven 3.8 prints colour codes even when quiet: keep its output for failures only.
     if ! "${MVN[@]}" -P "$profile" dependency:copy-dependencies \

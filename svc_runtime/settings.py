@@ -94,14 +94,6 @@ class Settings:
             env[f.name.upper()] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
         return env
 
-    def replace(self, **changes) -> "Settings":
-        """A copy with some settings changed; derived addresses follow moved ports."""
-        if "kafka_port" in changes and "kafka_bootstrap" not in changes:
-            changes["kafka_bootstrap"] = ""
-        if "connect_port" in changes and "connect_url" not in changes:
-            changes["connect_url"] = ""
-        return dataclasses.replace(self, **changes)
-
     @property
     def sink_dlq_topic(self) -> str:
         return f"{self.sink_name}-dlq"
