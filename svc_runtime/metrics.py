@@ -77,13 +77,13 @@ class CatalogMetrics:
 
 
 class _ConsumerCollector:
-    """The consumer's own counts (bus imports no prometheus), read when scraped; its lag()
-    queries the broker at most every few seconds, however often it is scraped."""
+    """The consumer's own counts and lag (bus imports no prometheus), read when scraped; the
+    lag is what the consumer's thread last measured, so a scrape never waits for Kafka."""
 
     def __init__(self, consumer):
         self._consumer = consumer
 
-    def describe(self):  # the names, without reading the consumer (registration must not query Kafka)
+    def describe(self):  # the names, without reading the consumer
         return self._families()
 
     def collect(self):

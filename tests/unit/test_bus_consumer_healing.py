@@ -426,17 +426,24 @@ def test_lag_is_the_high_watermark_minus_the_next_offset_to_handle(fakes):
     kafka.watermarks = {0: (0, 10), 1: (5, 8), 2: (3, 3)}
     kafka.committed_offsets = {1: 6}  # partition 2: nothing committed yet, it starts at the low mark
     consumer.handle(FakeMessage(encode(EVENT), offset=6, partition=0))  # partition 0: next is 7
+    assert consumer.measure_lag(max_age=0) == {(TOPIC, 0): 3, (TOPIC, 1): 2, (TOPIC, 2): 0}
     assert consumer.lag() == {(TOPIC, 0): 3, (TOPIC, 1): 2, (TOPIC, 2): 0}
 
 
-def test_lag_asks_the_broker_at_most_every_max_age_and_keeps_what_it_cannot_read(fakes):
+def test_the_polling_thread_measures_lag_at_most_every_max_age_and_keeps_what_it_cannot_read(fakes):
     consumer = make_consumer(failing(0))
     kafka = fakes["consumer"]
     kafka.watermarks = {0: (0, 4)}
+    assert consumer.lag() == {}  # nothing measured yet
+    stop = threading.Event()
+    kafka.on_poll = lambda k: stop.set()
+    consumer.run(stop)  # one poll
     assert consumer.lag() == {(TOPIC, 0): 4}
     calls = kafka.broker_calls
     kafka.watermarks = {0: (0, 9)}
+    stop.clear()
+    consumer.run(stop)
     assert consumer.lag() == {(TOPIC, 0): 4} and kafka.broker_calls == calls  # measured < 5 s ago
-    assert consumer.lag(max_age=0) == {(TOPIC, 0): 9}
+    assert consumer.measure_lag(max_age=0) == {(TOPIC, 0): 9}
     kafka.watermarks = {}  # the broker does not answer
-    assert consumer.lag(max_age=0) == {(TOPIC, 0): 9}
+    assert consumer.measure_lag(max_age=0) == {(TOPIC, 0): 9}
