@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bus.consumer import ConsumerStats
 from catalog_svc import config as catalog_config
 from order_svc import config as order_config
+from stack import topology as topology_module
 from stack.topology import Topology
 from svc_runtime import metrics
 from svc_runtime.settings import HOST, Settings
@@ -65,7 +66,8 @@ def test_the_consumers_counts_and_lag_are_read_at_each_scrape():
     assert families["ordersync_events_dead_lettered"].type == "counter"
 
 
-def test_a_private_stack_gives_each_service_a_free_metrics_port():
+def test_a_private_stack_gives_each_service_a_free_metrics_port(monkeypatch):
+    monkeypatch.setattr(topology_module, "reap_abandoned_private_stacks", lambda: None)  # starts nothing
     topology = Topology.private(orders=2, catalogs=1)
     try:
         ports = [int(part.env["METRICS_PORT"]) for part in topology.services]
