@@ -40,7 +40,7 @@ DLQ_TIMEOUT_MS = 10_000
 # partition, each waiting up to LAG_TIMEOUT seconds). Not in the exporter's thread: a call into
 # the Kafka consumer from another thread can wait until the polling stops.
 LAG_MAX_AGE = 5.0
-LAG_TIMEOUT = 1.0
+LAG_TIMEOUT = 0.5
 RETRY_BACKOFF = 0.1  # seconds before the first retry; doubled for each later one ...
 MAX_BACKOFF = 5.0  # ... up to this
 
