@@ -36,6 +36,11 @@ MAX_ERROR_MESSAGE = 4096
 # Seconds a dead-letter write may take (librdkafka gives up on it after DLQ_TIMEOUT_MS);
 # the consumer does not poll meanwhile, so max.poll.interval.ms must be well above it.
 DLQ_TIMEOUT_MS = 10_000
+# The consumer's thread measures its lag at most this often (a round trip per assigned
+# partition, each waiting up to LAG_TIMEOUT seconds). Not in the exporter's thread: a call into
+# the Kafka consumer from another thread can wait until the polling stops.
+LAG_MAX_AGE = 5.0
+LAG_TIMEOUT = 0.5
 RETRY_BACKOFF = 0.1  # seconds before the first retry; doubled for each later one ...
 MAX_BACKOFF = 5.0  # ... up to this
 
@@ -49,6 +54,13 @@ class EventMeta:
     key: str | None
     timestamp_ms: int | None
     headers: tuple = ()
+
+
+@dataclasses.dataclass
+class ConsumerStats:
+    """What the consumer did, counted for a metrics exporter (which may read from another thread)."""
+    dead_lettered: int = 0  # messages written to the dead-letter topic
+    retried: int = 0  # handling attempts that failed transiently (the message is tried again)
 
 
 class DeadLetterError(TransientError):
@@ -86,6 +98,10 @@ class EventConsumer:
     went to the dead-letter topic: asynchronously while running (a round trip
     per message would cap throughput), synchronously when partitions are
     revoked and on close().
+
+    For a metrics exporter: `stats` (ConsumerStats) counts dead letters and
+    retries, and lag() tells what is left to consume, as the polling thread
+    measured it at most LAG_MAX_AGE seconds ago.
     """
 
     def __init__(self, topic, message_class, group_id, handler, *, bootstrap, dlq_topic=None,
@@ -99,6 +115,9 @@ class EventConsumer:
         self.max_backoff = max_backoff
         self._on_health = on_health
         self._serving = True
+        self.stats = ConsumerStats()
+        self._lag = {}  # (topic, partition) -> messages, as last measured
+        self._lag_at = float("-inf")
         conf = {
             "bootstrap.servers": bootstrap,
             "group.id": group_id,
@@ -136,6 +155,7 @@ class EventConsumer:
 
     def _poll(self, timeout):
         """The next message, or None when nothing or only a non-fatal error came."""
+        self.measure_lag()
         m = self._consumer.poll(timeout)
         if m is None:
             return None
@@ -164,6 +184,7 @@ class EventConsumer:
                     break
                 except Exception as e:  # transient: _settle dead-letters the permanent ones
                     log.debug("attempt %d on %s failed: %r", attempts, _describe(m), e)
+                    self.stats.retried += 1
                     if stuck_since is None:
                         stuck_since = time.monotonic()
                         self._set_serving(False, f"stuck on {_describe(m)}, retrying until it "
@@ -270,6 +291,7 @@ class EventConsumer:
                           (H_TRUNCATED_REASON, str(failed))])
         if failed is not None:
             raise DeadLetterError(f"could not write {_describe(m)} to {self.dlq_topic}: {failed}")
+        self.stats.dead_lettered += 1
         log.error("dead-lettered %s to %s: %s: %s", _describe(m), self.dlq_topic,
                   type(error).__name__, str(error)[:MAX_ERROR_MESSAGE])
 
@@ -308,6 +330,43 @@ class EventConsumer:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as e:  # e.g. no longer assigned: the new owner redelivers
             log.warning("commit on %s failed: %s", self.topic, e)
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Messages not yet dealt with per assigned (topic, partition), as last measured (at most
+        LAG_MAX_AGE seconds ago while the consumer polls). Safe to call from another thread."""
+        return dict(self._lag)
+
+    def measure_lag(self, max_age=LAG_MAX_AGE) -> dict[tuple[str, int], int]:
+        """Measure lag() unless done less than max_age seconds ago (the consumer's thread only):
+        the high watermark minus the next offset to handle, the message being retried included.
+        A partition whose offsets cannot be read now (broker down) keeps its last value."""
+        if time.monotonic() - self._lag_at < max_age:
+            return self.lag()
+        self._lag_at = time.monotonic()
+        try:
+            assigned = self._consumer.assignment()
+            # Nothing handled yet since the assignment: the group's committed offset is next.
+            unhandled = [tp for tp in assigned if (tp.topic, tp.partition) not in self._done]
+            offsets = self._consumer.committed(unhandled, timeout=LAG_TIMEOUT) if unhandled else []
+            committed = {(c.topic, c.partition): c.offset for c in offsets}
+        except KafkaException as e:
+            log.debug("lag of %s not measured: %s", self.topic, e)
+            return self.lag()
+        lag = {}
+        for tp in assigned:
+            where = (tp.topic, tp.partition)
+            try:
+                low, high = self._consumer.get_watermark_offsets(tp, timeout=LAG_TIMEOUT)
+            except KafkaException as e:
+                log.debug("lag of %s not measured: %s", where, e)
+                if where in self._lag:
+                    lag[where] = self._lag[where]
+                continue
+            next_offset = self._done.get(where, committed.get(where, -1))
+            # No commit yet (a negative offset): auto.offset.reset=earliest starts at `low`.
+            lag[where] = max(0, high - (next_offset if next_offset >= 0 else low))
+        self._lag = lag  # replaced whole: a reader in another thread sees one measure or the next
+        return self.lag()
 
     def close(self):
         """Commit what was handled, leave the group and flush the dead-letter producer."""

@@ -11,6 +11,7 @@ from bus.failures import PermanentError
 from catalog_svc import config, stock
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_event_pb2
+from svc_runtime import metrics
 from svc_runtime.event_rules import check_order_placed
 from svc_runtime.ids import InvalidInput, check_id
 from svc_runtime.server import build_server, serve_until_stopped, stop_on_signals
@@ -37,7 +38,7 @@ class CatalogService(catalog_service_pb2_grpc.CatalogServiceServicer):
         return catalog_service_pb2.GetProductResponse(product=catalog_service_pb2.Product(**row))
 
 
-def order_event_handler(engine):
+def order_event_handler(engine, catalog_metrics: metrics.CatalogMetrics | None = None):
     """The consumer's handler: lower stock for one OrderPlaced event, once per order id.
 
     An event is checked like a request before it touches stock: one that breaks
@@ -45,19 +46,26 @@ def order_event_handler(engine):
     content raises PermanentError (it is dead-lettered); an unreachable or busy
     database raises TransientError (it is retried until it passes).
     """
+    # Without metrics of its own (tests), it counts into a registry nobody reads.
+    counts = catalog_metrics or metrics.CatalogMetrics(metrics.CollectorRegistry())
+
     def handle(event: order_event_pb2.OrderPlaced, _meta) -> None:
-        try:
-            check_order_placed(event)
-        except InvalidInput as e:
-            raise PermanentError(f"order event {event.order_id!r}: {e}") from None
-        stock.apply_order(engine, event.order_id, event.product_id, event.qty)
+        with counts.handler_seconds.time():
+            try:
+                check_order_placed(event)
+            except InvalidInput as e:
+                raise PermanentError(f"order event {event.order_id!r}: {e}") from None
+            applied = stock.apply_order(engine, event.order_id, event.product_id, event.qty)
+        (counts.applied if applied else counts.duplicates).inc()
     return handle
 
 
-def health_reporter(health_servicer, service_names):
+def health_reporter(health_servicer, service_names, serving_gauge=None):
     """The consumer's on_health: the service reports NOT_SERVING while its consumer is stuck,
-    since the stock it answers with no longer follows the orders."""
+    since the stock it answers with no longer follows the orders (and serving_gauge says 0)."""
     def report(serving: bool, reason: str) -> None:
+        if serving_gauge is not None:
+            serving_gauge.set(1 if serving else 0)
         status = (health_pb2.HealthCheckResponse.SERVING if serving
                   else health_pb2.HealthCheckResponse.NOT_SERVING)
         for name in ("", *service_names):
@@ -79,6 +87,8 @@ def serve() -> None:
     settings = config.load()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s catalog %(levelname)s %(message)s")
     stop = stop_on_signals()
+    metrics.serve(settings.metrics_port)
+    catalog_metrics = metrics.CatalogMetrics()
     engine = stock.create_engine(settings.catalog_db_url)
     stock.prepare(engine)
     service = CatalogService(engine)
@@ -87,9 +97,10 @@ def serve() -> None:
         lambda s: catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(service, s),
         service_names, settings.listen)
     consumer = EventConsumer(settings.orders_topic, order_event_pb2.OrderPlaced,
-                             settings.consumer_group, order_event_handler(engine),
-                             on_health=health_reporter(health, service_names),
+                             settings.consumer_group, order_event_handler(engine, catalog_metrics),
+                             on_health=health_reporter(health, service_names, catalog_metrics.serving),
                              bootstrap=settings.kafka_bootstrap)
+    catalog_metrics.watch(consumer)
     consuming = threading.Thread(target=_consume, args=(consumer, stop), name="order-events", daemon=True)
     consuming.start()
     log.info("listening on %s, consuming %s as group %s", settings.listen, settings.orders_topic,

@@ -10,6 +10,7 @@ from svc_runtime.settings import HOST, Settings
 @dataclass(frozen=True)
 class OrderSettings:
     listen: str
+    metrics_port: int  # 0: no exporter
     instance: str
     catalog_address: str
     catalog_deadline_s: float
@@ -29,6 +30,7 @@ def load(env=None) -> OrderSettings:
     port = int(env.get("ORDER_PORT") or shared.order_ports[0])
     return OrderSettings(
         listen=f"{HOST}:{port}",
+        metrics_port=shared.metrics_port(port, env),
         instance=env.get("ORDER_INSTANCE") or f"{socket.gethostname()}:{port}",
         catalog_address=shared.catalog_address,
         catalog_deadline_s=float(env.get("CATALOG_DEADLINE_S", "2.0")),

@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from datetime import datetime, timezone
 
@@ -14,6 +15,7 @@ from order_svc.products import ProductView
 from order_svc.store import OrderStore, StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
+from svc_runtime import metrics
 from svc_runtime.event_rules import check_order_placed
 from svc_runtime.server import build_server, serve_until_stopped, stop_on_signals
 
@@ -37,8 +39,11 @@ CATALOG_CHANNEL_OPTIONS = (
 
 
 class OrderService(order_service_pb2_grpc.OrderServiceServicer):
-    def __init__(self, settings: config.OrderSettings, catalog, producer: EventProducer, store: OrderStore):
+    def __init__(self, settings: config.OrderSettings, catalog, producer: EventProducer, store: OrderStore,
+                 order_metrics: metrics.OrderMetrics | None = None):
         self._settings = settings
+        # Without metrics of its own (tests), it counts into a registry nobody reads.
+        self._metrics = order_metrics or metrics.OrderMetrics(metrics.CollectorRegistry())
         self._catalog = catalog
         self._producer = producer
         self._store = store
@@ -51,6 +56,18 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         self._products = ProductView(settings.product_fresh_s, settings.product_stale_s)
 
     def CreateOrder(self, request, context):
+        context = _StatusRecorder(context)
+        with self._metrics.create_order_seconds.time():
+            try:
+                reply = self._create_order(request, context)
+            except BaseException:
+                # Not through context.abort(): gRPC answers UNKNOWN.
+                self._metrics.create_order.labels((context.code or grpc.StatusCode.UNKNOWN).name).inc()
+                raise
+        self._metrics.create_order.labels(grpc.StatusCode.OK.name).inc()
+        return reply
+
+    def _create_order(self, request, context):
         try:
             user_id = rules.check_id("user_id", request.user_id)
             product_id = rules.check_id("product_id", request.product_id)
@@ -185,15 +202,18 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             context.abort(grpc.StatusCode.INTERNAL, f"order {order.order_id} was not placed: {e}")
         timeout, cut = self._wait(context, self._settings.publish_timeout_s,
                                   f"publishing order {order.order_id}")
+        started = time.monotonic()
         try:
             self._producer.publish(event, timeout=timeout)
         except PublishError as e:
+            self._metrics.publish_seconds.labels("failed").observe(time.monotonic() - started)
             log.warning("order %s: no acknowledgement (waited up to %.1fs): %s", order.order_id, timeout, e)
             # No acknowledgement is not a refusal: the event may still be delivered.
             timed_out = e.kafka_error is None
             code = grpc.StatusCode.DEADLINE_EXCEEDED if cut and timed_out else grpc.StatusCode.UNAVAILABLE
             context.abort(code, f"order {order.order_id} was not acknowledged by Kafka ({e}); it may still "
                                 "arrive: retry with the same request_id, which cannot place it twice")
+        self._metrics.publish_seconds.labels("acked").observe(time.monotonic() - started)
 
     @staticmethod
     def _wait(context, configured: float, what: str) -> tuple[float, bool]:
@@ -207,6 +227,21 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
                           f"your deadline left no time for {what}; nothing was placed, "
                           "retry with a longer deadline and the same request_id")
         return min(configured, left), left < configured
+
+
+class _StatusRecorder:
+    """A servicer context that remembers the code it aborted with (for the metrics)."""
+
+    def __init__(self, context) -> None:
+        self._context = context
+        self.code: grpc.StatusCode | None = None
+
+    def abort(self, code, details):
+        self.code = code
+        self._context.abort(code, details)
+
+    def __getattr__(self, name):
+        return getattr(self._context, name)
 
 
 class _TableState:
@@ -251,10 +286,12 @@ def serve() -> None:
     settings = config.load()
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s order[{settings.instance}] %(levelname)s %(message)s")
     stop = stop_on_signals()
+    metrics.serve(settings.metrics_port)
     channel = catalog_channel(settings.catalog_address)
     producer = EventProducer(settings.orders_topic, "order_id", bootstrap=settings.kafka_bootstrap)
     store = OrderStore(settings.orders_db_url, settings.orders_table)
-    service = OrderService(settings, catalog_service_pb2_grpc.CatalogServiceStub(channel), producer, store)
+    service = OrderService(settings, catalog_service_pb2_grpc.CatalogServiceStub(channel), producer, store,
+                           metrics.OrderMetrics())
     server, health = build_server(
         lambda s: order_service_pb2_grpc.add_OrderServiceServicer_to_server(service, s),
         [order_service_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name], settings.listen)

@@ -80,7 +80,10 @@ class Topology:
             stack_dir=stack_dir, mariadb_port=free_port(), kafka_port=free_port(),
             kafka_controller_port=free_port(), connect_port=free_port(), catalog_port=free_port(),
             order_ports=tuple(free_port() for _ in range(orders)), **changes)
-        return cls(settings, orders=orders, catalogs=catalogs)
+        topology = cls(settings, orders=orders, catalogs=catalogs)
+        for part in topology.services:  # gRPC port + METRICS_PORT_OFFSET could be taken: a free one each
+            part.env["METRICS_PORT"] = str(free_port())
+        return topology
 
     @property
     def services(self) -> list[Part]:

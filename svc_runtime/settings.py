@@ -22,6 +22,10 @@ read no environment: they take these values as parameters.
 | SINK_NAME              | orders-sink             | the connector (its dead-letter topic: NAME-dlq) |
 | CATALOG_PORT           | 50061                   | the Catalog's gRPC port                         |
 | ORDER_PORTS            | 50051,50052             | one Order instance per port                     |
+| METRICS_PORT_OFFSET    | 1000                    | each service's Prometheus /metrics port: its    |
+|                        |                         | gRPC port + this (51051, 51061); 0: none        |
+| METRICS_PORT           | (unset)                 | one process's metrics port, over the offset     |
+|                        |                         | (private stacks pick a free one per service)    |
 | JAVA_HOME              | Debian's Java 17        | the JDK of the broker and the worker            |
 | KAFKA_HEAP_OPTS / CONNECT_HEAP_OPTS | 512m / 768m max | their heaps                                |
 | STACK_STARTUP_TIMEOUT  | 120                     | seconds a part may take to become healthy       |
@@ -55,6 +59,7 @@ class Settings:
     sink_name: str = "orders-sink"
     catalog_port: int = 50061
     order_ports: tuple[int, ...] = (50051, 50052)
+    metrics_port_offset: int = 1000  # 0: no metrics exporter
     # The stack's own processes.
     java_home: str = "/usr/lib/jvm/java-17-openjdk-amd64"
     kafka_heap_opts: str = "-Xms256m -Xmx512m"
@@ -106,6 +111,13 @@ class Settings:
     @property
     def catalog_address(self) -> str:
         return f"{HOST}:{self.catalog_port}"
+
+    def metrics_port(self, grpc_port: int, env) -> int:
+        """The metrics port of the service on `grpc_port` (0: no exporter). METRICS_PORT in `env`
+        is one process's own, like ORDER_PORT, so it is not a shared setting; it wins when set."""
+        if env.get("METRICS_PORT"):
+            return int(env["METRICS_PORT"])
+        return grpc_port + self.metrics_port_offset if self.metrics_port_offset else 0
 
     def mariadb_url(self, database: str | None = None) -> str:
         """SQLAlchemy URL (PyMySQL driver) of one database (None: no default database)."""

@@ -1,15 +1,18 @@
 """Helpers the tests share: waiting for outcomes, reading the sink's rows and the consumers' lag,
-an acknowledged producer, and private copies of the sink connector."""
+an acknowledged producer, private copies of the sink connector, and a service's metrics."""
 
 import json
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 
 from connect import register
+from stack.process import Part
 from svc_runtime.settings import Settings
 
 
@@ -274,3 +277,22 @@ def sync_ledger(settings: Settings, acked: list[str], product_id: str, stock_bef
         "double": max(0, drop - len(applied)),
         "extra_rows": len(row_set - acked_set),  # published but not acknowledged (e.g. a timed-out call)
     }
+
+
+class Scraped(dict):
+    """A service's metrics, one scrape: {(sample name, frozenset of labels): value}."""
+
+    def value(self, name: str, **labels) -> float | None:
+        return self.get((name, frozenset(labels.items())))
+
+    def samples(self, name: str) -> dict[frozenset, float]:
+        return {labels: v for (n, labels), v in self.items() if n == name}
+
+
+def scrape(part: Part) -> Scraped:
+    """GET /metrics of a service part: on METRICS_PORT (private stacks), else its port + the offset."""
+    port = int(part.env.get("METRICS_PORT") or part.port + int(part.env["METRICS_PORT_OFFSET"]))
+    with urllib.request.urlopen(f"http://{part.host}:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return Scraped({(s.name, frozenset(s.labels.items())): s.value
+                    for family in text_string_to_metric_families(text) for s in family.samples})

@@ -59,12 +59,29 @@ class FakeConsumer:
         self.polls_while_paused = 0
         self.on_poll = None  # called at every poll, e.g. to revoke or stop
         self.closed = False
+        # For lag(): the assigned partitions, their (low, high) watermarks (a partition without
+        # any cannot be read), the group's committed offsets and how often the broker was asked.
+        self.assigned = [0]
+        self.watermarks = {}
+        self.committed_offsets = {}
+        self.broker_calls = 0
 
     def subscribe(self, topics, on_revoke=None, on_lost=None):
         self.on_revoke = on_revoke
 
     def assignment(self):
-        return [TopicPartition(TOPIC, 0)]
+        return [TopicPartition(TOPIC, p) for p in self.assigned]
+
+    def get_watermark_offsets(self, tp, timeout=None):
+        self.broker_calls += 1
+        if tp.partition not in self.watermarks:
+            raise KafkaException(KafkaError(KafkaError._TRANSPORT))
+        return self.watermarks[tp.partition]
+
+    def committed(self, partitions, timeout=None):
+        self.broker_calls += 1
+        return [TopicPartition(tp.topic, tp.partition, self.committed_offsets.get(tp.partition, -1001))
+                for tp in partitions]
 
     def poll(self, timeout):
         if self.paused:
@@ -388,3 +405,45 @@ def test_clients_are_configured_to_recover_fast_and_stay_overridable(fakes, monk
                                     extra_config={"reconnect.backoff.ms": 50}):
         pass
     assert (made[0]["reconnect.backoff.ms"], made[0]["reconnect.backoff.max.ms"]) == (50, 1000)
+
+
+# --- what an exporter reads: stats and lag ------------------------------------------------
+
+def test_stats_count_dead_letters_and_transient_retries(fakes):
+    consumer = make_consumer(failing(2))
+    consumer.handle(FakeMessage(encode(EVENT)))
+    assert (consumer.stats.dead_lettered, consumer.stats.retried) == (0, 2)
+    dlq = fakes["producer"]
+    dlq.fail = lambda value, attempt: KafkaError(KafkaError._MSG_TIMED_OUT) if attempt == 1 else None
+    consumer.handle(FakeMessage(b"not json", offset=1))  # a failed dead-letter write is a retry too
+    assert (consumer.stats.dead_lettered, consumer.stats.retried) == (1, 3)
+
+
+def test_lag_is_the_high_watermark_minus_the_next_offset_to_handle(fakes):
+    consumer = make_consumer(failing(0))
+    kafka = fakes["consumer"]
+    kafka.assigned = [0, 1, 2]
+    kafka.watermarks = {0: (0, 10), 1: (5, 8), 2: (3, 3)}
+    kafka.committed_offsets = {1: 6}  # partition 2: nothing committed yet, it starts at the low mark
+    consumer.handle(FakeMessage(encode(EVENT), offset=6, partition=0))  # partition 0: next is 7
+    assert consumer.measure_lag(max_age=0) == {(TOPIC, 0): 3, (TOPIC, 1): 2, (TOPIC, 2): 0}
+    assert consumer.lag() == {(TOPIC, 0): 3, (TOPIC, 1): 2, (TOPIC, 2): 0}
+
+
+def test_the_polling_thread_measures_lag_at_most_every_max_age_and_keeps_what_it_cannot_read(fakes):
+    consumer = make_consumer(failing(0))
+    kafka = fakes["consumer"]
+    kafka.watermarks = {0: (0, 4)}
+    assert consumer.lag() == {}  # nothing measured yet
+    stop = threading.Event()
+    kafka.on_poll = lambda k: stop.set()
+    consumer.run(stop)  # one poll
+    assert consumer.lag() == {(TOPIC, 0): 4}
+    calls = kafka.broker_calls
+    kafka.watermarks = {0: (0, 9)}
+    stop.clear()
+    consumer.run(stop)
+    assert consumer.lag() == {(TOPIC, 0): 4} and kafka.broker_calls == calls  # measured < 5 s ago
+    assert consumer.measure_lag(max_age=0) == {(TOPIC, 0): 9}
+    kafka.watermarks = {}  # the broker does not answer
+    assert consumer.measure_lag(max_age=0) == {(TOPIC, 0): 9}

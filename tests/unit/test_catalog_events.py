@@ -6,10 +6,12 @@ import pytest
 import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health, health_pb2
+from prometheus_client import CollectorRegistry
 
 from bus.failures import PermanentError, TransientError, is_permanent
 from catalog_svc import server, stock
 from ordersync.order.v1 import order_event_pb2
+from svc_runtime.metrics import CatalogMetrics
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -150,3 +152,28 @@ def test_the_service_is_not_serving_while_its_consumer_is_stuck():
     assert [status(servicer, n) for n in ("", *names)] == [NOT_SERVING, NOT_SERVING]
     report(True, "recovered")
     assert [status(servicer, n) for n in ("", *names)] == [SERVING, SERVING]
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+def test_the_handler_counts_applied_and_duplicate_events_and_times_every_call(engine):
+    registry = CollectorRegistry()
+    handle = server.order_event_handler(engine, CatalogMetrics(registry))
+    handle(event(), None)
+    handle(event(), None)  # redelivered
+    handle(event(order_id="o-2"), None)
+    with pytest.raises(PermanentError):
+        handle(event(order_id="o-3", qty=0, total_price=0), None)
+    assert registry.get_sample_value("ordersync_events_applied_total") == 2
+    assert registry.get_sample_value("ordersync_events_duplicate_total") == 1
+    assert registry.get_sample_value("ordersync_event_handler_seconds_count") == 4
+
+
+def test_the_serving_gauge_follows_the_consumers_health():
+    registry = CollectorRegistry()
+    report = server.health_reporter(health.HealthServicer(), [], CatalogMetrics(registry).serving)
+    assert registry.get_sample_value("ordersync_consumer_serving") == 1
+    report(False, "stuck")
+    assert registry.get_sample_value("ordersync_consumer_serving") == 0
+    report(True, "recovered")
+    assert registry.get_sample_value("ordersync_consumer_serving") == 1

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from prometheus_client import CollectorRegistry
 
 from bus.producer import PublishError
 from order_svc import server
@@ -17,6 +18,7 @@ from order_svc.server import OrderService
 from order_svc.store import StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2
 from ordersync.order.v1 import order_service_pb2
+from svc_runtime.metrics import OrderMetrics
 
 # The product view off (every order asks the Catalog) unless a test turns it on.
 SETTINGS = SimpleNamespace(catalog_deadline_s=1.0, publish_timeout_s=1.0, product_fresh_s=0, product_stale_s=0)
@@ -107,8 +109,8 @@ def create(service, remaining=None, **changes):
         return None, context
 
 
-def service(catalog=None, producer=None, store=None, settings=SETTINGS):
-    return OrderService(settings, catalog or Catalog(), producer or Producer(), store or Store())
+def service(catalog=None, producer=None, store=None, settings=SETTINGS, order_metrics=None):
+    return OrderService(settings, catalog or Catalog(), producer or Producer(), store or Store(), order_metrics)
 
 
 def test_a_product_seen_a_moment_ago_is_not_asked_for_again():
@@ -333,3 +335,50 @@ def test_an_upper_case_request_id_is_the_same_request():
     first, _ = create(svc, request_id=rid)
     again, _ = create(svc, request_id=rid.upper())
     assert again == first and len(producer.published) == 1
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+def test_create_order_answers_are_counted_by_status_code_with_their_latency():
+    registry = CollectorRegistry()
+    catalog = Catalog()
+    svc = service(catalog=catalog, order_metrics=OrderMetrics(registry))
+    request_id = str(uuid.uuid4())
+    create(svc, request_id=request_id)
+    create(svc, request_id=request_id)  # a retry of a placed order is OK too
+    create(svc, qty=0)
+    create(svc, request_id=request_id, qty=3)
+    catalog.stock = 1
+    create(svc)
+
+    def count(code):
+        return registry.get_sample_value("ordersync_create_order_total", {"code": code})
+    assert (count("OK"), count("INVALID_ARGUMENT"), count("ALREADY_EXISTS"), count("FAILED_PRECONDITION")) == \
+        (2, 1, 1, 1)
+    assert count("UNAVAILABLE") is None
+    assert registry.get_sample_value("ordersync_create_order_seconds_count") == 5
+
+
+def test_an_unexpected_error_counts_as_unknown():
+    class Broken(Catalog):
+        def GetProduct(self, request, timeout):
+            raise KeyError("bug")
+    registry = CollectorRegistry()
+    with pytest.raises(KeyError):
+        create(service(catalog=Broken(), order_metrics=OrderMetrics(registry)))
+    assert registry.get_sample_value("ordersync_create_order_total", {"code": "UNKNOWN"}) == 1
+
+
+def test_publish_latency_is_observed_when_acked_and_when_not():
+    registry = CollectorRegistry()
+    producer = Producer()
+    svc = service(producer=producer, order_metrics=OrderMetrics(registry))
+    create(svc)
+    producer.fail = True
+    _, context = create(svc)
+    assert context.code == grpc.StatusCode.UNAVAILABLE
+
+    def published(result):
+        return registry.get_sample_value("ordersync_publish_seconds_count", {"result": result})
+    assert (published("acked"), published("failed")) == (1, 1)
+    assert registry.get_sample_value("ordersync_create_order_total", {"code": "UNAVAILABLE"}) == 1
