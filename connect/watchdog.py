@@ -57,10 +57,11 @@ class Transient(Exception):
 
 # ------------------------------------------------------------------ records -> rows
 
-def record_row(value: bytes | None) -> dict:
-    """The column values the sink would write for one Connect JSON record (flat structs only)."""
+def record_row(value: bytes | None) -> dict | None:
+    """The column values the sink would write for one Connect JSON record (flat structs only),
+    or None for a tombstone, which the sink skips (delete.enabled=false)."""
     if value is None:
-        raise Poison("tombstone: the sink does not delete (delete.enabled=false)")
+        return None
     try:
         envelope = json.loads(value)
     except (ValueError, RecursionError) as e:
@@ -122,6 +123,8 @@ def write_until_poison(conn, table: str, key_fields: list[str], records: list) -
             except Poison as e:
                 conn.commit()
                 return record, str(e)
+            if row is None:
+                continue
             missing = [c for c in row if c not in columns]
             if missing:
                 # Schema evolution is the sink's job: let it write from this record on.
