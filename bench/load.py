@@ -19,6 +19,8 @@ sides caught up, so the work done after the load counts too), the stock and tabl
 from the end of the load until the counts reach the acknowledged orders, polled every 0.1 s),
 and the Catalog group's consumer lag every 0.5 s during and after the load (topic end offsets
 minus committed offsets, from Kafka: the bench asks MariaDB nothing while the load runs).
+The CPU figures are not net of idle work: at low rates a JVM's housekeeping weighs in, so
+each point also records every process's CPU per second with no load (2 s just before it).
 
 The baseline, in the same run and before any stack starts: bench/echo_server.py (a bare grpcio
 unary server in its own process, the same method, proto and request data) loaded by ghz at the
@@ -53,6 +55,7 @@ PROTO = PROTOS / "ordersync" / "order" / "v1" / "order_service.proto"
 CALL = "ordersync.order.v1.OrderService/CreateOrder"
 PRODUCTS = ["CATALOG-001", "CATALOG-002", "CATALOG-003"]
 CALL_TIMEOUT = "20s"
+IDLE_S = 2.0
 DEFAULTS = {"instances": (1, 2, 4), "concurrency": (1, 8, 32), "seconds": 30.0, "warmup": 10.0}
 
 
@@ -195,6 +198,9 @@ class Point:
             point["warmup"] = {"ok": warm["ok"], "errors": warm["errors"], "synced_s": synced}
         applied_before = self.applied()
         cpu = measure.CpuMeter(measure.stack_pids(self.topology))
+        idle_before = cpu.snapshot()
+        time.sleep(IDLE_S)  # what the processes use with no load (JVM and broker housekeeping, polls)
+        point["idle_cpu_s_per_s"] = {name: s / IDLE_S for name, s in cpu.since(idle_before).items()}
         cpu_before = cpu.snapshot()
         print(f"  load: {seconds:g}s on {len(targets)} of {len(addresses)} instance(s)", flush=True)
         began = time.monotonic()
