@@ -9,8 +9,10 @@ TOOLS       := .stack
 VENV        := .venv
 PY          := $(VENV)/bin/python
 GRPCURL     := $(TOOLS)/bin/grpcurl
+GHZ         := $(TOOLS)/bin/ghz
 BUF         := $(TOOLS)/npm/node_modules/.bin/buf
 GRPCURL_VERSION := v1.9.4
+GHZ_VERSION     := v0.120.0
 BUF_VERSION     := 1.75.0
 PROTOS      := $(shell find protos tests/protos -name '*.proto' 2>/dev/null)
 
@@ -46,11 +48,15 @@ $(TOOLS)/jars.stamp: stack/pom.xml stack/fetch_jars.sh
 	bash stack/fetch_jars.sh
 	touch $@
 
-# grpcurl (Go module proxy) and buf (npm registry), pinned, under .stack/.
-tools: $(GRPCURL) $(BUF)
+# grpcurl and ghz (Go module proxy) and buf (npm registry), pinned, under .stack/.
+tools: $(GRPCURL) $(GHZ) $(BUF)
 $(GRPCURL):
 	@echo "setup: building grpcurl $(GRPCURL_VERSION) (first time: about a minute)"
 	GOBIN=$(CURDIR)/$(TOOLS)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+# The gRPC load generator of bench/load.py.
+$(GHZ):
+	@echo "setup: building ghz $(GHZ_VERSION), the gRPC load tool (first time: about two minutes)"
+	GOBIN=$(CURDIR)/$(TOOLS)/bin go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 $(BUF):
 	@echo "setup: buf $(BUF_VERSION) from npm"
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/npm @bufbuild/buf@$(BUF_VERSION)
@@ -101,9 +107,16 @@ lint: $(VENV)/.installed protos
 unit: $(VENV)/.installed protos tools
 	$(PY) -m pytest tests/unit
 
-bench: setup
+# The benchmarks' own packages (matplotlib for the plots) go into .venv here only, not by setup.
+bench: setup $(VENV)/.bench-installed
 	$(PY) bench/envelope.py
-	$(PY) bench/e2e.py
+	$(PY) bench/load.py
+	$(PY) bench/drain.py
+
+$(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
+	@echo "bench: matplotlib and what it needs into $(VENV)"
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
 
 # The Catalog's and the sink's dead-letter topics, one line per message.
 .PHONY: dlq

@@ -1,20 +1,19 @@
-"""End-to-end benchmark: N gRPC clients place orders on two Order instances for a fixed time.
+"""Visibility bench: how long after its acknowledgement each order is visible, in the table and in the stock.
 
-Prints orders/s acknowledged, CreateOrder latency p50/p99, the lag from acknowledgement to the
-row being visible in MariaDB (written by the sink connector) and to the stock being applied by
-the Catalog, and, in the same run, a bare grpcio unary echo server's calls/s for comparison.
-
-It runs on a private stack of its own (stack.topology.Topology.private: own ports and data dir),
-so it leaves the stock and orders of `make run` alone. Usage:
+N Python gRPC client threads place orders on two Order instances for a fixed time; a poller
+records when each acknowledged order id first shows up in MariaDB (the row the sink connector
+writes, what GetOrder/ListOrders read) and in the Catalog's applied_orders, and it prints the
+per-order lags' p50/p99. Throughput, latency, CPU and the echo baseline are bench/load.py's job
+(ghz); this one is kept for the per-order lag, which ghz cannot give (it does not see order ids).
+Not run by `make bench`; it runs on a private stack of its own (stack.topology.Topology.private).
+Usage:
     .venv/bin/python bench/e2e.py [--clients 8] [--seconds 20]
 """
 
 import argparse
-import statistics
 import threading
 import time
 import uuid
-from concurrent import futures
 
 import grpc
 import sqlalchemy as sa
@@ -50,24 +49,6 @@ def load(call, clients: int, seconds: float):
     for t in threads:
         t.join()
     return latencies
-
-
-def echo_baseline(clients: int, seconds: float):
-    """A bare grpcio unary echo (raw bytes, no protobuf) on this machine, same clients and time."""
-    handler = grpc.method_handlers_generic_handler(
-        "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(lambda req, ctx: req)})
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    echo = channel.unary_unary("/bench.Echo/Echo")
-    payload = b"x" * 120
-    try:
-        return load(lambda i: echo(payload, timeout=5), clients, seconds)
-    finally:
-        channel.close()
-        server.stop(0)
 
 
 class Sightings(threading.Thread):
@@ -131,15 +112,12 @@ def main():
         in_table.stop.set()
         applied.stop.set()
 
-        print(f"bare grpcio echo: {opts.clients} clients x {opts.seconds:.0f}s ...", flush=True)
-        echo = echo_baseline(opts.clients, opts.seconds)
     finally:
         topology.destroy()
 
     table_lag = [in_table.seen[o] - t for o, t in acked.items() if o in in_table.seen]
     stock_lag = [applied.seen[o] - t for o, t in acked.items() if o in applied.seen]
     rate = len(latencies) / opts.seconds
-    echo_rate = len(echo) / opts.seconds
     ms = 1000
     print()
     print(f"orders acknowledged      {len(latencies)} in {opts.seconds:.0f}s = {rate:.0f} orders/s")
@@ -148,9 +126,6 @@ def main():
           f"   ({len(table_lag)}/{len(acked)} seen; sampled every {POLL_S * ms:.0f} ms)")
     print(f"ack -> stock applied     p50 {percentile(stock_lag, 50) * ms:.0f} ms   p99 {percentile(stock_lag, 99) * ms:.0f} ms"
           f"   ({len(stock_lag)}/{len(acked)} seen)")
-    print(f"bare grpcio echo         {echo_rate:.0f} calls/s, p50 {statistics.median(echo) * ms:.2f} ms")
-    print(f"ratio                    CreateOrder throughput = {rate / echo_rate:.3f} x bare echo "
-          f"(1/{echo_rate / rate:.0f})")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,58 @@
+"""The baseline of bench/load.py: a bare grpcio unary "echo" server, in a process of its own.
+
+    .venv/bin/python bench/echo_server.py PORT
+
+It answers the same method as the Order service (ordersync.order.v1.OrderService/CreateOrder),
+so ghz loads it with the same proto, call and request data as the real service. It does no
+work per call: the request's bytes are not parsed, and the answer is one CreateOrderResponse
+serialized at start, of the size a real one has. (Sending the request's own bytes back is not
+possible here: they do not parse as a CreateOrderResponse, and ghz checks what it receives.)
+What is left is the cost of grpcio's unary path (HTTP/2, the thread pool) on this machine,
+with the services' pool size (svc_runtime.server.build_server).
+"""
+
+import signal
+import sys
+import threading
+from concurrent import futures
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from ordersync.order.v1 import order_service_pb2
+
+METHOD_SERVICE = "ordersync.order.v1.OrderService"
+METHOD_NAME = "CreateOrder"
+MAX_WORKERS = 16  # as svc_runtime.server.build_server
+
+
+# A typical answer: ids of the real lengths, a price, a timestamp.
+ANSWER = order_service_pb2.CreateOrderResponse(order=order_service_pb2.Order(
+    order_id="5f0c6a8e-2b1d-5c3e-9a4f-0123456789ab", user_id="bench-0123abcd", product_id="CATALOG-001",
+    qty=1, unit_price=1500, total_price=1500, created_at=Timestamp(seconds=1_800_000_000, nanos=123_000_000)),
+).SerializeToString()
+
+
+def echo(request: bytes, context) -> bytes:
+    return ANSWER
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    handler = grpc.method_handlers_generic_handler(
+        METHOD_SERVICE, {METHOD_NAME: grpc.unary_unary_rpc_method_handler(echo)})  # raw bytes in and out
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_WORKERS), options=[("grpc.so_reuseport", 0)])
+    server.add_generic_rpc_handlers((handler,))
+    if server.add_insecure_port(f"127.0.0.1:{port}") == 0:
+        sys.exit(f"echo server: cannot listen on 127.0.0.1:{port}")
+    server.start()
+    print(f"echo server: listening on 127.0.0.1:{port}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop(1).wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""What bench/load.py and bench/drain.py measure with: CPU time per process, row counts, consumer lag.
+
+A helper module of the benches (imported as `measure`: the benches run as scripts, with bench/
+first on the path), not a bench itself.
+"""
+
+import os
+import platform
+import re
+import subprocess
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+
+import sqlalchemy as sa
+from confluent_kafka import Consumer, TopicPartition, libversion
+
+from stack import infra
+from stack.topology import Topology
+from svc_runtime.settings import ROOT, Settings
+
+RESULTS = ROOT / "bench" / "results"
+GHZ = infra.TOOLS_DIR / "bin" / "ghz"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- CPU time
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (utime + stime of /proc/<pid>/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15 of stat(5)
+
+
+def stack_pids(topology: Topology) -> dict[str, int]:
+    """The pid of every part that runs: MariaDB, Kafka, Connect, the sink watchdog, the services."""
+    pids = {}
+    for part in [*topology.infra, *topology.services]:
+        pid = topology.supervisor.pid(part)
+        if pid is not None:
+            pids[part.name] = pid
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds of named processes between two moments: `snapshot()` now, `since(snap)` later."""
+
+    def __init__(self, pids: dict[str, int]):
+        self.pids = pids
+
+    def snapshot(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) or 0.0 for name, pid in self.pids.items()}
+
+    def since(self, before: dict[str, float]) -> dict[str, float]:
+        now = self.snapshot()
+        return {name: now[name] - before.get(name, 0.0) for name in now}
+
+
+def per_unit(cpu: dict[str, float], units: int) -> dict[str, float | None]:
+    """CPU seconds per unit of work (order, event) for each process, and their sum as "total"."""
+    if units <= 0:
+        return {**{name: None for name in cpu}, "total": None}
+    out: dict[str, float | None] = {name: seconds / units for name, seconds in cpu.items()}
+    out["total"] = sum(cpu.values()) / units
+    return out
+
+
+# ---------------------------------------------------------------- rows
+
+def count_rows(engine: sa.Engine, sql: str, params: dict | None = None) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text(sql), params or {}).scalar_one())
+
+
+def wait_until_all(checks: dict, timeout: float, interval: float = 0.1) -> dict[str, float | None]:
+    """Seconds until each `checks[name]()` first returned True, polled together every `interval`
+    from now; None for a check that did not pass within `timeout`."""
+    began = time.monotonic()
+    passed: dict[str, float | None] = {name: None for name in checks}
+    while True:
+        for name, check in checks.items():
+            if passed[name] is None and check():
+                passed[name] = time.monotonic() - began
+        if all(v is not None for v in passed.values()) or time.monotonic() - began > timeout:
+            return passed
+        time.sleep(max(0.0, interval - (time.monotonic() - began) % interval))
+
+
+# ---------------------------------------------------------------- consumer lag
+
+class LagProbe:
+    """The topic's end offsets and a group's committed offsets, summed over partitions."""
+
+    def __init__(self, settings: Settings, group: str):
+        self.topic = settings.orders_topic
+        # A consumer of that group id that never subscribes reads its commits without joining it.
+        self._consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
+                                   "enable.auto.commit": False})
+        self._partitions: list[TopicPartition] = []
+
+    def _topic_partitions(self) -> list[TopicPartition]:
+        if not self._partitions:
+            meta = self._consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
+            if meta is not None and meta.error is None:
+                self._partitions = [TopicPartition(self.topic, p) for p in sorted(meta.partitions)]
+        return self._partitions
+
+    def offsets(self) -> tuple[int, int]:
+        """(end offsets sum, committed offsets sum); a partition without a commit counts from its start."""
+        partitions = self._topic_partitions()
+        end = committed = 0
+        for tp in self._consumer.committed(partitions, timeout=5):
+            low, high = self._consumer.get_watermark_offsets(tp, timeout=5)
+            end += high
+            committed += tp.offset if tp.offset >= 0 else low
+        return end, committed
+
+    def lag(self) -> int:
+        end, committed = self.offsets()
+        return end - committed
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+class LagSeries(threading.Thread):
+    """Samples a group's consumer lag every `every` seconds until stopped: [(seconds since t0, end, committed, lag)]."""
+
+    def __init__(self, probe: LagProbe, t0: float, every: float = 0.5):
+        super().__init__(daemon=True)
+        self.probe, self.t0, self.every = probe, t0, every
+        self.samples: list[dict] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            at = time.monotonic()
+            try:
+                end, committed = self.probe.offsets()
+                # Stamped when the answers are in: asking takes a few ms, more on a busy machine.
+                self.samples.append({"t": round(time.monotonic() - self.t0, 3), "end": end, "committed": committed,
+                                     "lag": end - committed})
+            except Exception as e:  # a sample lost is not a bench lost
+                self.samples.append({"t": round(time.monotonic() - self.t0, 3), "error": str(e)})
+            self.stopped.wait(max(0.0, self.every - (time.monotonic() - at)))
+
+    def stop(self) -> list[dict]:
+        self.stopped.set()
+        self.join()
+        return self.samples
+
+
+# ---------------------------------------------------------------- what ran
+
+def _first(pattern: str, folder: Path) -> str | None:
+    for path in sorted(folder.glob("*.jar")):
+        match = re.fullmatch(pattern, path.name)
+        if match:
+            return match.group(1)
+    return None
+
+
+def ghz_version() -> str | None:
+    """The module version ghz was built from (`go version -m`; `ghz --version` says "dev" for go install)."""
+    try:
+        info = subprocess.run(["go", "version", "-m", str(GHZ)], capture_output=True, text=True, timeout=30).stdout
+    except OSError:
+        return None
+    match = re.search(r"^\s*mod\s+github\.com/bojand/ghz\s+(\S+)", info, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def versions(settings: Settings | None = None) -> dict:
+    out = {
+        "python": platform.python_version(),
+        **{package: metadata.version(package) for package in ("grpcio", "protobuf", "confluent-kafka", "SQLAlchemy")},
+        "librdkafka": libversion()[0],
+        "kafka": _first(r"kafka_2\.13-(.+)\.jar", infra.KAFKA_LIBS),
+        "debezium-jdbc-sink": _first(r"debezium-connector-jdbc-(.+)\.jar", infra.PLUGIN_DIR / "debezium-connector-jdbc"),
+        "ghz": ghz_version(),
+    }
+    if settings is not None:
+        engine = sa.create_engine(settings.mariadb_url())
+        try:
+            with engine.connect() as conn:
+                out["mariadb"] = str(conn.execute(sa.text("SELECT VERSION()")).scalar_one())
+        finally:
+            engine.dispose()
+    return out
+
+
+def machine() -> dict:
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "load_average_at_start": os.getloadavg()}
