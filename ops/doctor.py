@@ -26,7 +26,6 @@ reads files, stdin, Kafka or Settings.
 import argparse
 import base64
 import binascii
-import copy
 import dataclasses
 import datetime
 import difflib
@@ -109,7 +108,7 @@ def node_type(v) -> str:
         return "NULL"
     if isinstance(v, bool):
         return "BOOLEAN"
-    if isinstance(v, (int, Decimal)):
+    if isinstance(v, (int, float, Decimal)):
         return "NUMBER"
     names: dict[type, str] = {str: "STRING", list: "ARRAY", dict: "OBJECT"}
     return names.get(type(v), "POJO")
@@ -623,8 +622,7 @@ class _Doctor:
                     self.report(CONVERTER, s.path + ("parameters", key), f"parameter {key} is not a string",
                                 "DataException: Schema parameters must have string values.",
                                 f'"{key}": {dumps(fix)}' if fix is not _ABSENT else "write it as a string", fix)
-                    return
-            s.parameters = dict(params)
+            s.parameters = {k: v if isinstance(v, str) else dumps(v) for k, v in params.items()}
         if "default" in node:
             self._default(s, node["default"])
 
@@ -797,12 +795,10 @@ def diagnose(envelope: bytes | str | dict | None, key_fields: Sequence[str] = ()
                         "JsonConverter gives a null value; the JDBC sink writes rows and does not delete here "
                         "(delete.enabled=false): it fails the record", "send an envelope")]
     doctor = _Doctor()
-    if isinstance(envelope, (bytes, str)):
-        value, doctor.problems = parse(envelope)
-        if value is _ABSENT:
-            return doctor.problems
-    else:
-        value = envelope
+    # A dict goes through its JSON text too, so that its floats are read as Connect reads numbers.
+    value, doctor.problems = parse(envelope if isinstance(envelope, (bytes, str)) else dumps(envelope))
+    if value is _ABSENT:
+        return doctor.problems
     if not isinstance(value, dict):
         doctor.report(CONVERTER, (), f"the record is {_kind(value)}, not an envelope",
                       ENVELOPE_ERROR, 'write {"schema": {...}, "payload": ...}')
@@ -893,7 +889,7 @@ def fix(envelope: bytes | str | dict, key_fields: Sequence[str] = ()) -> tuple[A
     """(the corrected envelope, []) when every problem has an unambiguous fix and the result has
     none left; else (None, the problems without one, or those the fixes leave)."""
     problems = diagnose(envelope, key_fields)
-    fixed = parse(envelope)[0] if isinstance(envelope, (bytes, str)) else copy.deepcopy(envelope)
+    fixed = parse(envelope if isinstance(envelope, (bytes, str)) else dumps(envelope))[0]
     # A fix can uncover the next problem (a renamed field's value is read only once it has a field).
     for _ in range(5):
         if not problems:
