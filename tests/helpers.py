@@ -1,7 +1,10 @@
 """Helpers the tests share: waiting for outcomes, reading the sink's rows and the consumers' lag,
-an acknowledged producer, and private copies of the sink connector."""
+an acknowledged producer, private copies of the sink connector, and envelopes through the real
+JsonConverter."""
 
 import json
+import shutil
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -10,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from connect import register
-from svc_runtime.settings import Settings
+from stack.infra import KAFKA_LIBS
+from svc_runtime.settings import ROOT, Settings
 
 
 def wait_until(check, timeout: float = 60, interval: float = 0.5, what: str = "the condition"):
@@ -274,3 +278,19 @@ def sync_ledger(settings: Settings, acked: list[str], product_id: str, stock_bef
         "double": max(0, drop - len(applied)),
         "extra_rows": len(row_set - acked_set),  # published but not acknowledged (e.g. a timed-out call)
     }
+
+
+def envelope_check(envelopes: list[bytes]) -> list[dict]:
+    """Each envelope (one line of bytes) through Kafka Connect's real JsonConverter
+    (tests/java/EnvelopeCheck.java): its answer per envelope, {"value": ..., "envelope": ...} when
+    the converter reads it (and "error" too when it cannot write it back), {"error": ...} when not.
+    Needs Java 17 and the jars of `make jars`; missing tools fail the test rather than skip it."""
+    assert shutil.which("java"), "java not found"
+    assert list(KAFKA_LIBS.glob("connect-json-*.jar")), f"no Kafka jars in {KAFKA_LIBS}: run `make jars`"
+    assert all(b"\n" not in e for e in envelopes), "one envelope per line"
+    out = subprocess.run(["java", "-cp", f"{KAFKA_LIBS}/*", str(ROOT / "tests" / "java" / "EnvelopeCheck.java")],
+                         input=b"\n".join(envelopes) + b"\n", capture_output=True, timeout=120, check=True)
+    # split("\n"), not splitlines(): strings may hold U+2028 and friends, raw.
+    answers = [json.loads(line) for line in out.stdout.decode().split("\n") if line]
+    assert len(answers) == len(envelopes), out.stderr.decode()
+    return answers
