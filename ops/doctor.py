@@ -16,7 +16,8 @@ The rules mirror JsonConverter of Kafka 4.1 (checked against the real one by
 tests/integration/test_doctor_vs_jsonconverter.py): it reads the whole schema first, then the
 payload; numbers the way Jackson reads them (integer tokens exactly, others as BigDecimal), a
 wrong JSON type as Jackson's intValue()/textValue()/... do, which is why most mismatches are
-silent rather than refused.
+silent rather than refused. One known difference: Connect's parser reads a number with a leading
+zero (01) as 1; the doctor calls it not JSON.
 
 Exit codes: 0 accepted as is, 1 problems (or --fix could not fix them all), 2 usage or unreadable
 input. The library functions take the envelope and the key fields as parameters; only main()
@@ -932,7 +933,8 @@ def read_record(bootstrap: str, topic: str, partition: int, offset: int, timeout
             raise InputError(f"{topic} has no partition {partition} (it has {len(meta.partitions)})")
         low, high = c.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
         if not low <= offset < high:
-            raise InputError(f"{topic}[{partition}] holds offsets {low} to {high - 1}, not {offset}")
+            held = f"holds offsets {low} to {high - 1}" if low < high else f"is empty (next offset {high})"
+            raise InputError(f"{topic}[{partition}] {held}: no offset {offset}")
         c.assign([TopicPartition(topic, partition, offset)])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
