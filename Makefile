@@ -27,6 +27,7 @@ help:
 	@echo "make status       parts, connectors, consumer lag, dead letters, service health"
 	@echo "make bench        run the benchmarks in bench/"
 	@echo "make dlq          list the dead letters (replay: $(PY) -m ops.dead_letters replay --help)"
+	@echo "make doctor FILE=envelope.json   what JsonConverter and the sink do with it (FILE=- for stdin)"
 
 setup: $(VENV)/.installed system jars tools protos
 
@@ -122,6 +123,11 @@ $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
 .PHONY: dlq
 dlq: $(VENV)/.installed
 	$(PY) -m ops.dead_letters list
+
+# What Kafka Connect's JsonConverter and the JDBC sink do with a (hand-written) envelope, and the fixes.
+.PHONY: doctor
+doctor: $(VENV)/.installed
+	$(PY) -m ops.doctor $(FILE)
 
 clean: services-down stack-down
 	rm -rf $(TOOLS) $(VENV) gen

@@ -1,7 +1,14 @@
 """Helpers the tests share: waiting for outcomes, reading the sink's rows and the consumers' lag,
+<<<<<<< HEAD
 an acknowledged producer, private copies of the sink connector, and a service's metrics."""
+=======
+an acknowledged producer, private copies of the sink connector, and envelopes through the real
+JsonConverter."""
+>>>>>>> doctor
 
 import json
+import shutil
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -12,8 +19,13 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from connect import register
+<<<<<<< HEAD
 from stack.process import Part
 from svc_runtime.settings import Settings
+=======
+from stack.infra import KAFKA_LIBS
+from svc_runtime.settings import ROOT, Settings
+>>>>>>> doctor
 
 
 def wait_until(check, timeout: float = 60, interval: float = 0.5, what: str = "the condition"):
@@ -279,6 +291,7 @@ def sync_ledger(settings: Settings, acked: list[str], product_id: str, stock_bef
     }
 
 
+<<<<<<< HEAD
 class Scraped(dict):
     """A service's metrics, one scrape: {(sample name, frozenset of labels): value}."""
 
@@ -296,3 +309,19 @@ def scrape(part: Part) -> Scraped:
         text = reply.read().decode()
     return Scraped({(s.name, frozenset(s.labels.items())): s.value
                     for family in text_string_to_metric_families(text) for s in family.samples})
+=======
+def envelope_check(envelopes: list[bytes]) -> list[dict]:
+    """Each envelope (one line of bytes) through Kafka Connect's real JsonConverter
+    (tests/java/EnvelopeCheck.java): its answer per envelope, {"value": ..., "envelope": ...} when
+    the converter reads it (and "error" too when it cannot write it back), {"error": ...} when not.
+    Needs Java 17 and the jars of `make jars`; missing tools fail the test rather than skip it."""
+    assert shutil.which("java"), "java not found"
+    assert list(KAFKA_LIBS.glob("connect-json-*.jar")), f"no Kafka jars in {KAFKA_LIBS}: run `make jars`"
+    assert all(b"\n" not in e for e in envelopes), "one envelope per line"
+    out = subprocess.run(["java", "-cp", f"{KAFKA_LIBS}/*", str(ROOT / "tests" / "java" / "EnvelopeCheck.java")],
+                         input=b"\n".join(envelopes) + b"\n", capture_output=True, timeout=120, check=True)
+    # split("\n"), not splitlines(): strings may hold U+2028 and friends, raw.
+    answers = [json.loads(line) for line in out.stdout.decode().split("\n") if line]
+    assert len(answers) == len(envelopes), out.stderr.decode()
+    return answers
+>>>>>>> doctor

@@ -63,6 +63,8 @@ public class EnvelopeCheck {
             return out;
         }
         if (v instanceof String s) return "string:" + s;
+        if (v instanceof Byte b) return "int8:" + b;
+        if (v instanceof Short sh) return "int16:" + sh;
         if (v instanceof Integer i) return "int32:" + i;
         if (v instanceof Long l) return "int64:" + l;
         if (v instanceof Float f) return "float:" + f;
