@@ -1,10 +1,6 @@
 """Helpers the tests share: waiting for outcomes, reading the sink's rows and the consumers' lag,
-<<<<<<< HEAD
-an acknowledged producer, private copies of the sink connector, and a service's metrics."""
-=======
-an acknowledged producer, private copies of the sink connector, and envelopes through the real
-JsonConverter."""
->>>>>>> doctor
+an acknowledged producer, private copies of the sink connector, a service's metrics, and envelopes
+through the real JsonConverter."""
 
 import json
 import shutil
@@ -19,13 +15,9 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from connect import register
-<<<<<<< HEAD
-from stack.process import Part
-from svc_runtime.settings import Settings
-=======
 from stack.infra import KAFKA_LIBS
+from stack.process import Part
 from svc_runtime.settings import ROOT, Settings
->>>>>>> doctor
 
 
 def wait_until(check, timeout: float = 60, interval: float = 0.5, what: str = "the condition"):
@@ -291,7 +283,6 @@ def sync_ledger(settings: Settings, acked: list[str], product_id: str, stock_bef
     }
 
 
-<<<<<<< HEAD
 class Scraped(dict):
     """A service's metrics, one scrape: {(sample name, frozenset of labels): value}."""
 
@@ -309,7 +300,8 @@ def scrape(part: Part) -> Scraped:
         text = reply.read().decode()
     return Scraped({(s.name, frozenset(s.labels.items())): s.value
                     for family in text_string_to_metric_families(text) for s in family.samples})
-=======
+
+
 def envelope_check(envelopes: list[bytes]) -> list[dict]:
     """Each envelope (one line of bytes) through Kafka Connect's real JsonConverter
     (tests/java/EnvelopeCheck.java): its answer per envelope, {"value": ..., "envelope": ...} when
@@ -324,4 +316,3 @@ def envelope_check(envelopes: list[bytes]) -> list[dict]:
     answers = [json.loads(line) for line in out.stdout.decode().split("\n") if line]
     assert len(answers) == len(envelopes), out.stderr.decode()
     return answers
->>>>>>> doctor
