@@ -16,7 +16,7 @@ def settle(settings, acked, product_id, before, deadline_s=180) -> dict:
         time.sleep(1)
 
 
-def test_sigterm_while_stuck_retrying_then_restart_applies_once(topology):
+def test_sigterm_while_stuck_retrying_then_restart_applies_once(topology, capsys):
     settings, supervisor = topology.settings, topology.supervisor
     catalog = topology.catalogs[0]
     product_id = add_product(settings, "TERM")
@@ -39,11 +39,12 @@ def test_sigterm_while_stuck_retrying_then_restart_applies_once(topology):
         engine.dispose()
     supervisor.ensure_up(catalog, timeout=60)
     ledger = settle(settings, load.acked, product_id, before)
-    print(f"\nSIGTERM mid-retry: {ledger}")
+    with capsys.disabled():  # the figures belong in every run's output
+        print(f"\nSIGTERM mid-retry: {ledger}")
     assert (ledger["lost"], ledger["duplicated"], ledger["missing"], ledger["double"]) == (0, 0, 0, 0), ledger
 
 
-def test_sigterm_mid_stream_then_restart_applies_once(topology):
+def test_sigterm_mid_stream_then_restart_applies_once(topology, capsys):
     settings, supervisor = topology.settings, topology.supervisor
     catalog = topology.catalogs[0]
     product_id = add_product(settings, "TERM")
@@ -54,6 +55,7 @@ def test_sigterm_mid_stream_then_restart_applies_once(topology):
         supervisor.ensure_up(catalog, timeout=60)
         time.sleep(4)
     ledger = settle(settings, load.acked, product_id, 1_000_000_000)
-    print(f"\nSIGTERM mid-stream: {ledger}")
+    with capsys.disabled():
+        print(f"\nSIGTERM mid-stream: {ledger}")
     assert ledger["acked"] > 0
     assert (ledger["lost"], ledger["duplicated"], ledger["missing"], ledger["double"]) == (0, 0, 0, 0), ledger
