@@ -1,34 +1,64 @@
-"""The codec of one message type: message <-> payload dict, built once from the kind records.
+"""The codec of one message type: message <-> payload, built once from the kind records.
 
 Each codec has two paths that give the same results, which a property test checks:
 
 - The plain path (encode_plain, decode_plain) is the definition: one call per field
   to the converters of its kind record (bus.kinds), checks of presence, nulls and
-  oneofs, and every error names its field. It serves to_envelope and every message
-  the fast path declines, so that errors come from one place.
-- The fast path (encode, decode) does per payload what the plain path does per field,
-  with C-level calls (operator.attrgetter / itemgetter, struct, the message
-  constructor), and hands anything unusual to the plain path:
-  - encode reads all fields in one call and then converts only the fields whose
-    kind needs it (a timestamp, an enum, a float's check, a nested message) or
-    whose presence matters (optional fields are null when unset);
+  oneofs, and every error names its field. It serves to_envelope and whatever the
+  fast path declines, so that errors come from one place.
+- The fast path (encode_json, decode) does per payload what the plain path does per
+  field, with C-level calls, and hands anything unusual to the plain path:
+  - encode_json fills a JSON text template of the payload, made once per type
+    ('{"order_id":{0},...,"qty":{3},...}'), with str.format: the string fields
+    are read in one call (operator.attrgetter) and escaped by the json module's
+    own C function, the int fields read in one call and written as they are, and
+    only the other fields (a timestamp, an enum, a nested message, an optional
+    field that may be null...) cost a call each. The text is the same, byte for
+    byte, as json's of the plain path's payload.
   - decode looks at the payload's shape, the tuple of the JSON types of its
     fields, and keeps one plan per shape: which fields are null (and may be),
-    which are taken as they are after a bulk check (strings, booleans, ints in
-    range through one struct.pack, doubles), and which go through their kind's
-    decoder. A payload that lacks a field or has an extra one, a shape the plan
-    refuses and any error go to the plain path, which reports it.
+    which are taken as they are (strings, booleans, ints, doubles: the shape
+    checked their type), and which go through their kind's decoder; then the
+    message is built in one constructor call, which checks the ints' ranges.
+    A payload that lacks a field or has an extra one, a shape the plan refuses
+    and any error go to the plain path, which reports it.
 No code is generated at run time.
 """
 
 import json
-import struct
 from operator import attrgetter, itemgetter
 
 from google.protobuf import message_factory
 
 from bus.kinds import EnvelopeError, describe, is_optional, kind_of
 from bus.schema import cached_schema
+
+
+def _make_json_encoder():
+    """The compact JSON serialiser's C encoder, made once: json.dumps builds a new one per
+    call, and that setup costs about as much as encoding a small event."""
+    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                               check_circular=False)
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is None:  # no C accelerator: the plain, slower path
+        return lambda obj, level: [encoder.encode(obj)]
+    return c_make_encoder(None, encoder.default, json.encoder.encode_basestring, None,
+                          ":", ",", False, False, False)
+
+
+_json_chunks = _make_json_encoder()  # (obj, 0) -> list of JSON text chunks
+# What that encoder writes a string as (the C function, when there is one).
+_escape = json.encoder.encode_basestring
+
+
+def to_json(value):
+    """Compact JSON text of a JSON-ready value (non-ASCII kept, NaN refused)."""
+    return "".join(_json_chunks(value, 0))
+
+
+def _text(value):
+    """JSON text of a value for the template, where an int stands for itself."""
+    return value if type(value) is int else "".join(_json_chunks(value, 0))
 
 _MISSING = object()
 _MAX_PLANS = 64  # payload shapes remembered per message type; others are planned each time
@@ -37,19 +67,27 @@ _MAX_PLANS = 64  # payload shapes remembered per message type; others are planne
 class _Field:
     """One field of a message type, with its converters for both paths."""
 
-    __slots__ = ("name", "optional", "json_type", "int_format", "encode", "decode",
-                 "encode_plain", "decode_plain")
+    __slots__ = ("name", "optional", "json_type", "encode", "decode",
+                 "encode_plain", "decode_plain", "text", "bulk")
 
     def __init__(self, field):
         kind = kind_of(field)
         self.name = field.name
         self.optional = not field.is_repeated and is_optional(field)
         self.json_type = kind.json_type
-        self.int_format = kind.int_format
         self.encode = kind.encoder(field, codec_for)
         self.decode = kind.decoder(field, codec_for)
         self.encode_plain = kind.encoder(field, _plain_codec)
         self.decode_plain = kind.decoder(field, _plain_codec)
+        if kind.text is not None:
+            self.text = kind.text(field, codec_for)
+        elif self.encode is not None:
+            self.text = lambda v, conv=self.encode: _text(conv(v))
+        else:
+            self.text = _text
+        # Written in bulk by encode_json: str (escaped), int (as is), or neither.
+        self.bulk = kind.json_type if (self.encode is None and not self.optional
+                                       and kind.json_type in (str, int)) else None
 
 
 class MessageCodec:
@@ -66,11 +104,17 @@ class MessageCodec:
         self.fields = [_Field(f) for f in descriptor.fields]
         self.names = tuple(f.name for f in self.fields)
         self.oneofs = [tuple(f.name for f in o.fields) for o in descriptor.oneofs if len(o.fields) > 1]
-        # Fast encode: every field read at once; then the ones to convert, and the
-        # optional ones (null when unset).
-        self._read = _tuple_getter(attrgetter, self.names)
-        self._convert = [(f.name, f.encode) for f in self.fields if f.encode is not None and not f.optional]
-        self._present = [(f.name, f.encode or _identity) for f in self.fields if f.optional]
+        # Fast encode: the template's arguments are the string fields, the int fields,
+        # then each other field's text, in field order within each group.
+        strings = [f.name for f in self.fields if f.bulk is str]
+        ints = [f.name for f in self.fields if f.bulk is int]
+        others = [f for f in self.fields if f.bulk is None]
+        order = strings + ints + [f.name for f in others]
+        self._template = "{{" + ",".join(
+            f"{_escape(f.name)}:{{{order.index(f.name)}}}" for f in self.fields) + "}}"
+        self._strings = _tuple_getter(attrgetter, strings)
+        self._ints = _tuple_getter(attrgetter, ints)
+        self._texts = [_field_text(f) for f in others]
         # Fast decode: the payload's values in field order, and a plan per shape.
         self._values = _tuple_getter(itemgetter, self.names)
         self._plans = {}
@@ -134,16 +178,18 @@ class MessageCodec:
     # --- fast path ----------------------------------------------------------------
 
     def encode(self, msg):
-        """The payload dict of `msg` (the same as encode_plain's)."""
+        """The payload dict of `msg` (the plain path: what nested messages in a list use)."""
+        return self.encode_plain(msg)
+
+    def encode_json(self, msg):
+        """The payload of `msg` as JSON text (the same as to_json(encode_plain(msg)))."""
         try:
-            payload = dict(zip(self.names, self._read(msg)))  # assignments below keep this order
-            for name, conv in self._convert:
-                payload[name] = conv(payload[name])
-            for name, conv in self._present:
-                payload[name] = conv(payload[name]) if msg.HasField(name) else None
-            return payload
-        except EnvelopeError:
-            return self.encode_plain(msg)  # raises it again, naming the field
+            args = [*map(_escape, self._strings(msg)), *self._ints(msg)]
+            for text in self._texts:
+                args.append(text(msg))
+            return self._template.format(*args)
+        except (EnvelopeError, ValueError):
+            return to_json(self.encode_plain(msg))  # raises it again, naming the field
 
     def decode(self, payload):
         """The message of a payload dict (the same as decode_plain's, errors included)."""
@@ -158,43 +204,47 @@ class MessageCodec:
                 if len(self._plans) < _MAX_PLANS:
                     self._plans[shape] = plan
             if plan is not None:
-                ints, check_ints, nulls, convert = plan
+                nulls, convert = plan
                 try:
-                    if check_ints is not None:
-                        check_ints(*ints(payload))
                     kwargs = payload.copy()
                     for name in nulls:
                         del kwargs[name]
                     for name, dec in convert:
                         kwargs[name] = dec(kwargs[name])
                     return self.cls(**kwargs)
-                except (EnvelopeError, struct.error, TypeError, ValueError):
+                except (EnvelopeError, TypeError, ValueError):
                     pass
         return self.decode_plain(payload)
 
     def _plan(self, shape):
-        """How to decode payloads whose field values have these types, or None for the plain path."""
-        nulls, convert, ints, formats = [], [], [], ""
+        """How to decode payloads whose field values have these types, or None for the plain path.
+
+        The plan: the fields that are null (to leave out), and the fields to convert with
+        their kind's decoder. The others are passed to the constructor as they are, as
+        their kind allows for a value of this type; an int's range is checked by the
+        constructor, as protobuf does for every int field (the plain path checks it first).
+        """
+        nulls, convert = [], []
         for f, t in zip(self.fields, shape):
             if t is type(None):
                 if not f.optional:
                     return None
                 nulls.append(f.name)
-            elif t is f.json_type:
-                if f.int_format:
-                    ints.append(f.name)
-                    formats += f.int_format
-            else:
+            elif t is not f.json_type:
                 convert.append((f.name, f.decode))
         for members in self.oneofs:
             if sum(t is not type(None) for n, t in zip(self.names, shape) if n in members) > 1:
                 return None
-        check_ints = struct.Struct("<" + formats).pack if formats else None
-        return _tuple_getter(itemgetter, ints), check_ints, tuple(nulls), tuple(convert)
+        return tuple(nulls), tuple(convert)
 
 
-def _identity(v):
-    return v
+def _field_text(f):
+    """msg -> the JSON text of field `f` (or an int), null when an optional field is unset."""
+    name, text = f.name, f.text
+    read = attrgetter(name)
+    if f.optional:
+        return lambda msg: text(read(msg)) if msg.HasField(name) else "null"
+    return lambda msg: text(read(msg))
 
 
 def _tuple_getter(getter, names):

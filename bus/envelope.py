@@ -43,19 +43,6 @@ def _reject_constant(name):
     raise EnvelopeError(f"{name} is not valid JSON")
 
 
-def _make_json_encoder():
-    """The compact JSON serialiser's C encoder, made once: json.dumps builds a new one per
-    call, and that setup costs about as much as encoding a small event."""
-    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                               check_circular=False)
-    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-    if c_make_encoder is None:  # no C accelerator: the plain, slower path
-        return lambda obj, level: [encoder.encode(obj)]
-    return c_make_encoder(None, encoder.default, json.encoder.encode_basestring, None,
-                          ":", ",", False, False, False)
-
-
-_json_chunks = _make_json_encoder()  # (obj, 0) -> list of JSON text chunks
 _json_decoder = json.JSONDecoder(parse_constant=_reject_constant)
 _loads = _json_decoder.decode
 # (text, index) -> (value, end): the scanner raw_decode calls, without its wrapper
@@ -85,7 +72,7 @@ def encode(msg):
     """The envelope of `msg` as compact UTF-8 JSON bytes."""
     codec = _by_class.get(type(msg)) or _codec(type(msg))
     # The schema's text is spliced in, never serialised again.
-    return (codec.prefix + "".join(_json_chunks(codec.encode(msg), 0)) + "}").encode()
+    return (codec.prefix + codec.encode_json(msg) + "}").encode()
 
 
 def decode(data, message_class):
@@ -95,30 +82,25 @@ def decode(data, message_class):
     or payload does not fit the message type, and for any data that is no
     envelope at all.
     """
+    codec = _by_class.get(message_class) or _codec(message_class)
     try:
-        return _decode(data, message_class)
+        if type(data) is bytes:
+            data = data.decode()
+        if type(data) is str and data.startswith(codec.prefix):
+            # Our own schema, byte for byte: parse only the payload.
+            try:
+                payload, end = _scan(data, len(codec.prefix))
+            except (StopIteration, ValueError):
+                pass
+            else:
+                if (end == len(data) - 1 and data[end] == "}") or data[end:].strip(" \t\r\n") == "}":
+                    return codec.decode(payload)
+        return _decode_other(data, codec)
+    except UnicodeDecodeError as e:
+        raise EnvelopeError(f"envelope is not UTF-8: {e}") from None
     except RecursionError:
         # The JSON parser recurses once per nesting level: "[" * 100000 exhausts the stack.
         raise EnvelopeError("envelope is nested too deeply") from None
-
-
-def _decode(data, message_class):
-    codec = _by_class.get(message_class) or _codec(message_class)
-    if type(data) is bytes:
-        try:
-            data = data.decode()
-        except UnicodeDecodeError as e:
-            raise EnvelopeError(f"envelope is not UTF-8: {e}") from None
-    if type(data) is str and data.startswith(codec.prefix):
-        # Our own schema, byte for byte: parse only the payload.
-        try:
-            payload, end = _scan(data, len(codec.prefix))
-        except (StopIteration, ValueError):
-            pass
-        else:
-            if data[end:].strip(" \t\r\n") == "}":
-                return codec.decode(payload)
-    return _decode_other(data, codec)
 
 
 def _decode_other(data, codec):
@@ -126,10 +108,7 @@ def _decode_other(data, codec):
     if data is None:
         raise EnvelopeError("no envelope: the value is null (a tombstone)")
     if isinstance(data, (bytes, bytearray, memoryview)):
-        try:
-            data = bytes(data).decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise EnvelopeError(f"envelope is not UTF-8: {e}") from None
+        data = bytes(data).decode("utf-8")
     if isinstance(data, str):
         try:
             data = _loads(data)

@@ -17,10 +17,15 @@ enum's value names, a struct's message type, an array's element kind):
 struct kind delegates to. Builders see the field as one value: the array and map
 kinds ask for the kind of their elements.
 
-For the decoder's fast path (bus.codec), a record may also say that its decoder
-returns a JSON value of exactly type `json_type` unchanged, after checking that
-it fits the struct format `int_format` (the int ranges): such fields are checked
-for a whole payload at once instead of one call per field.
+Two more entries serve the fast paths of bus.codec, which handle a whole
+payload at once instead of one call per field:
+- json_type: the decoder returns a JSON value of exactly this type unchanged,
+  when it is in range (for ints: the range the message constructor checks too).
+  When, moreover, the encoder is None (the protobuf value is the JSON value),
+  the fast encoder writes strings and ints in bulk: escaped, or as they are.
+- text(field, codecs): a function from the protobuf value to its JSON text, or to
+  a number whose str() is its JSON text. Left out, it is the JSON text of the
+  encoder's value.
 """
 
 import base64
@@ -73,7 +78,7 @@ class Kind:
     encoder: Callable[[FieldDescriptor, Codecs], Convert | None]
     decoder: Callable[[FieldDescriptor, Codecs], Convert]
     json_type: type | None = None
-    int_format: str = ""
+    text: Callable[[FieldDescriptor, Codecs], Convert] | None = None
 
 
 def is_map(field):
@@ -263,17 +268,18 @@ def _decode_timestamp(v):
 
 # --- the records --------------------------------------------------------------------
 
-def _scalar(name, schema, encode, decode, json_type=None, int_format=""):
+def _scalar(name, schema, encode, decode, json_type=None, text=None):
     """The record of a kind whose conversions do not depend on the field."""
     return Kind(name, lambda field, optional, stack: {**schema, "optional": optional},
-                lambda field, codecs: encode, lambda field, codecs: decode, json_type, int_format)
+                lambda field, codecs: encode, lambda field, codecs: decode, json_type,
+                None if text is None else lambda field, codecs: text)
 
 
 STRING = _scalar("string", {"type": "string"}, None, _decode_string, str)
 BOOLEAN = _scalar("boolean", {"type": "boolean"}, None, _decode_bool, bool)
-INT32 = _scalar("int32", {"type": "int32"}, None, _int_decoder("int32"), int, "i")
-INT64 = _scalar("int64", {"type": "int64"}, None, _int_decoder("int64"), int, "q")
-UINT32 = _scalar("uint32", {"type": "int64"}, None, _int_decoder("uint32"), int, "I")  # every uint32 fits
+INT32 = _scalar("int32", {"type": "int32"}, None, _int_decoder("int32"), int)
+INT64 = _scalar("int64", {"type": "int64"}, None, _int_decoder("int64"), int)
+UINT32 = _scalar("uint32", {"type": "int64"}, None, _int_decoder("uint32"), int)  # every uint32 fits
 # Lossless above 2^63-1, where int64 would overflow. The precision (2^64-1 has 20 digits)
 # is the parameter sinks read to size the column: without it the Debezium JDBC sink emits
 # "decimal(38,-1)", which MariaDB refuses.
@@ -285,7 +291,7 @@ FLOAT = _scalar("float", {"type": "float"}, _encode_float, _decode_float32)
 DOUBLE = _scalar("double", {"type": "double"}, _encode_float, _decode_float64, float)
 BYTES = _scalar("bytes", {"type": "bytes"}, _encode_bytes, _decode_bytes)
 TIMESTAMP_KIND = _scalar("timestamp", {"type": "int64", "name": TIMESTAMP, "version": 1},
-                         _encode_timestamp, _decode_timestamp)
+                         _encode_timestamp, _decode_timestamp, text=_encode_timestamp)  # an int
 
 
 def _enum_encoder(field, codecs):
@@ -340,7 +346,8 @@ WRAPPER = Kind("wrapper",
 STRUCT = Kind("struct",
               lambda field, optional, stack: struct_schema(field.message_type, optional, stack),
               lambda field, codecs: codecs(field.message_type).encode,
-              lambda field, codecs: codecs(field.message_type).decode)
+              lambda field, codecs: codecs(field.message_type).decode,
+              text=lambda field, codecs: codecs(field.message_type).encode_json)
 
 
 def _array_schema(field, optional, stack):
