@@ -193,28 +193,44 @@ class MessageCodec:
 
     def decode(self, payload):
         """The message of a payload dict (the same as decode_plain's, errors included)."""
-        if type(payload) is dict and len(payload) == len(self.names):
-            try:
-                shape = tuple(map(type, self._values(payload)))
-            except KeyError:  # an absent field, so also an extra one: the plain path tells
-                return self.decode_plain(payload)
-            plan = self._plans.get(shape, _MISSING)
-            if plan is _MISSING:
-                plan = self._plan(shape)
-                if len(self._plans) < _MAX_PLANS:
-                    self._plans[shape] = plan
-            if plan is not None:
-                nulls, convert = plan
-                try:
-                    kwargs = payload.copy()
-                    for name in nulls:
-                        del kwargs[name]
-                    for name, dec in convert:
-                        kwargs[name] = dec(kwargs[name])
-                    return self.cls(**kwargs)
-                except (EnvelopeError, TypeError, ValueError):
-                    pass
+        if type(payload) is dict:
+            msg = self.decode_fast(payload.copy())
+            if msg is not None:
+                return msg
         return self.decode_plain(payload)
+
+    def decode_fast(self, payload):
+        """The message of a payload dict, which this may change (pass a copy or a fresh
+        one), or None when the fast path declines it: then decode_plain of the original
+        payload gives the message or the error."""
+        if len(payload) != len(self.names):
+            return None
+        try:
+            plan = self._plans[tuple(map(type, self._values(payload)))]
+        except KeyError:  # a new shape, or a field is absent (so another is extra)
+            plan = self._plan_of(payload)
+        if plan is None:
+            return None
+        nulls, convert = plan
+        try:
+            for name in nulls:
+                del payload[name]
+            for name, dec in convert:
+                payload[name] = dec(payload[name])
+            return self.cls(**payload)
+        except (EnvelopeError, TypeError, ValueError):
+            return None
+
+    def _plan_of(self, payload):
+        """The plan of the payload's shape, made and remembered; None for the plain path."""
+        try:
+            shape = tuple(map(type, self._values(payload)))
+        except KeyError:
+            return None
+        plan = self._plan(shape)
+        if len(self._plans) < _MAX_PLANS:
+            self._plans[shape] = plan
+        return plan
 
     def _plan(self, shape):
         """How to decode payloads whose field values have these types, or None for the plain path.

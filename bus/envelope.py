@@ -94,7 +94,12 @@ def decode(data, message_class):
                 pass
             else:
                 if (end == len(data) - 1 and data[end] == "}") or data[end:].strip(" \t\r\n") == "}":
-                    return codec.decode(payload)
+                    if type(payload) is dict:
+                        msg = codec.decode_fast(payload)  # ours to change: no copy
+                        if msg is not None:
+                            return msg
+                        payload, end = _scan(data, len(codec.prefix))  # as it was
+                    return codec.decode_plain(payload)
         return _decode_other(data, codec)
     except UnicodeDecodeError as e:
         raise EnvelopeError(f"envelope is not UTF-8: {e}") from None

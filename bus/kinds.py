@@ -251,16 +251,17 @@ def _encode_timestamp(ts):
     return ts.seconds * 1000 + ts.nanos // 1_000_000
 
 
-# google.protobuf.Timestamp spans years 1 to 9999 (what Connect's Timestamp and SQL DATETIME hold).
-_TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)
+# google.protobuf.Timestamp spans years 1 to 9999 (what Connect's Timestamp and SQL DATETIME hold):
+# from -62_135_596_800 s to 253_402_300_799 s, in millis.
+_MIN_MILLIS, _MAX_MILLIS = -62_135_596_800_000, 253_402_300_799_999
 
 
 def _decode_timestamp(v):
     if type(v) is not int:
         raise EnvelopeError(f"expected epoch millis (an integer), got {describe(v)}")
-    seconds, millis = divmod(v, 1000)
-    if not _TIMESTAMP_SECONDS[0] <= seconds <= _TIMESTAMP_SECONDS[1]:
+    if not _MIN_MILLIS <= v <= _MAX_MILLIS:
         raise EnvelopeError(f"{v} ms is outside the years 1 to 9999 that a Timestamp can hold")
+    seconds, millis = divmod(v, 1000)
     # A dict, which the constructor takes: cheaper than a Timestamp, and it fits a
     # message class of any descriptor pool.
     return {"seconds": seconds, "nanos": millis * 1_000_000}
