@@ -200,9 +200,14 @@ def _encode_float(v):
 
 
 def _decode_float64(v):
-    if type(v) is not float and type(v) is not int:
+    if type(v) is float:
+        return v
+    if type(v) is not int:
         raise EnvelopeError(f"expected a number, got {describe(v)}")
-    return float(v)
+    try:
+        return float(v)
+    except OverflowError:
+        raise EnvelopeError(f"an integer of {v.bit_length()} bits is too large for a float field") from None
 
 
 # Doubles from here up round to infinity as float32 (halfway above the largest

@@ -225,3 +225,10 @@ def test_a_timestamp_beyond_year_9999_is_an_envelope_error():
     doc["payload"]["created_at"] = 253_402_300_800_000  # 10000-01-01
     with pytest.raises(envelope.EnvelopeError, match="created_at: .*years 1 to 9999"):
         envelope.decode(json.dumps(doc), order_event_pb2.OrderPlaced)
+
+
+@pytest.mark.parametrize("name", ["f_double", "f_float", "w_double"])
+def test_an_integer_too_large_for_a_float_is_an_envelope_error(name):
+    env = envelope()
+    env["payload"][name] = 2**1100  # JSON allows it; a double does not
+    refused(env, name, "an integer of 1101 bits is too large for a float field")
