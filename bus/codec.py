@@ -15,8 +15,8 @@ Each codec has two paths that give the same results, which a property test check
     only the other fields (a timestamp, an enum, a nested message, an optional
     field that may be null...) cost a call each. The text is the same, byte for
     byte, as json's of the plain path's payload.
-  - decode looks at the payload's shape, the tuple of the JSON types of its
-    fields, and keeps one plan per shape: which fields are null (and may be),
+  - decode (decode_fast, for a payload it may change) looks at the payload's
+    shape, the tuple of the JSON types of its fields, and keeps one plan per shape: which fields are null (and may be),
     which are taken as they are (strings, booleans, ints, doubles: the shape
     checked their type), and which go through their kind's decoder; then the
     message is built in one constructor call, which checks the ints' ranges.
@@ -60,6 +60,7 @@ def _text(value):
     """JSON text of a value for the template, where an int stands for itself."""
     return value if type(value) is int else "".join(_json_chunks(value, 0))
 
+
 _MISSING = object()
 _MAX_PLANS = 64  # payload shapes remembered per message type; others are planned each time
 
@@ -67,17 +68,15 @@ _MAX_PLANS = 64  # payload shapes remembered per message type; others are planne
 class _Field:
     """One field of a message type, with its converters for both paths."""
 
-    __slots__ = ("name", "optional", "json_type", "encode", "decode",
-                 "encode_plain", "decode_plain", "text", "bulk")
+    __slots__ = ("name", "optional", "json_type", "encode", "decode", "decode_plain", "text", "bulk")
 
     def __init__(self, field):
         kind = kind_of(field)
         self.name = field.name
         self.optional = not field.is_repeated and is_optional(field)
         self.json_type = kind.json_type
-        self.encode = kind.encoder(field, codec_for)
+        self.encode = kind.encoder(field, codec_for)  # a nested message: its codec's encode_plain
         self.decode = kind.decoder(field, codec_for)
-        self.encode_plain = kind.encoder(field, _plain_codec)
         self.decode_plain = kind.decoder(field, _plain_codec)
         if kind.text is not None:
             self.text = kind.text(field, codec_for)
@@ -129,9 +128,9 @@ class MessageCodec:
                 payload[f.name] = None
                 continue
             v = getattr(msg, f.name)
-            if f.encode_plain is not None:
+            if f.encode is not None:
                 try:
-                    v = f.encode_plain(v)
+                    v = f.encode(v)
                 except EnvelopeError as e:
                     raise e.under(f.name) from None
             payload[f.name] = v
@@ -175,11 +174,10 @@ class MessageCodec:
                     raise EnvelopeError(str(e), name) from None
             raise
 
-    # --- fast path ----------------------------------------------------------------
+    # The payload dict of a nested message (the struct kind's encoder calls it).
+    encode = encode_plain
 
-    def encode(self, msg):
-        """The payload dict of `msg` (the plain path: what nested messages in a list use)."""
-        return self.encode_plain(msg)
+    # --- fast path ----------------------------------------------------------------
 
     def encode_json(self, msg):
         """The payload of `msg` as JSON text (the same as to_json(encode_plain(msg)))."""
@@ -290,7 +288,7 @@ class _PlainCodec:
 
     def __init__(self, codec):
         self.encode = codec.encode_plain
-        self.decode = codec.decode_plain
+        self.decode = codec.decode_plain  # not the fast decode: the plain path is plain throughout
 
 
 def _plain_codec(descriptor):

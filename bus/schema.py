@@ -28,6 +28,9 @@ proto3 `optional` scalars and oneof members. Plain proto3 scalars, repeated and
 map fields are required and always present. A oneof becomes one optional field
 per member, at most one of them non-null: Connect has no union type, and this
 keeps the members as plain columns for sinks.
+
+Each kind's schema is built by its record in bus.kinds, beside its encoder and
+decoder; this module caches the schema of each message type.
 """
 
 import copy
