@@ -22,7 +22,7 @@ import time
 from bus import envelope
 from ordersync.order.v1 import order_event_pb2
 
-ROUNDS = 200  # short alternating rounds per measurement; the best one counts
+ROUNDS = 800  # short alternating rounds per measurement; the best one counts
 GOALS = {"encode": 1.3, "decode": 1.5}
 
 
@@ -55,7 +55,7 @@ def messages(n):
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     reps = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     msgs = messages(n)
     payloads = [envelope.to_envelope(m)["payload"] for m in msgs]
