@@ -5,8 +5,10 @@ import threading
 import time
 
 from confluent_kafka import KafkaException, Producer
+from confluent_kafka.serialization import MessageField, SerializationContext
 
-from bus import client_config, envelope
+from bus import client_config
+from bus.serde import EnvelopeSerializer
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,9 @@ class EventProducer:
         }
         conf.update(extra_config or {})
         self._producer = Producer(conf)
+        # The serializer a SerializingProducer of one's own would use (bus.serde).
+        self._serialize = EnvelopeSerializer()
+        self._context = SerializationContext(topic, MessageField.VALUE)
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll, name=f"producer-poll-{topic}",
                                         daemon=True)
@@ -74,7 +79,7 @@ class EventProducer:
 
     def _produce(self, msg, delivery, deadline_wait):
         """Produce one message; waits for room when the local queue is full."""
-        value = envelope.encode(msg)
+        value = self._serialize(msg, self._context)
         while True:
             try:
                 self._producer.produce(self.topic, value=value, key=self._key(msg),

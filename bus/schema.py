@@ -28,41 +28,19 @@ proto3 `optional` scalars and oneof members. Plain proto3 scalars, repeated and
 map fields are required and always present. A oneof becomes one optional field
 per member, at most one of them non-null: Connect has no union type, and this
 keeps the members as plain columns for sinks.
+
+Each kind's schema is built by its record in bus.kinds, beside its encoder and
+decoder; this module caches the schema of each message type.
 """
 
 import copy
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor
 
-TIMESTAMP = "org.apache.kafka.connect.data.Timestamp"
-DECIMAL = "org.apache.kafka.connect.data.Decimal"
+from bus.kinds import DECIMAL, TIMESTAMP, WRAPPER, WRAPPERS, element_kind, is_map, is_optional, struct_schema
 
-# Connect type (or our own kind name, for the ones needing conversion) per
-# protobuf scalar type.
-_SCALAR_KINDS = {
-    FieldDescriptor.TYPE_STRING: "string",
-    FieldDescriptor.TYPE_BOOL: "boolean",
-    FieldDescriptor.TYPE_INT32: "int32",
-    FieldDescriptor.TYPE_SINT32: "int32",
-    FieldDescriptor.TYPE_SFIXED32: "int32",
-    FieldDescriptor.TYPE_INT64: "int64",
-    FieldDescriptor.TYPE_SINT64: "int64",
-    FieldDescriptor.TYPE_SFIXED64: "int64",
-    FieldDescriptor.TYPE_UINT32: "uint32",
-    FieldDescriptor.TYPE_FIXED32: "uint32",
-    FieldDescriptor.TYPE_UINT64: "uint64",
-    FieldDescriptor.TYPE_FIXED64: "uint64",
-    FieldDescriptor.TYPE_FLOAT: "float",
-    FieldDescriptor.TYPE_DOUBLE: "double",
-    FieldDescriptor.TYPE_BYTES: "bytes",
-    FieldDescriptor.TYPE_ENUM: "enum",
-}
-
-WRAPPERS = frozenset(
-    "google.protobuf." + n
-    for n in ("DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value",
-              "UInt32Value", "BoolValue", "StringValue", "BytesValue")
-)
+__all__ = ["DECIMAL", "TIMESTAMP", "WRAPPERS", "cached_schema", "connect_schema", "descriptor_of",
+           "is_map", "is_optional", "value_kind"]
 
 _cache: dict[Descriptor, dict] = {}
 
@@ -71,35 +49,6 @@ def descriptor_of(message_class_or_descriptor):
     if isinstance(message_class_or_descriptor, Descriptor):
         return message_class_or_descriptor
     return message_class_or_descriptor.DESCRIPTOR
-
-
-def value_kind(field):
-    """The kind of one value of `field` (an element, for repeated fields).
-
-    One of the _SCALAR_KINDS values, "timestamp", "struct", or
-    ("wrapper", inner_kind).
-    """
-    if field.type == FieldDescriptor.TYPE_MESSAGE:
-        name = field.message_type.full_name
-        if name == "google.protobuf.Timestamp":
-            return "timestamp"
-        if name in WRAPPERS:
-            return ("wrapper", value_kind(field.message_type.fields_by_name["value"]))
-        return "struct"
-    try:
-        return _SCALAR_KINDS[field.type]
-    except KeyError:
-        raise TypeError(f"{field.full_name}: protobuf field type {field.type} has no Connect mapping")
-
-
-def is_map(field):
-    return (field.type == FieldDescriptor.TYPE_MESSAGE
-            and field.message_type.GetOptions().map_entry)
-
-
-def is_optional(field):
-    """Whether a (non-repeated) field is an optional Connect field, null when unset."""
-    return field.has_presence and not field.is_required
 
 
 def connect_schema(message_class_or_descriptor):
@@ -111,60 +60,17 @@ def cached_schema(descriptor):
     """The shared, cached schema dict of `descriptor`: do not mutate it."""
     schema = _cache.get(descriptor)
     if schema is None:
-        schema = _cache[descriptor] = _struct_schema(descriptor, optional=False, stack=())
+        schema = _cache[descriptor] = struct_schema(descriptor)
     return schema
 
 
-def _struct_schema(descriptor, optional, stack):
-    if descriptor.full_name in stack:
-        # Connect schemas have no references, so a recursive type would be infinite.
-        raise TypeError(f"{descriptor.full_name} is recursive; a Connect schema cannot express it")
-    stack = stack + (descriptor.full_name,)
-    return {
-        "type": "struct",
-        "name": descriptor.full_name,
-        "optional": optional,
-        "fields": [dict(field=f.name, **_field_schema(f, stack)) for f in descriptor.fields],
-    }
+def value_kind(field):
+    """The name of the kind of one value of `field`; ("wrapper", the wrapped kind's name) for a wrapper.
 
-
-def _field_schema(field, stack):
-    if is_map(field):
-        entry = field.message_type
-        return {
-            "type": "map",
-            "keys": _value_schema(entry.fields_by_name["key"], False, stack),
-            "values": _value_schema(entry.fields_by_name["value"], False, stack),
-            "optional": False,
-        }
-    if field.is_repeated:
-        return {"type": "array", "items": _value_schema(field, False, stack), "optional": False}
-    return _value_schema(field, is_optional(field), stack)
-
-
-def _value_schema(field, optional, stack):
-    kind = value_kind(field)
-    if kind == "struct":
-        return _struct_schema(field.message_type, optional, stack)
-    if isinstance(kind, tuple):  # a wrapper: the wrapped scalar
-        kind = kind[1]
-    return kind_schema(kind, optional)
-
-
-def kind_schema(kind, optional):
-    if kind == "timestamp":
-        return {"type": "int64", "name": TIMESTAMP, "version": 1, "optional": optional}
-    if kind == "uint64":
-        # Decimal with scale 0: payload is base64 of the big-endian two's-complement
-        # unscaled value (JsonConverter's default decimal.format=BASE64). The
-        # precision (2^64-1 has 20 digits) is the parameter sinks read to size the
-        # column: without it the Debezium JDBC sink emits "decimal(38,-1)", which
-        # MariaDB refuses.
-        return {"type": "bytes", "name": DECIMAL, "version": 1,
-                "parameters": {"scale": "0", "connect.decimal.precision": "20"},
-                "optional": optional}
-    if kind == "uint32":
-        return {"type": "int64", "optional": optional}
-    if kind == "enum":
-        return {"type": "string", "optional": optional}
-    return {"type": kind, "optional": optional}
+    The older form of bus.kinds.element_kind, kept for callers outside bus (the
+    JsonConverter integration test); new code uses kind_of and its records.
+    """
+    kind = element_kind(field)
+    if kind is WRAPPER:
+        return ("wrapper", element_kind(field.message_type.fields_by_name["value"]).name)
+    return kind.name

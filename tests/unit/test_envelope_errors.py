@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from bus.envelope import EnvelopeError, decode, encode, to_envelope
 from ordersync.order.v1 import order_event_pb2
 from ordersync.testing.v1 import all_types_pb2
+from tests.unit.envelope_strategies import json_values
 
 AllTypes = all_types_pb2.AllTypes
 OrderPlaced = order_event_pb2.OrderPlaced
@@ -178,12 +179,6 @@ def test_unencodable_message(kwargs, path, match):
 
 # Whatever a producer sends, decode raises EnvelopeError and nothing else: the consumer
 # dead-letters it instead of crashing or retrying it for ever.
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20)
-
-
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_any_bytes_give_an_envelope_error_or_a_message(data):
@@ -230,3 +225,10 @@ def test_a_timestamp_beyond_year_9999_is_an_envelope_error():
     doc["payload"]["created_at"] = 253_402_300_800_000  # 10000-01-01
     with pytest.raises(envelope.EnvelopeError, match="created_at: .*years 1 to 9999"):
         envelope.decode(json.dumps(doc), order_event_pb2.OrderPlaced)
+
+
+@pytest.mark.parametrize("name", ["f_double", "f_float", "w_double"])
+def test_an_integer_too_large_for_a_float_is_an_envelope_error(name):
+    env = envelope()
+    env["payload"][name] = 2**1100  # JSON allows it; a double does not
+    refused(env, name, "an integer of 1101 bits is too large for a float field")
