@@ -37,10 +37,10 @@ import copy
 
 from google.protobuf.descriptor import Descriptor
 
-from bus.kinds import DECIMAL, TIMESTAMP, WRAPPER, WRAPPERS, element_kind, is_map, is_optional, struct_schema
+from bus.kinds import DECIMAL, TIMESTAMP, WRAPPERS, is_map, is_optional, struct_schema
 
 __all__ = ["DECIMAL", "TIMESTAMP", "WRAPPERS", "cached_schema", "connect_schema", "descriptor_of",
-           "is_map", "is_optional", "value_kind"]
+           "is_map", "is_optional"]
 
 _cache: dict[Descriptor, dict] = {}
 
@@ -62,15 +62,3 @@ def cached_schema(descriptor):
     if schema is None:
         schema = _cache[descriptor] = struct_schema(descriptor)
     return schema
-
-
-def value_kind(field):
-    """The name of the kind of one value of `field`; ("wrapper", the wrapped kind's name) for a wrapper.
-
-    The older form of bus.kinds.element_kind, kept for callers outside bus (the
-    JsonConverter integration test); new code uses kind_of and its records.
-    """
-    kind = element_kind(field)
-    if kind is WRAPPER:
-        return ("wrapper", element_kind(field.message_type.fields_by_name["value"]).name)
-    return kind.name

@@ -15,8 +15,7 @@ from bus.envelope import encode
 from ops import doctor
 from ops.doctor import CONVERTER, LEVELS, SILENT, SINK
 from ordersync.order.v1 import order_event_pb2
-from tests.helpers import envelope_check
-from tests.unit.test_doctor import COURSE_ENVELOPE, KEY, corrected_course
+from tests.helpers import COURSE_ENVELOPE, KEY, corrected_course, envelope_check
 
 TS = "org.apache.kafka.connect.data.Timestamp"
 DATE = "org.apache.kafka.connect.data.Date"

@@ -16,12 +16,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from bus.envelope import decode, encode, to_envelope
-from bus.schema import connect_schema, is_map, value_kind
+from bus.kinds import WRAPPER, element_kind
+from bus.schema import connect_schema, is_map
 from ordersync.order.v1 import order_event_pb2
 from ordersync.testing.v1 import all_types_pb2
 from stack.infra import KAFKA_LIBS as LIBS
 from svc_runtime.settings import ROOT
-from tests.unit.test_envelope_roundtrip import messages
+from tests.unit.envelope_strategies import messages
 
 CHECK = ROOT / "tests" / "java" / "EnvelopeCheck.java"
 AllTypes = all_types_pb2.AllTypes
@@ -61,9 +62,9 @@ def expected_field(field, value, msg):
 
 
 def expected_value(field, v):
-    kind = value_kind(field)
-    if isinstance(kind, tuple):  # wrapper
-        kind, v = kind[1], v.value
+    kind = element_kind(field).name
+    if element_kind(field) is WRAPPER:
+        kind, v = element_kind(field.message_type.fields_by_name["value"]).name, v.value
     return {
         "string": lambda: f"string:{v}",
         "boolean": lambda: v,

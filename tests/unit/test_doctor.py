@@ -14,34 +14,9 @@ from bus.envelope import encode
 from ops import doctor
 from ops.doctor import CONVERTER, SILENT, SINK
 from ordersync.order.v1 import order_event_pb2
-from tests.unit.test_envelope_roundtrip import messages
+from tests.helpers import COURSE_ENVELOPE, KEY, corrected_course
+from tests.unit.envelope_strategies import messages
 
-# The course's hand-written envelope, copied from its note (Korean):
-# /work/shared/seeds/000_c70c492c6a6b8989.txt, "part 2 / Using a single database with Kafka Connect".
-COURSE_ENVELOPE = """{
-  "schema": {
-    "type": "struct",
-    "fields": [
-      { "type": "String", "optional": true, "field": "order_id" },
-      { "type": "string", "optional": true, "field": "user_id" },
-      { "type": "string", "optional": true, "field": "product_id" },
-      { "type": "int32", "optional": true, "field": "pty" },
-      { "type": "int32", "optional": true, "field": "total_price" },
-      { "type": "int32", "optional": true, "field": "unit-price" }
-    ],
-    "optional": false,
-    "name": "orders"
-  },
-  "payload": {
-    "order_id": "~~~",
-    "user_id": "user1",
-    "product_id": "CATALOG-001",
-    "qty": 5,
-    "total_price": 6000,
-    "unit_price": 1200
-  }
-}
-"""
 COURSE_LINES = [
     'converter $.schema.fields[0].type: "String" is not a Connect type name -> '
     'DataException: Unknown schema type: String. Fix: "type": "string"',
@@ -54,16 +29,6 @@ COURSE_LINES = [
     'silent    $.payload.unit_price: "unit_price" has no field in the schema -> JsonConverter drops it. '
     'Fix: rename the schema field "unit-price" to "unit_price"',
 ]
-KEY = ("order_id",)
-
-
-def corrected_course() -> dict:
-    env = json.loads(COURSE_ENVELOPE)
-    fields = env["schema"]["fields"]
-    fields[0]["type"], fields[3]["field"], fields[5]["field"] = "string", "qty", "unit_price"
-    return env
-
-
 def envelope(*fields, payload=None, **top):
     """A struct envelope of the given field schemas; payload defaults to {}."""
     return {"schema": {"type": "struct", "fields": list(fields), "optional": False, **top},
