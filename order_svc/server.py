@@ -1,5 +1,6 @@
 """OrderService: validate, check the product with the Catalog, publish the event, answer after the ack."""
 
+import contextlib
 import logging
 import threading
 import time
@@ -22,7 +23,6 @@ from svc_runtime.server import build_server, serve_until_stopped, stop_on_signal
 log = logging.getLogger("order_svc")
 
 _RECENT_ORDERS = 10_000  # acknowledged orders remembered per instance, for retries
-_LOCK_STRIPES = 64
 # Time kept back from the caller's deadline so that our answer still reaches the caller.
 _DEADLINE_MARGIN_S = 0.2
 # gRPC's default reconnect backoff grows to 120 s: after a Catalog outage of a minute or two the
@@ -49,9 +49,9 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         self._store = store
         self._recent: OrderedDict[str, order_service_pb2.Order] = OrderedDict()
         self._recent_lock = threading.Lock()
-        # One lock per stripe of order ids: concurrent retries of one order publish once,
+        # One lock per order id: concurrent retries of one order publish once,
         # different orders publish in parallel.
-        self._order_locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        self._order_locks = KeyedLocks()
         self._table = _TableState()
         self._products = ProductView(settings.product_fresh_s, settings.product_stale_s)
 
@@ -76,7 +76,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         except rules.InvalidInput as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         order_id = rules.order_id_for(user_id, request_id)
-        with self._order_locks[hash(order_id) % _LOCK_STRIPES]:
+        with self._order_locks.hold(order_id):
             existing = self._known_order(order_id)
             if existing is not None:
                 if (existing.product_id, existing.qty) != (product_id, qty):
@@ -276,6 +276,32 @@ def _order_from_row(row: dict):
         order_id=row["order_id"], user_id=row["user_id"], product_id=row["product_id"],
         qty=row["qty"], unit_price=row["unit_price"], total_price=row["total_price"],
         created_at=created_at)
+
+
+class KeyedLocks:
+    """One lock per key, alive while someone holds or waits for it.
+
+    Concurrent retries of one order publish once; other orders never wait for it. (Striped
+    locks made two different orders that shared a stripe wait for each other's catalog
+    lookup and publish.)"""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._locks: dict[str, list] = {}  # key -> [lock, holders and waiters]
+
+    @contextlib.contextmanager
+    def hold(self, key: str):
+        with self._guard:
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[key]
 
 
 def catalog_channel(address: str) -> grpc.Channel:

@@ -382,3 +382,32 @@ def test_publish_latency_is_observed_when_acked_and_when_not():
         return registry.get_sample_value("ordersync_publish_seconds_count", {"result": result})
     assert (published("acked"), published("failed")) == (1, 1)
     assert registry.get_sample_value("ordersync_create_order_total", {"code": "UNAVAILABLE"}) == 1
+
+
+def test_different_orders_never_wait_for_each_other_and_one_order_is_serialised():
+    import threading
+
+    from order_svc.server import KeyedLocks
+    locks = KeyedLocks()
+    entered = threading.Event()
+    with locks.hold("order-a"):
+        # Another order goes through at once, whatever the ids hash to ...
+        def other_order():
+            with locks.hold("order-b"):
+                entered.set()
+        other = threading.Thread(target=other_order)
+        other.start()
+        assert entered.wait(5)
+        # ... while a retry of the same order waits until the first is done.
+        same = threading.Event()
+
+        def retry():
+            with locks.hold("order-a"):
+                same.set()
+        t = threading.Thread(target=retry)
+        t.start()
+        assert not same.wait(0.3)
+    assert same.wait(5)
+    t.join(5)
+    other.join(5)
+    assert locks._locks == {}, "no lock is kept once nobody holds or waits for it"
