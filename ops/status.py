@@ -13,9 +13,9 @@ from stack.topology import Topology
 from svc_runtime.settings import Settings
 
 
-def parts_report(topology: Topology) -> list[str]:
+def parts_report(report: list[dict]) -> list[str]:
     lines = []
-    for part in topology.status():
+    for part in report:
         state = "healthy" if part["healthy"] else ("running, NOT healthy" if part["pid"] else "down")
         port = f"127.0.0.1:{part['port']}" if part["port"] else "-"
         lines.append(f"  {part['name']:14} {state:21} pid {part['pid'] or '-':<8} {port}")
@@ -78,10 +78,9 @@ def main() -> int:
     settings = Settings.from_env()
     topology = Topology(settings)
     print(f"Stack ({settings.stack_dir}):")
-    report = topology.status()
-    print("\n".join(parts_report(topology)))
-    needed = {p.name for p in topology.infra}
-    ok = all(p["healthy"] for p in report if p["pid"] or p["name"] in needed)
+    report = topology.status()  # one round of health checks serves the lines and the exit code
+    print("\n".join(parts_report(report)))
+    ok = topology.healthy(report)
     print(f"Connectors ({settings.connect_url}):")
     lines, connectors_ok = connectors_report(settings)
     print("\n".join(lines))

@@ -39,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             for part in report:
                 state = "healthy" if part["healthy"] else ("running, NOT healthy" if part["pid"] else "stopped")
                 print(f"{part['name']:10} {state:20} pid {part['pid'] or '-':<8} 127.0.0.1:{part['port']}")
-            needed = {part.name for part in topology.infra}
-            return 0 if all(p["healthy"] for p in report if p["pid"] or p["name"] in needed) else 1
+            return 0 if topology.healthy(report) else 1
     except (StackError, ConnectorError, OSError) as err:
         print(f"stack {argv[0]} failed: {err}", file=sys.stderr)
         return 1

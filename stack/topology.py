@@ -135,6 +135,11 @@ class Topology:
                            "healthy": pid is not None and part.healthy()})
         return report
 
+    def healthy(self, report: list[dict]) -> bool:
+        """Whether a status() report is healthy: every infrastructure part, and every service that runs."""
+        needed = {part.name for part in self.infra}
+        return all(p["healthy"] for p in report if p["pid"] or p["name"] in needed)
+
 
 def reap_abandoned_private_stacks() -> None:
     """Stop and delete the private stacks whose owner died without cleaning up (e.g. killed)."""
