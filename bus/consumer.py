@@ -43,6 +43,8 @@ LAG_MAX_AGE = 5.0
 LAG_TIMEOUT = 0.5
 RETRY_BACKOFF = 0.1  # seconds before the first retry; doubled for each later one ...
 MAX_BACKOFF = 5.0  # ... up to this
+# Most messages a batch handler gets at once: what the fetcher already holds, up to this many.
+MAX_BATCH = 500
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,49 +70,63 @@ class DeadLetterError(TransientError):
 
 
 class EventConsumer:
-    """Decode each message of `topic` into `message_class` and call handler(event, meta).
+    """Decode each message of `topic` into `message_class` and hand it to a handler.
+
+    Give one of two handlers:
+    - handler(event, meta): called once per message;
+    - batch_handler(items): called with a list of (event, meta) pairs, the messages
+      polled together (up to max_batch, what has arrived: it never waits to fill a
+      batch), so that their effect can be done in one go. It returns
+      {index: PermanentError} for the items that can never succeed (None or {} if
+      every item was done). Raising a PermanentError refuses the whole batch: the
+      consumer then hands the items over one at a time, to find the one at fault.
 
     The handler's contract:
-    - Return once the event's effect is done. It must be idempotent: a message
-      can come again after a crash or a rebalance (at-least-once).
-    - Raise bus.failures.PermanentError for an event that can never succeed: it
-      goes to the dead-letter topic at once, with the reason in its headers.
-      A message that cannot be decoded (EnvelopeError) is treated the same.
+    - Return once the effect is done. It must be idempotent: a message can come
+      again after a crash or a rebalance (at-least-once), and a batch that failed
+      is handed over again whole, including the items it had done.
+    - Raise (or, for a batch item, return) bus.failures.PermanentError for an
+      event that can never succeed: it goes to the dead-letter topic at once, with
+      the reason in its headers. A message that cannot be decoded (EnvelopeError)
+      is treated the same.
     - Raise bus.failures.TransientError, or any other exception, for a failure
       that passes with time. Other exceptions are transient by decision: a
       message dead-lettered although it could succeed later silently breaks the
       sync, whereas a stuck consumer is visible (health, lag) and heals.
 
     A transient failure never reaches the dead-letter topic: the consumer
-    retries the same message, waiting retry_backoff seconds doubling up to
-    max_backoff (with full jitter), for as long as it takes. Meanwhile its
+    retries the same message (or batch), waiting retry_backoff seconds doubling
+    up to max_backoff (with full jitter), for as long as it takes. Meanwhile its
     partitions are paused and it keeps polling, so it stays in its group however
     long the outage lasts (beyond max.poll.interval.ms). A failed dead-letter
     write is transient too. The retry ends without committing when `stop` is
-    set (the message comes again on restart) or when the partition is revoked
-    (its new owner gets it again).
+    set (the messages come again on restart); the messages of a partition
+    revoked meanwhile are dropped from it (their new owner gets them again).
 
     on_health(serving, reason) is called, and one line logged, when the
     consumer gets stuck on a message (serving=False) and when it is not any
     more (serving=True); not once per attempt.
 
-    The offset is committed only after the handler succeeded or the message
-    went to the dead-letter topic: asynchronously while running (a round trip
-    per message would cap throughput), synchronously when partitions are
-    revoked and on close().
+    The offsets are committed only after the handler succeeded and the refused
+    messages went to the dead-letter topic: asynchronously, once per message
+    or batch, while running (a round trip each would cap throughput);
+    synchronously when partitions are revoked and on close().
 
     For a metrics exporter: `stats` (ConsumerStats) counts dead letters and
     retries, and lag() tells what is left to consume, as the polling thread
     measured it at most LAG_MAX_AGE seconds ago.
     """
 
-    def __init__(self, topic, message_class, group_id, handler, *, bootstrap, dlq_topic=None,
-                 retry_backoff=RETRY_BACKOFF, max_backoff=MAX_BACKOFF,
+    def __init__(self, topic, message_class, group_id, handler=None, *, bootstrap, batch_handler=None,
+                 max_batch=MAX_BATCH, dlq_topic=None, retry_backoff=RETRY_BACKOFF, max_backoff=MAX_BACKOFF,
                  on_health=None, extra_config=None, dlq_config=None):
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give either handler or batch_handler")
         self.topic = topic
         self.dlq_topic = dlq_topic or f"{topic}.{group_id}.dlq"
         self.message_class = message_class
-        self.handler = handler
+        self._handle_items = batch_handler or _one_at_a_time(handler)
+        self._max_batch = max_batch if batch_handler is not None else 1
         self.retry_backoff = retry_backoff
         self.max_backoff = max_backoff
         self._on_health = on_health
@@ -149,9 +165,32 @@ class EventConsumer:
         """
         self._poll_timeout = poll_timeout
         while not stop.is_set():
-            m = self._poll(poll_timeout)
-            if m is not None:
-                self.handle(m, stop)
+            messages = self._poll_batch(poll_timeout)
+            # Polled now, so assigned now: a revocation from before does not concern them.
+            self._revoked.difference_update((m.topic(), m.partition()) for m in messages)
+            for start in range(0, len(messages), self._max_batch):
+                if stop.is_set():
+                    break  # not handled, not committed: they come again
+                self.handle_batch(messages[start:start + self._max_batch], stop)
+
+    def _poll_batch(self, timeout):
+        """The messages that have arrived, waiting up to `timeout` for the first one only.
+
+        (consume() with a timeout waits for a full batch in some client versions: a slow
+        trickle of orders would then wait `timeout` each.)"""
+        first = self._poll(timeout)
+        if first is None:
+            return []
+        messages = [first]
+        if self._max_batch > 1:
+            for m in self._consumer.consume(self._max_batch - 1, 0):
+                if m.error():
+                    if m.error().fatal():
+                        raise KafkaException(m.error())
+                    log.warning("consumer error on %s: %s", self.topic, m.error())
+                    continue
+                messages.append(m)
+        return messages
 
     def _poll(self, timeout):
         """The next message, or None when nothing or only a non-fatal error came."""
@@ -167,70 +206,96 @@ class EventConsumer:
         return m
 
     def handle(self, m, stop=None):
-        """Deal with one polled message: handled or dead-lettered, then committed.
+        """Deal with one polled message: handled or dead-lettered, then committed (see handle_batch)."""
+        self._revoked.discard((m.topic(), m.partition()))
+        return self.handle_batch([m], stop)
 
-        Returns False, committing nothing, when it gave up retrying because
-        `stop` was set or the partition was revoked.
+    def handle_batch(self, messages, stop=None):
+        """Deal with polled messages: each handled or dead-lettered, then their offsets committed.
+
+        Returns False, committing nothing, when it gave up retrying because `stop`
+        was set, or because every message's partition was revoked meanwhile.
         """
         stop = stop or threading.Event()
-        where = (m.topic(), m.partition())
-        self._revoked.discard(where)
+        pending = list(messages)
+        dead_lettered = set()  # (partition, offset) already written: a retry must not write them twice
         attempts, stuck_since, paused = 0, None, []
         try:
             while True:
+                pending = [m for m in pending if (m.topic(), m.partition()) not in self._revoked]
+                if not pending:
+                    if stuck_since is not None:
+                        self._set_serving(True, f"gave up retrying after {attempts} attempts: partition revoked")
+                    return False
                 attempts += 1
                 try:
-                    self._settle(m, attempts)
+                    self._settle(pending, attempts, dead_lettered)
                     break
                 except Exception as e:  # transient: _settle dead-letters the permanent ones
-                    log.debug("attempt %d on %s failed: %r", attempts, _describe(m), e)
+                    log.debug("attempt %d on %s failed: %r", attempts, _describe_all(pending), e)
                     self.stats.retried += 1
                     if stuck_since is None:
                         stuck_since = time.monotonic()
-                        self._set_serving(False, f"stuck on {_describe(m)}, retrying until it "
+                        self._set_serving(False, f"stuck on {_describe_all(pending)}, retrying until it "
                                                  f"passes: {type(e).__name__}: {str(e)[:MAX_ERROR_MESSAGE]}")
                         # Paused, the consumer can poll (and so stay in its group) without
-                        # receiving anything; the message in hand is retried as it is.
+                        # receiving anything; the messages in hand are retried as they are.
                         paused = self._consumer.assignment()
                         self._consumer.pause(paused)
                     delay = backoff_delay(attempts, self.retry_backoff, self.max_backoff)
-                    if not self._wait(delay, stop, where, paused):
-                        if where in self._revoked:
-                            self._set_serving(True, f"gave up retrying {_describe(m)} after "
-                                                    f"{attempts} attempts: partition revoked")
+                    if not self._wait(delay, stop, pending, paused) and stop.is_set():
                         return False
         finally:
             if paused:
                 self._resume(paused)
         if stuck_since is not None:
-            self._set_serving(True, f"recovered on {_describe(m)} after {attempts} attempts "
+            self._set_serving(True, f"recovered on {_describe_all(pending)} after {attempts} attempts "
                                     f"in {time.monotonic() - stuck_since:.1f}s")
-        self._commit(m)
+        self._commit(pending)
         return True
 
-    def _settle(self, m, attempts):
-        """Handle `m`, or dead-letter it if it can never succeed; raise if it should be retried."""
+    def _settle(self, messages, attempts, dead_lettered):
+        """Handle the messages, dead-lettering those that can never succeed; raise if they should
+        be retried (before any dead letter is written: a retry hands the whole batch over again)."""
+        refused, decoded = [], []
+        for m in messages:
+            try:
+                event = envelope.decode(m.value(), self.message_class)
+            except Exception as e:  # decoding is pure: the same bytes would fail every time
+                refused.append((m, e))
+                continue
+            key = m.key().decode("utf-8", "replace") if m.key() is not None else None
+            meta = EventMeta(m.topic(), m.partition(), m.offset(), key,
+                             m.timestamp()[1] if m.timestamp()[0] else None, tuple(m.headers() or ()))
+            decoded.append((m, event, meta))
+        refused += self._refused_by_handler(decoded)
+        for m, error in refused:
+            if (m.partition(), m.offset()) not in dead_lettered:
+                self._dead_letter(m, error, attempts)
+                dead_lettered.add((m.partition(), m.offset()))
+        log.debug("handled %s", _describe_all(messages))
+
+    def _refused_by_handler(self, decoded):
+        """Hand the decoded messages to the handler; the (message, PermanentError) it refused."""
+        if not decoded:
+            return []
         try:
-            event = envelope.decode(m.value(), self.message_class)
-        except Exception as e:  # decoding is pure: the same bytes would fail every time
-            self._dead_letter(m, e, attempts)
-            return
-        key = m.key().decode("utf-8", "replace") if m.key() is not None else None
-        meta = EventMeta(m.topic(), m.partition(), m.offset(), key,
-                         m.timestamp()[1] if m.timestamp()[0] else None, tuple(m.headers() or ()))
-        try:
-            self.handler(event, meta)
+            refused = self._handle_items([(event, meta) for _, event, meta in decoded]) or {}
         except Exception as e:
             if not is_permanent(e):
                 raise
-            self._dead_letter(m, e, attempts)
-            return
-        log.debug("handled %s", _describe(m))
+            if len(decoded) == 1:
+                return [(decoded[0][0], e)]
+            # The batch as a whole was refused: one at a time tells which message is at fault.
+            return [failure for item in decoded for failure in self._refused_by_handler([item])]
+        return [(decoded[i][0], error) for i, error in sorted(refused.items())]
 
-    def _wait(self, seconds, stop, where, paused):
-        """Keep polling the paused consumer for `seconds`; False if stopped or `where` revoked."""
+    def _wait(self, seconds, stop, pending, paused):
+        """Keep polling the paused consumer for `seconds`; False if stopped or a partition of
+        `pending` was revoked."""
+        where = {(m.topic(), m.partition()) for m in pending}
         deadline = time.monotonic() + seconds
-        while not stop.is_set() and where not in self._revoked:
+        while not stop.is_set() and not (where & self._revoked):
             left = deadline - time.monotonic()
             if left <= 0:
                 return True
@@ -261,13 +326,18 @@ class EventConsumer:
             except Exception:  # a broken callback must not stop the consumption
                 log.exception("on_health callback failed")
 
-    def _commit(self, m):
-        self._done[(m.topic(), m.partition())] = m.offset() + 1
+    def _commit(self, messages):
+        ends = {}
+        for m in messages:
+            where = (m.topic(), m.partition())
+            ends[where] = max(ends.get(where, 0), m.offset() + 1)
+        self._done.update(ends)
         try:
-            self._consumer.commit(message=m, asynchronous=True)
+            self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in ends.items()],
+                                  asynchronous=True)
         except KafkaException as e:
-            # E.g. the partition was revoked meanwhile: the message comes again (at-least-once).
-            log.warning("commit failed for %s: %s", _describe(m), e)
+            # E.g. the partition was revoked meanwhile: the messages come again (at-least-once).
+            log.warning("commit failed for %s: %s", _describe_all(messages), e)
 
     def _dead_letter(self, m, error, attempts):
         """Write `m` to the dead-letter topic; raise DeadLetterError if that failed."""
@@ -384,6 +454,21 @@ class EventConsumer:
 def _describe(m):
     key = m.key().decode("utf-8", "replace")[:100] if m.key() is not None else None
     return f"{m.topic()}[{m.partition()}]@{m.offset()} key={key}"
+
+
+def _describe_all(messages):
+    if len(messages) == 1:
+        return _describe(messages[0])
+    return f"a batch of {len(messages)} messages from {_describe(messages[0])}"
+
+
+def _one_at_a_time(handler):
+    """A per-message handler as a batch handler (its batches hold one message)."""
+    def handle_items(items):
+        for event, meta in items:
+            handler(event, meta)
+        return {}
+    return handle_items
 
 
 def install_signal_handlers(stop: threading.Event):

@@ -38,25 +38,34 @@ class CatalogService(catalog_service_pb2_grpc.CatalogServiceServicer):
         return catalog_service_pb2.GetProductResponse(product=catalog_service_pb2.Product(**row))
 
 
-def order_event_handler(engine, catalog_metrics: metrics.CatalogMetrics | None = None):
-    """The consumer's handler: lower stock for one OrderPlaced event, once per order id.
+def order_events_handler(engine, catalog_metrics: metrics.CatalogMetrics | None = None):
+    """The consumer's batch handler: lower stock for polled OrderPlaced events, each once per
+    order id, in one transaction per batch (stock.apply_orders).
 
     An event is checked like a request before it touches stock: one that breaks
     the event rules, names an unknown product or reuses an order id with other
-    content raises PermanentError (it is dead-lettered); an unreachable or busy
-    database raises TransientError (it is retried until it passes).
+    content is refused (it is dead-lettered); an unreachable or busy database
+    raises TransientError (the batch is retried until it passes).
     """
     # Without metrics of its own (tests), it counts into a registry nobody reads.
     counts = catalog_metrics or metrics.CatalogMetrics(metrics.CollectorRegistry())
 
-    def handle(event: order_event_pb2.OrderPlaced, _meta) -> None:
+    def handle(items: list[tuple[order_event_pb2.OrderPlaced, object]]) -> dict[int, PermanentError]:
         with counts.handler_seconds.time():
-            try:
-                check_order_placed(event)
-            except InvalidInput as e:
-                raise PermanentError(f"order event {event.order_id!r}: {e}") from None
-            applied = stock.apply_order(engine, event.order_id, event.product_id, event.qty)
-        (counts.applied if applied else counts.duplicates).inc()
+            refused, orders, where = {}, [], []
+            for i, (event, _meta) in enumerate(items):
+                try:
+                    check_order_placed(event)
+                except InvalidInput as e:
+                    refused[i] = PermanentError(f"order event {event.order_id!r}: {e}")
+                    continue
+                orders.append(stock.Order(event.order_id, event.product_id, event.qty))
+                where.append(i)
+            outcome = stock.apply_orders(engine, orders) if orders else stock.Outcome()
+        refused.update({where[j]: error for j, error in outcome.refused.items()})
+        counts.applied.inc(outcome.applied)
+        counts.duplicates.inc(outcome.duplicates)
+        return refused
     return handle
 
 
@@ -96,8 +105,8 @@ def serve() -> None:
     server, health = build_server(
         lambda s: catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(service, s),
         service_names, settings.listen)
-    consumer = EventConsumer(settings.orders_topic, order_event_pb2.OrderPlaced,
-                             settings.consumer_group, order_event_handler(engine, catalog_metrics),
+    consumer = EventConsumer(settings.orders_topic, order_event_pb2.OrderPlaced, settings.consumer_group,
+                             batch_handler=order_events_handler(engine, catalog_metrics),
                              on_health=health_reporter(health, service_names, catalog_metrics.serving),
                              bootstrap=settings.kafka_bootstrap)
     catalog_metrics.watch(consumer)

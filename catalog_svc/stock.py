@@ -1,6 +1,9 @@
 """The catalog's database: products with their stock, and the orders already applied to it."""
 
+import collections
+import dataclasses
 import logging
+import typing
 
 import pymysql
 import sqlalchemy as sa
@@ -84,47 +87,95 @@ def get_product(engine: sa.Engine, product_id: str) -> dict | None:
 
 
 def apply_order(engine: sa.Engine, order_id: str, product_id: str, qty: int) -> bool:
-    """Lower the product's stock by qty, once per order id.
+    """Lower the product's stock by qty, once per order id (apply_orders for one order).
 
-    The applied-order row and the stock change commit in one transaction, so a
-    redelivered event changes nothing. Returns False when it was applied before
-    (with the same product and quantity).
-
-    Raises PermanentError for an order that can never be applied: a quantity
-    below 1 (no event may raise stock), an unknown product, an order id applied
-    before with other content, data the table cannot hold. Raises TransientError
-    when the database is unreachable, busy or restarting (see db_failure).
+    Returns False when it was applied before (with the same product and quantity);
+    raises the PermanentError that apply_orders returns for it, or TransientError.
     """
-    if qty < 1:
-        raise PermanentError(f"order {order_id}: qty must be at least 1, got {qty}")
-    try:
-        return _apply_once(engine, order_id, product_id, qty)
-    except sa.exc.DBAPIError as e:
-        raise db_failure(e) from e
+    outcome = apply_orders(engine, [Order(order_id, product_id, qty)])
+    if outcome.refused:
+        raise outcome.refused[0]
+    return outcome.applied == 1
 
 
-def _apply_once(engine, order_id, product_id, qty):
+class Order(typing.NamedTuple):
+    order_id: str
+    product_id: str
+    qty: int
+
+
+@dataclasses.dataclass
+class Outcome:
+    applied: int = 0  # orders whose stock change was made now
+    duplicates: int = 0  # orders applied before with the same content: nothing to do
+    refused: dict[int, PermanentError] = dataclasses.field(default_factory=dict)  # index -> why
+
+
+def apply_orders(engine: sa.Engine, orders: list[Order]) -> Outcome:
+    """Lower the stock for a batch of orders, each once per order id, in one transaction.
+
+    The applied-order rows and the stock changes commit together, so a redelivered
+    batch changes nothing; a failed one changes nothing either and can be retried
+    whole. One statement per product, not per order: a busy product's row is
+    written once per batch.
+
+    Refused, by index (never applied): a quantity below 1 (no event may raise
+    stock), an unknown product, an order id applied before (or earlier in the
+    batch) with other content. Raises PermanentError when the database refuses
+    the batch as a whole (data the table cannot hold; the caller then applies the
+    orders one at a time to find which), TransientError when the database is
+    unreachable, busy or restarting (see db_failure).
+    """
+    outcome = Outcome()
+    for i, order in enumerate(orders):
+        if order.qty < 1:
+            outcome.refused[i] = PermanentError(f"order {order.order_id}: qty must be at least 1, got {order.qty}")
     try:
         with engine.begin() as conn:
-            conn.execute(applied_orders.insert().values(order_id=order_id, product_id=product_id, qty=qty))
-            updated = conn.execute(
-                products.update().where(products.c.product_id == product_id)
-                .values(stock=products.c.stock - qty))
-            if updated.rowcount != 1:
-                raise UnknownProduct(f"order {order_id} names unknown product {product_id!r}")
-    except sa.exc.IntegrityError:
-        with engine.connect() as conn:
-            earlier = conn.execute(sa.select(applied_orders.c.product_id, applied_orders.c.qty)
-                                   .where(applied_orders.c.order_id == order_id)).first()
-        if earlier is None:  # not the order id's key: another constraint, see db_failure
-            raise
-        if tuple(earlier) != (product_id, qty):
-            raise OrderIdReused(f"order_id {order_id} reused with different content: applied as "
-                                f"{earlier[1]} x {earlier[0]}, now {qty} x {product_id}") from None
-        log.info("order %s: already applied, skipping the redelivered event", order_id)
-        return False
-    log.info("order %s: stock of %s lowered by %d", order_id, product_id, qty)
-    return True
+            _apply_in(conn, orders, outcome)
+    except sa.exc.DBAPIError as e:
+        raise db_failure(e) from e
+    log.info("%d orders applied, %d already applied, %d refused", outcome.applied, outcome.duplicates,
+              len(outcome.refused))
+    return outcome
+
+
+def _apply_in(conn, orders, outcome):
+    # Not locked (gap locks on random ids would make two members deadlock): if another member
+    # applies one of these orders meanwhile (a rebalance overlap), the primary key refuses our
+    # insert, the whole transaction rolls back, and one at a time they show as duplicates.
+    seen = {row.order_id: (row.product_id, row.qty) for row in conn.execute(
+        sa.select(applied_orders.c.order_id, applied_orders.c.product_id, applied_orders.c.qty)
+        .where(applied_orders.c.order_id.in_({o.order_id for o in orders})))}
+    known = set(conn.execute(sa.select(products.c.product_id).where(
+        products.c.product_id.in_({o.product_id for o in orders}))).scalars())
+    new_rows, lowered = [], collections.Counter()
+    for i, order in enumerate(orders):
+        if i in outcome.refused:
+            continue
+        earlier = seen.get(order.order_id)
+        if earlier is not None:
+            if earlier != (order.product_id, order.qty):
+                outcome.refused[i] = OrderIdReused(
+                    f"order_id {order.order_id} reused with different content: applied as "
+                    f"{earlier[1]} x {earlier[0]}, now {order.qty} x {order.product_id}")
+            else:
+                outcome.duplicates += 1
+            continue
+        if order.product_id not in known:
+            outcome.refused[i] = UnknownProduct(f"order {order.order_id} names unknown product {order.product_id!r}")
+            continue
+        seen[order.order_id] = (order.product_id, order.qty)
+        new_rows.append(order._asdict())
+        lowered[order.product_id] += order.qty
+    if not new_rows:
+        return
+    conn.execute(applied_orders.insert(), new_rows)
+    # In product order: two transactions lowering the same products lock them in one order.
+    conn.execute(products.update().where(products.c.product_id == sa.bindparam("pid"))
+                 .values(stock=products.c.stock - sa.bindparam("lowered")),
+                 [{"pid": pid, "lowered": qty} for pid, qty in sorted(lowered.items())])
+    outcome.applied = len(new_rows)
 
 
 def db_failure(error: sa.exc.DBAPIError) -> Exception:

@@ -13,7 +13,7 @@ Catalog service (CatalogMetrics):
     ordersync_events_duplicate_total        order events applied before, skipped
     ordersync_events_dead_lettered_total    messages sent to the consumer's dead-letter topic
     ordersync_events_retried_total          handling attempts that failed transiently (then retried)
-    ordersync_event_handler_seconds         one handler call, success or not (histogram)
+    ordersync_event_handler_seconds         one handler call (a polled batch), success or not (histogram)
     ordersync_consumer_lag{topic,partition} messages not yet dealt with per assigned partition
     ordersync_consumer_serving              1, or 0 while the consumer is stuck retrying a message
 """
@@ -64,7 +64,7 @@ class CatalogMetrics:
             "ordersync_events_duplicate", "Order events applied before (redelivered), skipped",
             registry=registry)
         self.handler_seconds = Histogram(
-            "ordersync_event_handler_seconds", "One call of the order event handler, success or not",
+            "ordersync_event_handler_seconds", "One call of the order event handler (a polled batch), success or not",
             registry=registry)
         self.serving = Gauge(
             "ordersync_consumer_serving", "1, or 0 while the consumer is stuck retrying a message "

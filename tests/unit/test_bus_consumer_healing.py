@@ -94,6 +94,15 @@ class FakeConsumer:
                 return m
         return None
 
+    def consume(self, num_messages, timeout):
+        batch = []
+        while len(batch) < num_messages:
+            m = self.poll(0)
+            if m is None:
+                break
+            batch.append(m)
+        return batch
+
     def pause(self, partitions):
         self.paused |= {p.partition for p in partitions}
 
@@ -447,3 +456,138 @@ def test_the_polling_thread_measures_lag_at_most_every_max_age_and_keeps_what_it
     assert consumer.measure_lag(max_age=0) == {(TOPIC, 0): 9}
     kafka.watermarks = {}  # the broker does not answer
     assert consumer.measure_lag(max_age=0) == {(TOPIC, 0): 9}
+
+
+# --- batch handlers ---------------------------------------------------------------------
+
+def event(order_id):
+    return encode(order_event_pb2.OrderPlaced(order_id=order_id, qty=1))
+
+
+def recording_batch_handler(refuse=(), fail_times=0, refuse_whole_batch_with=None):
+    """A batch handler that records each batch's order ids; it refuses the ids in `refuse`,
+    fails transiently `fail_times` times, and refuses any batch of more than one item that
+    holds the id `refuse_whole_batch_with` (as a multi-row statement failing would)."""
+    batches = []
+
+    def handle(items):
+        ids = [event.order_id for event, _ in items]
+        batches.append(ids)
+        if len(batches) <= fail_times:
+            raise ConnectionError("database down")
+        if refuse_whole_batch_with in ids:
+            if len(ids) > 1:
+                raise PermanentError("the batch's statement was refused")
+            raise PermanentError(f"{ids[0]} is refused")
+        return {i: PermanentError(f"{order_id} is refused") for i, order_id in enumerate(ids) if order_id in refuse}
+    handle.batches = batches
+    return handle
+
+
+def make_batch_consumer(handler, health=None, **kwargs):
+    return EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", batch_handler=handler,
+                         bootstrap="127.0.0.1:1", retry_backoff=0.001, max_backoff=0.004,
+                         on_health=lambda serving, reason: health.append((serving, reason))
+                         if health is not None else None, **kwargs)
+
+
+def run_until_drained(consumer, kafka):
+    """Run until a poll of the run loop finds nothing (the one after a batch's last message)."""
+    stop = threading.Event()
+    empty_polls = []
+
+    def on_poll(k):
+        empty_polls.append(not k.queue)
+        if empty_polls[-2:] == [True, True]:
+            stop.set()
+    kafka.on_poll = on_poll
+    consumer.run(stop, poll_timeout=0.01)
+
+
+def test_either_a_handler_or_a_batch_handler(fakes):
+    with pytest.raises(ValueError):
+        EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", bootstrap="x:1")
+    with pytest.raises(ValueError):
+        EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", failing(0),
+                      batch_handler=recording_batch_handler(), bootstrap="x:1")
+
+
+def test_a_batch_handler_gets_what_has_arrived_and_one_commit_per_batch(fakes):
+    handler = recording_batch_handler()
+    consumer = make_batch_consumer(handler, max_batch=3)
+    kafka = fakes["consumer"]
+    kafka.queue += [FakeMessage(event(f"o-{n}"), offset=n, partition=n % 2) for n in range(5)]
+    run_until_drained(consumer, kafka)
+    assert handler.batches == [["o-0", "o-1", "o-2"], ["o-3", "o-4"]]
+    assert kafka.commits == [(0, 3), (1, 2), (1, 4), (0, 5)]  # the next offset per partition, per batch
+
+
+def test_items_a_batch_handler_refuses_are_dead_lettered_and_the_rest_committed(fakes):
+    handler = recording_batch_handler(refuse={"o-1"})
+    consumer = make_batch_consumer(handler)
+    kafka = fakes["consumer"]
+    kafka.queue += [FakeMessage(event("o-0"), offset=0), FakeMessage(b"not json", offset=1, key=b"bad"),
+                    FakeMessage(event("o-1"), offset=2), FakeMessage(event("o-3"), offset=3)]
+    run_until_drained(consumer, kafka)
+    assert handler.batches == [["o-0", "o-1", "o-3"]]  # the undecodable one never reaches it
+    dead = fakes["producer"].written
+    assert [headers[bus.consumer.H_ORIGIN_OFFSET] for _, _, _, headers in dead] == ["1", "2"]
+    assert "o-1 is refused" in dead[1][3][bus.consumer.H_ERROR_MESSAGE]
+    assert kafka.commits == [(0, 4)]
+
+
+def test_a_batch_refused_whole_is_handed_over_one_at_a_time_to_find_the_culprit(fakes):
+    handler = recording_batch_handler(refuse_whole_batch_with="o-1")
+    consumer = make_batch_consumer(handler)
+    kafka = fakes["consumer"]
+    kafka.queue += [FakeMessage(event(f"o-{n}"), offset=n) for n in range(3)]
+    run_until_drained(consumer, kafka)
+    assert handler.batches == [["o-0", "o-1", "o-2"], ["o-0"], ["o-1"], ["o-2"]]
+    dead = fakes["producer"].written
+    assert [headers[bus.consumer.H_ORIGIN_OFFSET] for _, _, _, headers in dead] == ["1"]
+    assert kafka.commits == [(0, 3)]
+
+
+def test_a_failed_batch_is_retried_whole_and_its_dead_letters_are_written_once(fakes):
+    handler = recording_batch_handler(refuse={"o-0", "o-1"})
+    consumer = make_batch_consumer(handler)
+    kafka, dlq = fakes["consumer"], fakes["producer"]
+    # The first refused item's dead letter is written, the second's fails once: the batch is
+    # retried, and the first is not written again.
+    dlq.fail = lambda value, attempt: KafkaError(KafkaError._MSG_TIMED_OUT) if attempt == 2 else None
+    assert consumer.handle_batch([FakeMessage(event(f"o-{n}"), offset=n) for n in range(3)]) is True
+    assert len(handler.batches) == 2
+    assert [headers[bus.consumer.H_ORIGIN_OFFSET] for _, _, _, headers in dlq.written] == ["0", "1"]
+    assert kafka.commits == [(0, 3)] and consumer.stats.retried == 1
+
+
+def test_a_batch_stuck_on_a_transient_failure_keeps_the_messages_of_partitions_still_ours(fakes):
+    health = []
+    handler = recording_batch_handler(fail_times=3)
+    consumer = make_batch_consumer(handler, health)
+    kafka = fakes["consumer"]
+    kafka.assigned = [0, 1]
+    kafka.queue += [FakeMessage(event("o-0"), offset=0, partition=0), FakeMessage(event("o-1"), offset=0, partition=1)]
+    revoke_once = []
+
+    def on_poll(k):
+        if k.polls_while_paused == 1 and not revoke_once:
+            revoke_once.append(True)
+            k.on_revoke(k, [TopicPartition(TOPIC, 0)])
+    kafka.on_poll = on_poll
+    messages = [kafka.queue.pop(0), kafka.queue.pop(0)]
+    assert consumer.handle_batch(messages) is True
+    assert handler.batches[0] == ["o-0", "o-1"] and handler.batches[-1] == ["o-1"]
+    assert kafka.commits == [(1, 1)]  # partition 0 went to another member: not committed by us
+    assert [serving for serving, _ in health] == [False, True]
+    assert "a batch of 2 messages from orders[0]@0" in health[0][1]
+
+
+def test_a_stop_during_a_batch_retry_commits_nothing(fakes):
+    stop = threading.Event()
+    consumer = make_batch_consumer(recording_batch_handler(fail_times=10**9))
+    kafka = fakes["consumer"]
+    kafka.on_poll = lambda k: stop.set() if k.polls_while_paused >= 2 else None
+    assert consumer.handle_batch([FakeMessage(event(f"o-{n}"), offset=n) for n in range(3)], stop) is False
+    consumer.close()
+    assert kafka.commits == []

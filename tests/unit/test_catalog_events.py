@@ -48,24 +48,78 @@ def stock_of(engine, product_id):
     ({"total_price": 1}, "total_price 1 is not qty 2 x unit_price 1500"),
     ({"created_at": None}, "created_at is required"),
 ])
-def test_an_event_breaking_the_rules_is_permanent_and_touches_nothing(monkeypatch, changes, words):
+def test_an_event_breaking_the_rules_is_refused_and_touches_nothing(monkeypatch, changes, words):
     applied = []
-    monkeypatch.setattr(stock, "apply_order", lambda *args: applied.append(args))
-    handle = server.order_event_handler(engine=None)
-    with pytest.raises(PermanentError, match=words):
-        handle(event(**changes), None)
+    monkeypatch.setattr(stock, "apply_orders", lambda engine, orders: applied.append(orders) or stock.Outcome())
+    handle = server.order_events_handler(engine=None)
+    refused = handle([(event(**changes), None)])
+    assert list(refused) == [0] and is_permanent(refused[0]) and words in str(refused[0])
     assert applied == []
 
 
 def test_a_valid_event_lowers_the_stock_once(engine):
-    handle = server.order_event_handler(engine)
+    handle = server.order_events_handler(engine)
     before = stock_of(engine, "CATALOG-001")
-    handle(event(), None)
-    handle(event(), None)  # redelivered: skipped silently
+    assert handle([(event(), None)]) == {}
+    assert handle([(event(), None)]) == {}  # redelivered: skipped silently
     assert stock_of(engine, "CATALOG-001") == before - 2
 
 
-# --- stock.apply_order -----------------------------------------------------------------
+def test_a_batch_applies_its_valid_events_and_refuses_the_others_by_index(engine):
+    handle = server.order_events_handler(engine)
+    before = stock_of(engine, "CATALOG-001"), stock_of(engine, "CATALOG-002")
+    refused = handle([(event(order_id="o-1"), None), (event(order_id="o-2", qty=0, total_price=0), None),
+                      (event(order_id="o-3", product_id="CATALOG-404"), None),
+                      (event(order_id="o-4", product_id="CATALOG-002", unit_price=1000, total_price=2000), None)])
+    assert sorted(refused) == [1, 2]
+    assert "qty must be 1 to 10000" in str(refused[1]) and isinstance(refused[2], stock.UnknownProduct)
+    assert (stock_of(engine, "CATALOG-001"), stock_of(engine, "CATALOG-002")) == (before[0] - 2, before[1] - 2)
+
+
+# --- stock.apply_orders / apply_order --------------------------------------------------
+
+def applied_rows(engine):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(stock.applied_orders)).scalar()
+
+
+def test_a_batch_is_applied_once_with_one_change_per_product(engine):
+    before = {p: stock_of(engine, p) for p in ("CATALOG-001", "CATALOG-002", "CATALOG-003")}
+    batch = [stock.Order("b-1", "CATALOG-001", 2), stock.Order("b-2", "CATALOG-001", 3),
+             stock.Order("b-3", "CATALOG-003", 1), stock.Order("b-1", "CATALOG-001", 2)]  # b-1 twice in it
+    outcome = stock.apply_orders(engine, batch)
+    assert (outcome.applied, outcome.duplicates, outcome.refused) == (3, 1, {})
+    again = stock.apply_orders(engine, batch)  # the whole batch redelivered
+    assert (again.applied, again.duplicates, again.refused) == (0, 4, {})
+    after = {p: stock_of(engine, p) for p in before}
+    assert after == {"CATALOG-001": before["CATALOG-001"] - 5, "CATALOG-002": before["CATALOG-002"],
+                     "CATALOG-003": before["CATALOG-003"] - 1}
+    assert applied_rows(engine) == 3
+
+
+def test_a_batch_refuses_an_order_id_reused_within_it_or_before_and_applies_the_rest(engine):
+    assert stock.apply_order(engine, "r-1", "CATALOG-002", 1) is True
+    before = stock_of(engine, "CATALOG-002")
+    outcome = stock.apply_orders(engine, [
+        stock.Order("r-1", "CATALOG-002", 5),  # applied before with qty 1
+        stock.Order("r-2", "CATALOG-002", 2),
+        stock.Order("r-2", "CATALOG-002", 7),  # earlier in this batch with qty 2
+        stock.Order("r-3", "CATALOG-002", -3)])
+    assert outcome.applied == 1 and sorted(outcome.refused) == [0, 2, 3]
+    assert isinstance(outcome.refused[0], stock.OrderIdReused) and isinstance(outcome.refused[2], stock.OrderIdReused)
+    assert "qty must be at least 1" in str(outcome.refused[3])
+    assert stock_of(engine, "CATALOG-002") == before - 2
+
+
+def test_a_batch_the_database_refuses_whole_changes_nothing(engine):
+    before = stock_of(engine, "CATALOG-001"), applied_rows(engine)
+    with engine.begin() as conn:  # SQLite does not check lengths: a trigger stands in for MariaDB's
+        conn.execute(sa.text("CREATE TRIGGER too_long BEFORE INSERT ON applied_orders "
+                             "WHEN NEW.order_id = 'x-bad' BEGIN SELECT RAISE(ABORT, 'too long'); END"))
+    with pytest.raises(PermanentError):
+        stock.apply_orders(engine, [stock.Order("x-ok", "CATALOG-001", 1), stock.Order("x-bad", "CATALOG-001", 1)])
+    assert (stock_of(engine, "CATALOG-001"), applied_rows(engine)) == before
+
 
 def test_an_unknown_product_is_permanent_and_records_nothing(engine):
     with pytest.raises(stock.UnknownProduct) as info:
@@ -133,7 +187,7 @@ def test_apply_order_turns_database_errors_into_failures(monkeypatch, engine):
     def down(*args):
         raise mariadb_error(sa.exc.OperationalError, pymysql.err.OperationalError, 2003,
                             "Can't connect to MySQL server ([Errno 111] Connection refused)")
-    monkeypatch.setattr(stock, "_apply_once", down)
+    monkeypatch.setattr(stock, "_apply_in", down)
     with pytest.raises(TransientError, match="cannot connect"):
         stock.apply_order(engine, "o-5", "CATALOG-001", 1)
 
@@ -158,15 +212,13 @@ def test_the_service_is_not_serving_while_its_consumer_is_stuck():
 
 def test_the_handler_counts_applied_and_duplicate_events_and_times_every_call(engine):
     registry = CollectorRegistry()
-    handle = server.order_event_handler(engine, CatalogMetrics(registry))
-    handle(event(), None)
-    handle(event(), None)  # redelivered
-    handle(event(order_id="o-2"), None)
-    with pytest.raises(PermanentError):
-        handle(event(order_id="o-3", qty=0, total_price=0), None)
+    handle = server.order_events_handler(engine, CatalogMetrics(registry))
+    handle([(event(), None)])
+    handle([(event(), None), (event(order_id="o-2"), None)])  # o-1 redelivered
+    assert list(handle([(event(order_id="o-3", qty=0, total_price=0), None)])) == [0]
     assert registry.get_sample_value("ordersync_events_applied_total") == 2
     assert registry.get_sample_value("ordersync_events_duplicate_total") == 1
-    assert registry.get_sample_value("ordersync_event_handler_seconds_count") == 4
+    assert registry.get_sample_value("ordersync_event_handler_seconds_count") == 3
 
 
 def test_the_serving_gauge_follows_the_consumers_health():
