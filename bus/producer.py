@@ -109,7 +109,7 @@ class EventProducer:
         if delivery.error is not None:
             raise PublishError(f"delivery to {self.topic} failed for key "
                                f"{self._key(msg).decode()}: {delivery.error}", delivery.error)
-        log.info("published %s key=%s partition=%d offset=%d", self.topic,
+        log.debug("published %s key=%s partition=%d offset=%d", self.topic,
                  self._key(msg).decode(), delivery.partition, delivery.offset)
         return delivery.partition, delivery.offset
 
