@@ -111,8 +111,10 @@ unit: $(VENV)/.installed protos tools
 # The benchmarks' own packages (matplotlib for the plots) go into .venv here only, not by setup.
 bench: setup $(VENV)/.bench-installed
 	$(PY) bench/envelope.py
+	$(PY) bench/server_models.py
 	$(PY) bench/load.py
 	$(PY) bench/drain.py
+	$(PY) bench/goals.py
 
 $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
 	@echo "bench: matplotlib and what it needs into $(VENV)"

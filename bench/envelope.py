@@ -8,7 +8,7 @@ The machine may be shared, so every timing is the best of many short rounds, and
 rounds of the codec and of its json reference alternate: a busy moment slows both
 alike instead of one of them. Each ratio is measured `reps` times (5); its min, median
 and max are printed, and whether the max meets the goal. Prints numbers; it is not a
-test, and exits 0 either way.
+test, and exits 0 either way. The ratios go to bench/results/envelope-<timestamp>.json too.
 
 Run: .venv/bin/python bench/envelope.py [messages per round] [reps]
 """
@@ -18,6 +18,8 @@ import json
 import statistics
 import sys
 import time
+
+import measure
 
 from bus import envelope
 from ordersync.order.v1 import order_event_pb2
@@ -68,6 +70,9 @@ def main():
 
     cases = {"encode": ((envelope.encode, msgs), (json.dumps, payloads)),
              "decode": ((decode, encoded), (json.loads, bare))}
+    started = time.strftime("%Y%m%d-%H%M%S")
+    results: dict = {"bench": "envelope", "started": started, "machine": measure.machine(),
+                     "arguments": {"messages": n, "reps": reps, "rounds": ROUNDS}, "goals": GOALS}
     times: dict[str, list] = {name: [] for name in cases}
     for _ in range(reps):
         for name, fns in cases.items():
@@ -84,6 +89,11 @@ def main():
         print(f"{name}  {ours} {us:5.2f} us   {ref} {ref_us:5.2f} us   ratio "
               f"min {ratios[0]:.2f}  median {statistics.median(ratios):.2f}  max {ratios[-1]:.2f}x"
               f"   goal <= {GOALS[name]}x: {'met' if passed else 'MISSED'}")
+        results[name] = {"ratios": ratios, "us": us, "json_us": ref_us}
+    measure.RESULTS.mkdir(parents=True, exist_ok=True)
+    out = measure.RESULTS / f"envelope-{started}.json"
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
