@@ -1,6 +1,7 @@
 """Stock changes against the real MariaDB: once per order id, in one transaction with the record
 of it; which database failures are transient; bad events through the running Catalog."""
 
+import threading
 import time
 import uuid
 
@@ -8,14 +9,18 @@ import pytest
 import sqlalchemy as sa
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from google.protobuf.timestamp_pb2 import Timestamp
+from prometheus_client import CollectorRegistry
 
-from bus.consumer import H_ERROR_MESSAGE
+from bus.consumer import H_ERROR_MESSAGE, EventConsumer
 from bus.envelope import encode
 from bus.failures import PermanentError, TransientError
+from bus.producer import EventProducer
 from catalog_svc import stock
+from catalog_svc.server import order_events_handler
 from ordersync.order.v1 import order_event_pb2
 from stack.topology import grpc_serving
-from tests.helpers import wait_until
+from svc_runtime.metrics import CatalogMetrics
+from tests.helpers import consumer_lag, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +98,17 @@ def test_order_id_reused_with_other_content_is_permanent(catalog_engine):
     assert product_stock(catalog_engine, "CATALOG-002") == before
 
 
-def test_data_the_table_cannot_hold_is_permanent(catalog_engine):
-    # A product id longer than the column: MariaDB's strict mode refuses it (1406).
+def test_data_the_table_cannot_hold_is_permanent_and_a_batch_holding_it_changes_nothing(catalog_engine):
+    # An order id longer than the column: MariaDB's strict mode refuses it (1406).
+    before = product_stock(catalog_engine, "CATALOG-001")
     with pytest.raises(PermanentError, match="refuses the order"):
+        stock.apply_order(catalog_engine, "O" * 65, "CATALOG-001", 1)
+    with pytest.raises(PermanentError, match="refuses the order"):
+        stock.apply_orders(catalog_engine, [stock.Order(str(uuid.uuid4()), "CATALOG-001", 1),
+                                            stock.Order("O" * 65, "CATALOG-001", 1)])
+    assert product_stock(catalog_engine, "CATALOG-001") == before
+    # A product id longer than the column names no product the catalog has.
+    with pytest.raises(stock.UnknownProduct):
         stock.apply_order(catalog_engine, str(uuid.uuid4()), "P" * 65, 1)
 
 
@@ -158,3 +171,43 @@ def test_bad_events_are_dead_lettered_and_the_running_catalog_goes_on(services, 
                for m in dead_letters(kafka_bootstrap, dlq, run.encode(), 2)}
     assert "not UTF-8" in reasons[b"\xff\xfe not an envelope"]
     assert "qty must be 1 to 10000, got -5" in reasons[placed(f"{run}-raise", -5)]
+
+
+def test_a_backlog_is_applied_in_batches_once_and_a_whole_redelivery_changes_nothing(catalog_url, kafka_bootstrap):
+    topic = f"test-batches-{uuid.uuid4().hex[:8]}"
+    created_at = Timestamp()
+    created_at.GetCurrentTime()
+    products = ["CATALOG-001", "CATALOG-002", "CATALOG-003"]
+    events = [order_event_pb2.OrderPlaced(order_id=str(uuid.uuid4()), user_id="batcher", product_id=products[i % 3],
+                                          qty=1 + i % 4, unit_price=100, total_price=100 * (1 + i % 4),
+                                          created_at=created_at) for i in range(1500)]
+    with EventProducer(topic, "order_id", bootstrap=kafka_bootstrap) as producer:
+        producer.publish_many(events)
+    engine = stock.create_engine(catalog_url)
+    before = {p: product_stock(engine, p) for p in products}
+
+    def consume_all(group):
+        registry = CollectorRegistry()
+        consumer = EventConsumer(topic, order_event_pb2.OrderPlaced, group, bootstrap=kafka_bootstrap,
+                                 batch_handler=order_events_handler(engine, CatalogMetrics(registry)))
+        stop = threading.Event()
+        thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            wait_until(lambda: consumer_lag(kafka_bootstrap, group, topic) == 0, timeout=180,
+                       what=f"group {group} to commit all of {topic}")
+        finally:
+            stop.set()
+            thread.join(30)
+            consumer.close()
+        return {name: registry.get_sample_value(f"ordersync_{name}") for name in
+                ("events_applied_total", "events_duplicate_total", "event_handler_seconds_count")}
+
+    first = consume_all(f"batches-{uuid.uuid4().hex[:6]}")
+    again = consume_all(f"batches-{uuid.uuid4().hex[:6]}")  # a new group: every event comes again
+    assert (first["events_applied_total"], first["events_duplicate_total"]) == (1500, 0)
+    assert first["event_handler_seconds_count"] < 1500 / 5, first  # batches, not one call per event
+    assert (again["events_applied_total"], again["events_duplicate_total"]) == (0, 1500)
+    lowered = {p: sum(e.qty for e in events if e.product_id == p) for p in products}
+    assert {p: product_stock(engine, p) for p in products} == {p: before[p] - lowered[p] for p in products}
+    engine.dispose()
