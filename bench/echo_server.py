@@ -22,10 +22,10 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ordersync.order.v1 import order_service_pb2
+from svc_runtime.server import MAX_WORKERS  # the services' pool size
 
 METHOD_SERVICE = "ordersync.order.v1.OrderService"
 METHOD_NAME = "CreateOrder"
-MAX_WORKERS = 16  # as svc_runtime.server.build_server
 
 
 # A typical answer: ids of the real lengths, a price, a timestamp.

@@ -14,7 +14,7 @@ from ordersync.order.v1 import order_event_pb2
 from svc_runtime import metrics
 from svc_runtime.event_rules import check_order_placed
 from svc_runtime.ids import InvalidInput, check_id
-from svc_runtime.server import build_server, serve_until_stopped, stop_on_signals
+from svc_runtime.server import MAX_WORKERS, build_server, serve_until_stopped, stop_on_signals
 
 log = logging.getLogger("catalog_svc")
 
@@ -98,7 +98,7 @@ def serve() -> None:
     stop = stop_on_signals()
     metrics.serve(settings.metrics_port)
     catalog_metrics = metrics.CatalogMetrics()
-    engine = stock.create_engine(settings.catalog_db_url)
+    engine = stock.create_engine(settings.catalog_db_url, connections=MAX_WORKERS + 1)  # + the consumer
     stock.prepare(engine)
     service = CatalogService(engine)
     service_names = [catalog_service_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name]

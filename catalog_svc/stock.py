@@ -61,8 +61,10 @@ TRANSIENT_DB_ERRORS = {
 }
 
 
-def create_engine(url: str) -> sa.Engine:
-    return sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600)
+def create_engine(url: str, connections: int = 5) -> sa.Engine:
+    """`connections`: as many as the process uses at once (calls served, plus its consumer), so
+    that none opens a connection of its own per use (SQLAlchemy's overflow connections)."""
+    return sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600, pool_size=connections, max_overflow=0)
 
 
 def prepare(engine: sa.Engine) -> None:

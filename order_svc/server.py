@@ -18,7 +18,7 @@ from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
 from svc_runtime import metrics
 from svc_runtime.event_rules import check_order_placed
-from svc_runtime.server import build_server, serve_until_stopped, stop_on_signals
+from svc_runtime.server import MAX_WORKERS, build_server, serve_until_stopped, stop_on_signals
 
 log = logging.getLogger("order_svc")
 
@@ -168,6 +168,13 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         product = self._products.fresh(product_id)
         if product is not None:
             return product
+        with self._products.refresh(product_id) as mine:
+            seen = self._products.stale(product_id)
+            if not mine and seen is not None:
+                return seen  # another call is asking the Catalog right now
+            return self._ask_catalog(product_id, context)
+
+    def _ask_catalog(self, product_id: str, context):
         timeout, cut = self._wait(context, self._settings.catalog_deadline_s,
                                   f"asking the catalog about {product_id}")
         try:
@@ -316,7 +323,7 @@ def serve() -> None:
     metrics.serve(settings.metrics_port)
     channel = catalog_channel(settings.catalog_address)
     producer = EventProducer(settings.orders_topic, "order_id", bootstrap=settings.kafka_bootstrap)
-    store = OrderStore(settings.orders_db_url, settings.orders_table)
+    store = OrderStore(settings.orders_db_url, settings.orders_table, connections=MAX_WORKERS)
     service = OrderService(settings, catalog_service_pb2_grpc.CatalogServiceStub(channel), producer, store,
                            metrics.OrderMetrics())
     server, health = build_server(

@@ -24,7 +24,12 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
-def build_server(register, service_names, address, max_workers=16):
+# Calls served at once per process. A service's database pool should hold as many connections:
+# a smaller pool makes the calls beyond it open (and close) a connection of their own each.
+MAX_WORKERS = 16
+
+
+def build_server(register, service_names, address, max_workers=MAX_WORKERS):
     """Create and start a server; `register(server)` adds the servicers.
 
     Returns (server, health_servicer). Raises RuntimeError when the address cannot be bound.

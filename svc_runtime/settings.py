@@ -20,6 +20,8 @@ read no environment: they take these values as parameters.
 | CATALOG_DB             | catalog_db              | the Catalog's products and applied orders       |
 | CATALOG_GROUP          | catalog-stock           | the Catalog's consumer group                    |
 | SINK_NAME              | orders-sink             | the connector (its dead-letter topic: NAME-dlq) |
+| SINK_TASKS             | 1                       | the sink's tasks.max (at most the partitions of |
+|                        |                         | ORDERS_TOPIC; see README "Performance")         |
 | CATALOG_PORT           | 50061                   | the Catalog's gRPC port                         |
 | ORDER_PORTS            | 50051,50052             | one Order instance per port                     |
 | METRICS_PORT_OFFSET    | 1000                    | each service's Prometheus /metrics port: its    |
@@ -57,6 +59,7 @@ class Settings:
     catalog_db: str = "catalog_db"
     catalog_group: str = "catalog-stock"
     sink_name: str = "orders-sink"
+    sink_tasks: int = 1
     catalog_port: int = 50061
     order_ports: tuple[int, ...] = (50051, 50052)
     metrics_port_offset: int = 1000  # 0: no metrics exporter

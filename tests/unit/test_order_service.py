@@ -2,6 +2,8 @@
 
 import base64
 import logging
+import threading
+import time
 import uuid
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -411,3 +413,28 @@ def test_different_orders_never_wait_for_each_other_and_one_order_is_serialised(
     t.join(5)
     other.join(5)
     assert locks._locks == {}, "no lock is kept once nobody holds or waits for it"
+
+
+def test_calls_that_find_a_product_expired_while_another_asks_the_catalog_use_the_one_seen_before():
+    asking, release = threading.Event(), threading.Event()
+
+    class SlowCatalog(Catalog):
+        def GetProduct(self, request, timeout):
+            if self.timeouts:  # the first lookup answers at once, the refresh waits
+                asking.set()
+                release.wait(5)
+            return super().GetProduct(request, timeout)
+
+    catalog = SlowCatalog()
+    svc = service(catalog=catalog, settings=SimpleNamespace(**{**vars(SETTINGS), "product_fresh_s": 0.01,
+                                                                "product_stale_s": 60}))
+    create(svc)
+    time.sleep(0.02)  # expired
+    refresher = threading.Thread(target=create, args=(svc,))
+    refresher.start()
+    assert asking.wait(5)
+    replies = [create(svc)[0] for _ in range(3)]  # while the refresh is under way
+    release.set()
+    refresher.join(5)
+    assert all(r is not None and r.order.unit_price == 1500 for r in replies)
+    assert len(catalog.timeouts) == 2  # the first lookup and the one refresh
