@@ -14,6 +14,8 @@ class CatalogSettings:
     catalog_db_url: str
     orders_topic: str
     consumer_group: str
+    consumer_config: dict  # librdkafka settings over the bus's: credentials, group membership
+    dlq_config: dict       # and those of its dead-letter producer
 
 
 def load(env=None) -> CatalogSettings:
@@ -26,4 +28,17 @@ def load(env=None) -> CatalogSettings:
         catalog_db_url=shared.mariadb_url(shared.catalog_db),
         orders_topic=shared.orders_topic,
         consumer_group=shared.catalog_group,
+        consumer_config={**shared.kafka_security(), **_membership(env.get("CATALOG_INSTANCE"))},
+        dlq_config=shared.kafka_security(),
     )
+
+
+def _membership(instance: str | None) -> dict:
+    """Several Catalogs share the group (the supervisor names each, CATALOG_INSTANCE): a rebalance
+    moves only the partitions that change owner (cooperative), and an instance restarted within
+    the session timeout gets its own back without one (static membership). A killed one's
+    partitions move after session.timeout.ms: 6 s (the broker's minimum) keeps that under 10 s."""
+    if not instance:
+        return {}
+    return {"partition.assignment.strategy": "cooperative-sticky", "group.instance.id": instance,
+            "session.timeout.ms": 6000, "heartbeat.interval.ms": 1500}
