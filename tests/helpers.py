@@ -254,6 +254,34 @@ class OrderLoad:
             c.close()
 
 
+def stock_of(settings: Settings, product_id: str) -> int:
+    """A product's stock in the Catalog's table."""
+    engine = sa.create_engine(settings.mariadb_url(settings.catalog_db))
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT stock FROM products WHERE product_id = :p"),
+                                {"p": product_id}).scalar()
+    finally:
+        engine.dispose()
+
+
+def settled_ledger(settings: Settings, acked: list[str], product_id: str, stock_before: int,
+                   timeout: float) -> dict:
+    """sync_ledger once every acknowledged order is in the table and the stock, or at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ledger = sync_ledger(settings, acked, product_id, stock_before)
+        if (ledger["lost"] == 0 and ledger["missing"] == 0) or time.monotonic() > deadline:
+            return ledger
+        time.sleep(1)
+
+
+def ledger_row(label: str, ledger: dict, refused: dict) -> str:
+    """One row of a fault table, as the fault tests print it."""
+    return (f"{label:26} | acked {ledger['acked']:5} | lost {ledger['lost']} | dup {ledger['duplicated']} | "
+            f"missing {ledger['missing']} | double {ledger['double']} | refused {sum(refused.values()):4}")
+
+
 def sync_ledger(settings: Settings, acked: list[str], product_id: str, stock_before: int) -> dict:
     """Acknowledged orders against the orders table and the Catalog's stock (all orders of 1 unit)."""
     orders = sa.create_engine(settings.mariadb_url(settings.orders_db))

@@ -1,0 +1,112 @@
+"""Losing a node is a non-event: kill -9 one broker, one Connect worker or one Catalog mid-load.
+
+Each case: 4 clients place 1-unit orders on both Order instances; after a few seconds one node
+is killed with SIGKILL. While it is down, the test waits until the cluster has worked around it
+(the partitions have new leaders / the tasks run on the other worker / the other Catalog owns
+every partition) and records how long that took; then the node is restarted, the load goes on
+and stops. The ledger is read once everything settled (generous deadline). Times are printed,
+never asserted; the counts are.
+"""
+import time
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from connect import register, rest
+from tests.helpers import OrderLoad, add_product, ledger_row, settled_ledger, stock_of, wait_until
+
+LOAD_BEFORE_KILL_S = 5
+MIN_DOWN_S = 6
+TAKE_OVER_TIMEOUT_S = 120
+LOAD_AFTER_RESTART_S = 8
+SETTLE_S = 240
+
+
+def leaders_elsewhere(cluster, node_id: int):
+    """Every orders partition has a leader other than the dead node (a new one where it led)."""
+    s = cluster.settings
+    admin = AdminClient({**s.kafka_client(), "log_level": 0})
+    partitions = admin.list_topics(s.orders_topic, timeout=5).topics[s.orders_topic].partitions.values()
+    return all(p.leader not in (-1, node_id) for p in partitions)
+
+
+def back_in_sync(cluster):
+    """The restarted broker is back in the ISR of every orders partition."""
+    s = cluster.settings
+    admin = AdminClient({**s.kafka_client(), "log_level": 0})
+    partitions = admin.list_topics(s.orders_topic, timeout=5).topics[s.orders_topic].partitions.values()
+    return all(len(p.isrs) == len(p.replicas) == 3 for p in partitions)
+
+
+def tasks_on_survivor(cluster, survivor_url: str):
+    """Every sink task RUNNING, all on the surviving worker."""
+    s = cluster.settings
+    try:
+        _, status = rest.call(survivor_url, "GET", f"/connectors/{s.sink_name}/status", timeout=5)
+    except OSError:
+        return False
+    tasks = status.get("tasks", []) if isinstance(status, dict) else []
+    return (len(tasks) == register.TOPIC_PARTITIONS and all(t["state"] == "RUNNING" for t in tasks)
+            and {f"http://{t['worker_id']}" for t in tasks} == {survivor_url})
+
+
+def partitions_on(cluster, member: str):
+    """The named Catalog owns every orders partition, alone."""
+    s = cluster.settings
+    admin = AdminClient({**s.kafka_client(), "log_level": 0})
+    group = admin.describe_consumer_groups([s.catalog_group])[s.catalog_group].result(timeout=5)
+    owners = {m.group_instance_id: len(m.assignment.topic_partitions) for m in group.members}
+    return owners == {member: register.TOPIC_PARTITIONS}
+
+
+# victim, what "worked around it" means, what to wait for after the restart
+CASES = {
+    "broker": ("kafka-2", lambda c: leaders_elsewhere(c, 2), back_in_sync),
+    "worker": ("connect-2", lambda c: tasks_on_survivor(c, c.settings.connect_urls[0]), None),
+    "catalog": ("catalog-2", lambda c: partitions_on(c, "catalog-1"), None),
+}
+
+
+@pytest.fixture(scope="module")
+def load_product(cluster):
+    return add_product(cluster.settings, "CLUSTER-LOAD")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_lose_a_node_mid_load(cluster, load_product, case, capsys):
+    victim, worked_around, rejoined = CASES[case]
+    settings, supervisor = cluster.settings, cluster.supervisor
+    part = cluster.part(victim)
+    before = stock_of(settings, load_product)
+    with OrderLoad([o.address for o in cluster.orders], load_product) as load:
+        time.sleep(LOAD_BEFORE_KILL_S)
+        assert supervisor.kill(part), f"{victim} was not running"
+        killed_at = time.monotonic()
+        acked_at_kill = len(load.acked)
+        wait_until(lambda: worked_around(cluster), timeout=TAKE_OVER_TIMEOUT_S, interval=0.25,
+                   what=f"the cluster to work around {victim}")
+        took_over = time.monotonic() - killed_at
+        time.sleep(max(0.0, MIN_DOWN_S - took_over))
+        acked_while_down = len(load.acked) - acked_at_kill
+        supervisor.ensure_up(part, timeout=180)
+        restarted_at = time.monotonic()
+        rejoin = ""
+        if rejoined is not None:
+            wait_until(lambda: rejoined(cluster), timeout=TAKE_OVER_TIMEOUT_S, what=f"{victim} back in sync")
+            rejoin = f" | back in ISR {time.monotonic() - restarted_at:4.1f}s after restart"
+        time.sleep(LOAD_AFTER_RESTART_S)
+    stopped_at = time.monotonic()
+    acked = list(load.acked)
+    assert acked, f"no order was acknowledged at all ({load.refused})"
+
+    ledger = settled_ledger(settings, acked, load_product, before, SETTLE_S)
+    settled_at = time.monotonic()
+    for service in cluster.services:
+        assert supervisor.pid(service), f"{service.name} died"
+    row = (ledger_row(f"kill -9 {victim}", ledger, load.refused)
+           + f" | acked while down {acked_while_down:4} | worked around in {took_over:4.1f}s{rejoin}"
+           f" | all acked in table+stock {settled_at - stopped_at:4.1f}s after the load stopped")
+    with capsys.disabled():
+        print("\n" + row)
+    assert (ledger["lost"], ledger["duplicated"], ledger["missing"], ledger["double"]) == (0, 0, 0, 0), ledger
+    assert acked_while_down > 0, f"no order was acknowledged while {victim} was down ({load.refused})"
