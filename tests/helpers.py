@@ -211,6 +211,7 @@ class OrderLoad:
         self.addresses, self.product_id, self.clients = addresses, product_id, clients
         self.user_id = user_id or f"load-{uuid.uuid4().hex[:8]}"
         self.acked: list[str] = []
+        self.acked_at: list[float] = []  # time.monotonic() of each acknowledgement
         self.refused: dict[str, int] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -228,6 +229,13 @@ class OrderLoad:
         self._stop.set()
         for t in self._threads:
             t.join(30)
+
+    def longest_pause(self, start: float, end: float) -> float:
+        """The longest time between start and end (time.monotonic()) in which no order was acknowledged."""
+        with self._lock:
+            times = sorted(t for t in self.acked_at if start < t < end)
+        edges = [start, *times, end]
+        return max(b - a for a, b in zip(edges, edges[1:]))
 
     def _run(self, index: int):
         import grpc
@@ -250,6 +258,7 @@ class OrderLoad:
                 continue
             with self._lock:
                 self.acked.append(reply.order.order_id)
+                self.acked_at.append(time.monotonic())
         for c in channels:
             c.close()
 

@@ -4,8 +4,8 @@ Each case: 4 clients place 1-unit orders on both Order instances; after a few se
 is killed with SIGKILL. While it is down, the test waits until the cluster has worked around it
 (the partitions have new leaders / the tasks run on the other worker / the other Catalog owns
 every partition) and records how long that took; the load runs a few seconds more against the
-smaller cluster, then the node is restarted, the load goes on and stops. The ledger is read once everything settled (generous deadline). Times are printed,
-never asserted; the counts are.
+smaller cluster, then the node is restarted, the load goes on and stops. The ledger is read
+once everything settled (generous deadline). Times are printed, never asserted; the counts are.
 """
 import time
 
@@ -88,6 +88,7 @@ def test_lose_a_node_mid_load(cluster, load_product, case, capsys):
         took_over = time.monotonic() - killed_at
         time.sleep(DOWN_AFTER_TAKE_OVER_S)
         acked_while_down = len(load.acked) - acked_at_kill
+        pause = load.longest_pause(killed_at, time.monotonic())
         supervisor.ensure_up(part, timeout=180)
         restarted_at = time.monotonic()
         rejoin = ""
@@ -104,7 +105,8 @@ def test_lose_a_node_mid_load(cluster, load_product, case, capsys):
     for service in cluster.services:
         assert supervisor.pid(service), f"{service.name} died"
     row = (ledger_row(f"kill -9 {victim}", ledger, load.refused)
-           + f" | acked while down {acked_while_down:4} | worked around in {took_over:4.1f}s{rejoin}"
+           + f" | acked while down {acked_while_down:4}, longest pause {pause:4.1f}s"
+           f" | worked around in {took_over:4.1f}s{rejoin}"
            f" | all acked in table+stock {settled_at - stopped_at:4.1f}s after the load stopped")
     with capsys.disabled():
         print("\n" + row)
