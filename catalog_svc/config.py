@@ -35,10 +35,14 @@ def load(env=None) -> CatalogSettings:
 
 def _membership(instance: str | None) -> dict:
     """Several Catalogs share the group (the supervisor names each, CATALOG_INSTANCE): a rebalance
-    moves only the partitions that change owner (cooperative), and an instance restarted within
-    the session timeout gets its own back without one (static membership). A killed one's
-    partitions move after session.timeout.ms: 6 s (the broker's minimum) keeps that under 10 s."""
+    moves only the partitions that change owner (cooperative), and a killed one's partitions move
+    after session.timeout.ms: 6 s (the broker's minimum) keeps that under 10 s.
+
+    No static membership (group.instance.id): it would spare the rebalance when an instance comes
+    back, but when the group coordinator's broker dies, librdkafka (2.16) times the session out,
+    rejoins as a new member of the same instance id, and its next commit is FENCED_INSTANCE_ID,
+    a fatal error: seen in tests/cluster, both Catalogs stopped applying orders."""
     if not instance:
         return {}
-    return {"partition.assignment.strategy": "cooperative-sticky", "group.instance.id": instance,
+    return {"partition.assignment.strategy": "cooperative-sticky", "client.id": instance,
             "session.timeout.ms": 6000, "heartbeat.interval.ms": 1500}

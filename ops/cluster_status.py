@@ -58,13 +58,12 @@ def workers_report(settings: Settings) -> tuple[list[str], bool]:
 
 
 def group_report(admin: AdminClient, group: str) -> list[str]:
-    """Each member of a consumer group: its static id (if any), client id and partitions."""
+    """Each member of a consumer group: its client id (the instance's name), member id and partitions."""
     described = admin.describe_consumer_groups([group], request_timeout=TIMEOUT_S)[group].result()
     lines = [f"  group {group}: {described.state.name}, {len(described.members)} members"]
-    for member in sorted(described.members, key=lambda m: m.group_instance_id or m.member_id):
+    for member in sorted(described.members, key=lambda m: m.client_id):
         parts = sorted(tp.partition for tp in member.assignment.topic_partitions)
-        lines.append(f"    {member.group_instance_id or member.member_id[:24]:24} {member.client_id:16} "
-                     f"partitions {parts}")
+        lines.append(f"    {member.client_id:16} {member.member_id[-36:]:36} {member.host:18} partitions {parts}")
     return lines
 
 

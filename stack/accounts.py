@@ -46,6 +46,7 @@ def ensure_secrets(settings: Settings) -> None:
                                          CATALOG.kafka_user, SINK.kafka_user)]
     keys += [f"mariadb.{user}" for user in (settings.mariadb_user, ORDER.mariadb_user,
                                             CATALOG.mariadb_user, SINK.mariadb_user)]
+    keys.append("tls.keystore")  # the brokers' PKCS12 keystore (stack/tls.py)
     # Hex: safe in a URL, a JAAS string and a properties file alike.
     text = "".join(f"{key}={secrets.token_hex(16)}\n" for key in keys)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

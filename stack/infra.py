@@ -16,7 +16,7 @@ from pathlib import Path
 from string import Template
 
 from connect import rest
-from stack import accounts
+from stack import accounts, tls
 from stack.process import Part, StackError, say
 from svc_runtime.settings import HOST, ROOT, Settings
 
@@ -196,9 +196,9 @@ def _broker_config(settings: Settings, node_id: int, name: str, data: Path) -> t
     if settings.kafka_brokers == 1:
         return _render(settings, "server.properties", PORT=settings.kafka_port,
                        CONTROLLER_PORT=settings.kafka_controller_port, DATA_DIR=data), []
-    if not settings.secured:
-        raise StackError("a cluster is secured: set KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT and SECRETS_FILE "
-                         "(make cluster-up does)")
+    if settings.kafka_security_protocol != "SASL_SSL" or not settings.kafka_ssl_ca:
+        raise StackError("a cluster is secured: set KAFKA_SECURITY_PROTOCOL=SASL_SSL, KAFKA_SSL_CA and "
+                         "SECRETS_FILE (make cluster-up does)")
     admin_password = settings.secret(f"kafka.{accounts.KAFKA_ADMIN}")
     voters = ",".join(f"{i}@{HOST}:{settings.kafka_controller_port + i - 1}"
                       for i in range(1, settings.kafka_brokers + 1))
@@ -206,7 +206,9 @@ def _broker_config(settings: Settings, node_id: int, name: str, data: Path) -> t
                    VOTERS=voters, PORT=settings.kafka_port + node_id - 1,
                    CONTROLLER_PORT=settings.kafka_controller_port + node_id - 1, DATA_DIR=data,
                    ADMIN_PASSWORD=admin_password,
-                   CONTROLLER_PASSWORD=settings.secret(f"kafka.{accounts.KAFKA_CONTROLLER}"))
+                   CONTROLLER_PASSWORD=settings.secret(f"kafka.{accounts.KAFKA_CONTROLLER}"),
+                   KEYSTORE=tls.keystore(settings), KEYSTORE_PASSWORD=settings.secret("tls.keystore"),
+                   CA=settings.kafka_ssl_ca)
     return conf, [f"--add-scram={settings.kafka_sasl_mechanism}=[name={accounts.KAFKA_ADMIN},"
                   f"password={admin_password}]"]
 
@@ -239,7 +241,7 @@ def _worker(settings: Settings, index: int) -> Part:
                     f'password="{settings.secret_reference(f"kafka.{accounts.SINK.kafka_user}")}";')
             sasl = _render(settings, "connect-sasl.properties", f"{name}/connect-sasl.properties",
                            PROTOCOL=settings.kafka_security_protocol, MECHANISM=settings.kafka_sasl_mechanism,
-                           JAAS=jaas)
+                           JAAS=jaas, CA=settings.kafka_ssl_ca)
             conf.write_text(conf.read_text() + sasl.read_text())
         return [_java(settings), *_jvm_options(settings, settings.connect_heap_opts), "-cp", cp,
                 "org.apache.kafka.connect.cli.ConnectDistributed", str(conf)]

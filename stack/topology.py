@@ -8,8 +8,8 @@
 test run or a bench never touches what `make run` shows.
 
 The settings say how big it is: KAFKA_BROKERS brokers (with as many KRaft
-controllers), CONNECT_WORKERS workers in one group; with SASL (cluster mode)
-every part acts as its own account (stack/accounts.py) with only the rights
+controllers), CONNECT_WORKERS workers in one group; with TLS and SASL (cluster
+mode, stack/tls.py) every part acts as its own account (stack/accounts.py) with only the rights
 that stack/acl.py and stack/config/mariadb-accounts.sql give it.
 """
 
@@ -26,7 +26,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from connect import register
-from stack import accounts, acl, infra, schema
+from stack import accounts, acl, infra, schema, tls
 from stack.process import Part, StackError, Supervisor, process_token, say, token_alive
 from svc_runtime.settings import HOST, ROOT, Settings
 
@@ -111,8 +111,9 @@ class Topology:
         stack_dir.mkdir(parents=True)
         (stack_dir / "owner").write_text(process_token() + "\n")
         if secured:
-            changes = {"kafka_security_protocol": "SASL_PLAINTEXT", "kafka_user": accounts.KAFKA_ADMIN,
-                       "secrets_file": str(accounts.secrets_path(stack_dir)), **changes}
+            changes = {"kafka_security_protocol": "SASL_SSL", "kafka_user": accounts.KAFKA_ADMIN,
+                       "secrets_file": str(accounts.secrets_path(stack_dir)),
+                       "kafka_ssl_ca": str(tls.tls_dir(stack_dir) / "ca.pem"), **changes}
         brokers, workers = changes.get("kafka_brokers", 1), changes.get("connect_workers", 1)
         settings = Settings(
             stack_dir=stack_dir, mariadb_port=free_port(), kafka_port=free_port_run(brokers),
@@ -139,6 +140,8 @@ class Topology:
         settings.stack_dir.mkdir(parents=True, exist_ok=True)
         if settings.secured:
             accounts.ensure_secrets(settings)
+        if settings.kafka_brokers > 1:
+            tls.ensure_certificates(settings)
         self.supervisor.ensure_up(self.mariadb, timeout)
         # Started together: no node of a KRaft quorum is healthy before a majority runs.
         self.supervisor.ensure_all_up(self.brokers, timeout)

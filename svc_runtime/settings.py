@@ -33,7 +33,8 @@ read no environment: they take these values as parameters.
 | KAFKA_BROKERS          | 1                       | brokers (3: a KRaft cluster on KAFKA_PORT and   |
 |                        |                         | the next ports, controllers likewise)           |
 | CONNECT_WORKERS        | 1                       | Connect workers (on CONNECT_PORT and the next)  |
-| KAFKA_SECURITY_PROTOCOL | PLAINTEXT              | SASL_PLAINTEXT: SCRAM users and ACLs (cluster)  |
+| KAFKA_SECURITY_PROTOCOL | PLAINTEXT              | SASL_SSL (cluster): TLS, SCRAM users and ACLs   |
+| KAFKA_SSL_CA           | (unset)                 | the CA certificate that signed the brokers'     |
 | KAFKA_SASL_MECHANISM   | SCRAM-SHA-512           | the SASL mechanism of clients                   |
 | KAFKA_USER             | (unset)                 | this process's Kafka principal (with SASL)      |
 | SECRETS_FILE           | (unset)                 | 0600 properties file of passwords, one per      |
@@ -82,6 +83,7 @@ class Settings:
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str = "SCRAM-SHA-512"
     kafka_user: str = ""
+    kafka_ssl_ca: str = ""
     secrets_file: str = ""
 
     def __post_init__(self):
@@ -155,8 +157,9 @@ class Settings:
         for a client's extra_config."""
         if not self.secured:
             return {}
+        tls = {"ssl.ca.location": self.kafka_ssl_ca} if self.kafka_ssl_ca else {}
         return {"security.protocol": self.kafka_security_protocol, "sasl.mechanism": self.kafka_sasl_mechanism,
-                "sasl.username": self.kafka_user, "sasl.password": self.secret(f"kafka.{self.kafka_user}")}
+                "sasl.username": self.kafka_user, "sasl.password": self.secret(f"kafka.{self.kafka_user}"), **tls}
 
     def kafka_client(self, **config) -> dict:
         """A client configuration: bootstrap servers, this process's credentials, then `config`."""

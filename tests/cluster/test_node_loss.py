@@ -55,7 +55,7 @@ def partitions_on(cluster, member: str):
     s = cluster.settings
     admin = AdminClient({**s.kafka_client(), "log_level": 0})
     group = admin.describe_consumer_groups([s.catalog_group])[s.catalog_group].result(timeout=5)
-    owners = {m.group_instance_id: len(m.assignment.topic_partitions) for m in group.members}
+    owners = {m.client_id: len(m.assignment.topic_partitions) for m in group.members}
     return owners == {member: register.TOPIC_PARTITIONS}
 
 

@@ -92,3 +92,10 @@ def test_secrets_stay_in_their_file(cluster):
     assert password not in str(config)
     for conf in (s.stack_dir / "conf").rglob("connect-*.properties"):
         assert s.secret(f"kafka.{accounts.SINK.kafka_user}") not in conf.read_text(), conf
+
+
+def test_a_client_that_does_not_trust_the_stack_ca_is_refused(cluster):
+    s = cluster.settings
+    config = {k: v for k, v in accounts.acting_as(s, accounts.ORDER).kafka_client().items() if k != "ssl.ca.location"}
+    with pytest.raises(KafkaException):  # the brokers' certificate is signed by no CA it knows
+        AdminClient({**config, "log_level": 0}).list_topics(timeout=5)

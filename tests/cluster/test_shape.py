@@ -51,7 +51,7 @@ def test_catalogs_share_the_partitions(cluster):
         owned = [len(m.assignment.topic_partitions) for m in group.members]
         return group if len(owned) == 2 and sum(owned) == register.TOPIC_PARTITIONS and min(owned) > 0 else None
     group = wait_until(both_members, timeout=60, what="both Catalogs owning partitions")
-    assert sorted(m.group_instance_id for m in group.members) == ["catalog-1", "catalog-2"]
+    assert sorted(m.client_id for m in group.members) == ["catalog-1", "catalog-2"]
 
 
 def test_cluster_status_shows_every_node(cluster):
