@@ -126,7 +126,7 @@ cluster-down:
 	@if [ -x $(PY) ]; then $(CLUSTER_ENV) $(PY) -m stack down; else echo "nothing to stop"; fi
 
 cluster-status:
-	@$(CLUSTER_ENV) $(PY) -m stack status; $(CLUSTER_ENV) $(PY) -m ops.cluster_status
+	@$(CLUSTER_ENV) $(PY) -m ops.status; $(CLUSTER_ENV) $(PY) -m ops.cluster_status
 
 lint: $(VENV)/.installed protos
 	$(VENV)/bin/ruff check .
