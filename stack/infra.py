@@ -1,4 +1,5 @@
-"""The infrastructure parts of a stack, built from one Settings: MariaDB, a KRaft broker, a Connect worker.
+"""The infrastructure parts of a stack, built from one Settings: MariaDB, KAFKA_BROKERS KRaft nodes
+(one: the single-node stack; more: a secured cluster), CONNECT_WORKERS Connect workers, the sink's watchdog.
 
 Each is a plain process on 127.0.0.1 with its data, config and log under the
 settings' stack_dir; the jars and tools that `make setup` fetched are shared by
@@ -37,7 +38,8 @@ def _render(settings: Settings, template: str, target: str | None = None, **valu
     """A template of stack/config/ filled in, under <stack_dir>/conf/ (0600: some hold passwords)."""
     path = settings.stack_dir / "conf" / (target or template)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
+    path.touch()
+    path.chmod(0o600)
     path.write_text(Template((TEMPLATES / template).read_text()).substitute(values))
     return path
 
