@@ -82,6 +82,8 @@ def free_port_run(count: int) -> int:
 
 class Topology:
     def __init__(self, settings: Settings, orders: int | None = None, catalogs: int | None = None):
+        if catalogs is not None and catalogs != settings.catalog_instances:
+            settings = dataclasses.replace(settings, catalog_instances=catalogs)  # the Orders ask each
         self.settings = settings
         self.supervisor = Supervisor(settings.stack_dir)
         self.mariadb = infra.mariadb(settings)
@@ -92,11 +94,11 @@ class Topology:
         ports = settings.order_ports[:orders] if orders is not None else settings.order_ports
         if len(ports) < (orders or 0):
             raise ValueError(f"{orders} Order instances need {orders} ORDER_PORTS, got {ports}")
-        catalogs = settings.catalog_instances if catalogs is None else catalogs
         # Several Catalogs share their group as named members (catalog_svc.config._membership).
+        named = settings.catalog_instances > 1
         self.catalogs = [service_part(settings, f"catalog-{i}", "catalog_svc", port,
-                                      {"CATALOG_INSTANCE": f"catalog-{i}"} if catalogs > 1 else {})
-                         for i, port in enumerate(_catalog_ports(settings, catalogs), start=1)]
+                                      {"CATALOG_INSTANCE": f"catalog-{i}"} if named else {})
+                         for i, port in enumerate(settings.catalog_ports, start=1)]
         self.orders = [service_part(settings, f"order-{i}", "order_svc", port, {"ORDER_INSTANCE": f"order-{i}"})
                        for i, port in enumerate(ports, start=1)]
 
@@ -208,8 +210,3 @@ def reap_abandoned_private_stacks() -> None:
                                key=lambda f: last.get(f.stem.split("-")[0], 0)):
             supervisor.stop(Part(pid_file.stem, 0, "", list, lambda: False), grace=10)
         shutil.rmtree(stack_dir, ignore_errors=True)
-
-
-def _catalog_ports(settings: Settings, count: int) -> list[int]:
-    # The first Catalog is at CATALOG_PORT, more follow on the next ports (Settings.catalog_ports).
-    return [settings.catalog_port + i for i in range(count)]

@@ -176,6 +176,7 @@ class Settings:
 
     @property
     def catalog_ports(self) -> list[int]:
+        """The first Catalog is at CATALOG_PORT, more follow on the next ports."""
         return [self.catalog_port + i for i in range(self.catalog_instances)]
 
     @property
