@@ -1,4 +1,5 @@
-"""Losing a node is a non-event: kill -9 one broker, one Connect worker or one Catalog mid-load.
+"""Losing a node is a non-event: kill -9 one broker, one Connect worker or one Catalog mid-load,
+or freeze a broker (SIGSTOP, then SIGCONT).
 
 Each case: 4 clients place 1-unit orders on both Order instances; after a few seconds one node
 is killed with SIGKILL. While it is down, the test waits until the cluster has worked around it
@@ -7,9 +8,12 @@ every partition) and records how long that took; the load runs a few seconds mor
 smaller cluster, then the node is restarted, the load goes on and stops. The ledger is read
 once everything settled (generous deadline). Times are printed, never asserted; the counts are.
 """
+import os
+import signal
 import time
 
 import pytest
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from connect import register, rest
@@ -22,20 +26,26 @@ LOAD_AFTER_RESTART_S = 8
 SETTLE_S = 240
 
 
-def leaders_elsewhere(cluster, node_id: int):
-    """Every orders partition has a leader other than the dead node (a new one where it led)."""
+def orders_partitions(cluster):
+    """The orders topic's partition metadata, or None when the broker asked did not answer in time."""
     s = cluster.settings
     admin = AdminClient({**s.kafka_client(), "log_level": 0})
-    partitions = admin.list_topics(s.orders_topic, timeout=5).topics[s.orders_topic].partitions.values()
-    return all(p.leader not in (-1, node_id) for p in partitions)
+    try:
+        return admin.list_topics(s.orders_topic, timeout=5).topics[s.orders_topic].partitions.values()
+    except KafkaException:  # e.g. asked the frozen broker
+        return None
+
+
+def leaders_elsewhere(cluster, node_id: int):
+    """Every orders partition has a leader other than the dead node (a new one where it led)."""
+    partitions = orders_partitions(cluster)
+    return partitions is not None and all(p.leader not in (-1, node_id) for p in partitions)
 
 
 def back_in_sync(cluster):
     """The restarted broker is back in the ISR of every orders partition."""
-    s = cluster.settings
-    admin = AdminClient({**s.kafka_client(), "log_level": 0})
-    partitions = admin.list_topics(s.orders_topic, timeout=5).topics[s.orders_topic].partitions.values()
-    return all(len(p.isrs) == len(p.replicas) == 3 for p in partitions)
+    partitions = orders_partitions(cluster)
+    return partitions is not None and all(len(p.isrs) == len(p.replicas) == 3 for p in partitions)
 
 
 def tasks_on_survivor(cluster, survivor_url: str):
@@ -54,17 +64,41 @@ def partitions_on(cluster, member: str):
     """The named Catalog owns every orders partition, alone."""
     s = cluster.settings
     admin = AdminClient({**s.kafka_client(), "log_level": 0})
-    group = admin.describe_consumer_groups([s.catalog_group])[s.catalog_group].result(timeout=5)
+    try:
+        group = admin.describe_consumer_groups([s.catalog_group])[s.catalog_group].result(timeout=5)
+    except KafkaException:
+        return False
     owners = {m.client_id: len(m.assignment.topic_partitions) for m in group.members}
     return owners == {member: register.TOPIC_PARTITIONS}
 
 
-# victim, what "worked around it" means, what to wait for after the restart
+# victim, how it is lost, what "worked around it" means, what to wait for once it is back
 CASES = {
-    "broker": ("kafka-2", lambda c: leaders_elsewhere(c, 2), back_in_sync),
-    "worker": ("connect-2", lambda c: tasks_on_survivor(c, c.settings.connect_urls[0]), None),
-    "catalog": ("catalog-2", lambda c: partitions_on(c, "catalog-1"), None),
+    "broker": ("kafka-2", "kill", lambda c: leaders_elsewhere(c, 2), back_in_sync),
+    "worker": ("connect-2", "kill", lambda c: tasks_on_survivor(c, c.settings.connect_urls[0]), None),
+    "catalog": ("catalog-2", "kill", lambda c: partitions_on(c, "catalog-1"), None),
+    # No firewall here to cut a broker off the network; a frozen one looks the same to the others
+    # (open connections that never answer, no RST as after a kill), though it does nothing meanwhile.
+    "frozen-broker": ("kafka-3", "freeze", lambda c: leaders_elsewhere(c, 3), back_in_sync),
 }
+
+
+def lose(supervisor, part, how: str) -> None:
+    if how == "kill":
+        assert supervisor.kill(part), f"{part.name} was not running"
+    else:
+        pid = supervisor.pid(part)
+        assert pid, f"{part.name} was not running"
+        os.kill(pid, signal.SIGSTOP)
+
+
+def bring_back(supervisor, part, how: str) -> None:
+    if how == "kill":
+        supervisor.ensure_up(part, timeout=180)
+    else:
+        pid = supervisor.pid(part)
+        os.kill(pid, signal.SIGCONT)
+        supervisor.wait_healthy(part, pid, timeout=180)
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +108,13 @@ def load_product(cluster):
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_lose_a_node_mid_load(cluster, load_product, case, capsys):
-    victim, worked_around, rejoined = CASES[case]
+    victim, how, worked_around, rejoined = CASES[case]
     settings, supervisor = cluster.settings, cluster.supervisor
     part = cluster.part(victim)
     before = stock_of(settings, load_product)
     with OrderLoad([o.address for o in cluster.orders], load_product) as load:
         time.sleep(LOAD_BEFORE_KILL_S)
-        assert supervisor.kill(part), f"{victim} was not running"
+        lose(supervisor, part, how)
         killed_at = time.monotonic()
         acked_at_kill = len(load.acked)
         wait_until(lambda: worked_around(cluster), timeout=TAKE_OVER_TIMEOUT_S, interval=0.25,
@@ -89,7 +123,7 @@ def test_lose_a_node_mid_load(cluster, load_product, case, capsys):
         time.sleep(DOWN_AFTER_TAKE_OVER_S)
         acked_while_down = len(load.acked) - acked_at_kill
         pause = load.longest_pause(killed_at, time.monotonic())
-        supervisor.ensure_up(part, timeout=180)
+        bring_back(supervisor, part, how)
         restarted_at = time.monotonic()
         rejoin = ""
         if rejoined is not None:
@@ -104,7 +138,7 @@ def test_lose_a_node_mid_load(cluster, load_product, case, capsys):
     settled_at = time.monotonic()
     for service in cluster.services:
         assert supervisor.pid(service), f"{service.name} died"
-    row = (ledger_row(f"kill -9 {victim}", ledger, load.refused)
+    row = (ledger_row(f"{'kill -9' if how == 'kill' else 'freeze'} {victim}", ledger, load.refused)
            + f" | acked while down {acked_while_down:4}, longest pause {pause:4.1f}s"
            f" | worked around in {took_over:4.1f}s{rejoin}"
            f" | all acked in table+stock {settled_at - stopped_at:4.1f}s after the load stopped")
