@@ -17,7 +17,8 @@ BUF_VERSION     := 1.75.0
 PROTOS      := $(shell find protos tests/protos -name '*.proto' 2>/dev/null)
 
 .PHONY: help setup system jars tools protos stack-up stack-down stack-status \
-        services-up services-down run test lint unit bench clean status
+        services-up services-down run test lint unit bench clean status \
+        cluster-up cluster-down cluster-status test-cluster
 
 help:
 	@echo "make run          install what is missing, start everything, run the demo"
@@ -25,6 +26,8 @@ help:
 	@echo "make stack-up | stack-down | stack-status   MariaDB, Kafka, Connect (and the services)"
 	@echo "make services-up | services-down             the demo's gRPC services"
 	@echo "make status       parts, connectors, consumer lag, dead letters, service health"
+	@echo "make cluster-up | cluster-down | cluster-status   3 brokers, 2 workers, 2 Catalogs, 2 Orders, secured"
+	@echo "make test-cluster the cluster's tests (node loss under load, refusals) on a private cluster"
 	@echo "make bench        run the benchmarks in bench/"
 	@echo "make dlq          list the dead letters (replay: $(PY) -m ops.dead_letters replay --help)"
 	@echo "make doctor FILE=envelope.json   what JsonConverter and the sink do with it (FILE=- for stdin)"
@@ -99,7 +102,31 @@ run: stack-up
 # Lint and types first (seconds), then the tests on a private stack of their own (own ports
 # and data dir under .stack/private/), so they never touch what `make run` shows.
 test: setup lint
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --ignore=tests/cluster
+
+# The cluster's tests, on a private secured cluster of their own (tests/cluster/conftest.py).
+test-cluster: setup
+	$(PY) -m pytest tests/cluster
+
+# Cluster mode: the same stack scripts with more parts, on ports and a stack dir of its own
+# (the single-node stack may run beside it). Passwords are generated into SECRETS_FILE (0600).
+CLUSTER_DIR := $(CURDIR)/$(TOOLS)/cluster
+CLUSTER_ENV := STACK_DIR=$(CLUSTER_DIR) KAFKA_BROKERS=3 CONNECT_WORKERS=2 CATALOG_INSTANCES=2 SINK_TASKS=3 \
+    KAFKA_SECURITY_PROTOCOL=SASL_SSL KAFKA_SSL_CA=$(CLUSTER_DIR)/secrets/tls/ca.pem KAFKA_USER=admin \
+    SECRETS_FILE=$(CLUSTER_DIR)/secrets/credentials.properties \
+    MARIADB_PORT=13306 KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19192 CONNECT_PORT=18083 \
+    CATALOG_PORT=50161 ORDER_PORTS=50151,50152 \
+    KAFKA_HEAP_OPTS="-Xms128m -Xmx384m" CONNECT_HEAP_OPTS="-Xms128m -Xmx512m"
+
+cluster-up: setup
+	$(CLUSTER_ENV) $(PY) -m stack up
+	$(CLUSTER_ENV) $(PY) -m stack services-up
+
+cluster-down:
+	@if [ -x $(PY) ]; then $(CLUSTER_ENV) $(PY) -m stack down; else echo "nothing to stop"; fi
+
+cluster-status:
+	@$(CLUSTER_ENV) $(PY) -m ops.status; $(CLUSTER_ENV) $(PY) -m ops.cluster_status
 
 lint: $(VENV)/.installed protos
 	$(VENV)/bin/ruff check .

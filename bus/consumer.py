@@ -185,7 +185,7 @@ class EventConsumer:
         if self._max_batch > 1:
             for m in self._consumer.consume(self._max_batch - 1, 0):
                 if m.error():
-                    if m.error().fatal():
+                    if _fatal(m.error()):
                         raise KafkaException(m.error())
                     log.warning("consumer error on %s: %s", self.topic, m.error())
                     continue
@@ -199,7 +199,7 @@ class EventConsumer:
         if m is None:
             return None
         if m.error():
-            if m.error().fatal():
+            if _fatal(m.error()):
                 raise KafkaException(m.error())
             log.warning("consumer error on %s: %s", self.topic, m.error())
             return None
@@ -449,6 +449,12 @@ class EventConsumer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _fatal(error: KafkaError) -> bool:
+    # librdkafka reports a fatal error as an event with code _FATAL whose fatal() is False
+    # (the real error is only named in its text): both mean the consumer can do no more.
+    return error.fatal() or error.code() == KafkaError._FATAL
 
 
 def _describe(m):

@@ -14,6 +14,8 @@ class CatalogSettings:
     catalog_db_url: str
     orders_topic: str
     consumer_group: str
+    consumer_config: dict  # librdkafka settings over the bus's: credentials, group membership
+    dlq_config: dict       # and those of its dead-letter producer
 
 
 def load(env=None) -> CatalogSettings:
@@ -26,4 +28,21 @@ def load(env=None) -> CatalogSettings:
         catalog_db_url=shared.mariadb_url(shared.catalog_db),
         orders_topic=shared.orders_topic,
         consumer_group=shared.catalog_group,
+        consumer_config={**shared.kafka_security(), **_membership(env.get("CATALOG_INSTANCE"))},
+        dlq_config=shared.kafka_security(),
     )
+
+
+def _membership(instance: str | None) -> dict:
+    """Several Catalogs share the group (the supervisor names each, CATALOG_INSTANCE): a rebalance
+    moves only the partitions that change owner (cooperative), and a killed one's partitions move
+    after session.timeout.ms: 6 s (the broker's minimum) keeps that under 10 s.
+
+    No static membership (group.instance.id): it would spare the rebalance when an instance comes
+    back, but when the group coordinator's broker dies, librdkafka (2.16) times the session out,
+    rejoins as a new member of the same instance id, and its next commit is FENCED_INSTANCE_ID,
+    a fatal error: seen in tests/cluster, both Catalogs stopped applying orders."""
+    if not instance:
+        return {}
+    return {"partition.assignment.strategy": "cooperative-sticky", "client.id": instance,
+            "session.timeout.ms": 6000, "heartbeat.interval.ms": 1500}

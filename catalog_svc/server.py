@@ -114,8 +114,9 @@ def serve() -> None:
     consumer = EventConsumer(settings.orders_topic, order_event_pb2.OrderPlaced, settings.consumer_group,
                              batch_handler=order_events_handler(engine, catalog_metrics),
                              on_health=health_reporter(health, service_names, catalog_metrics.serving),
-                             extra_config=FETCH_IN_BATCHES,
-                             bootstrap=settings.kafka_bootstrap)
+                             bootstrap=settings.kafka_bootstrap,
+                             extra_config={**FETCH_IN_BATCHES, **settings.consumer_config},
+                             dlq_config=settings.dlq_config)
     catalog_metrics.watch(consumer)
     consuming = threading.Thread(target=_consume, args=(consumer, stop), name="order-events", daemon=True)
     consuming.start()

@@ -26,8 +26,12 @@ class ConnectorError(Exception):
 
 
 def placeholders(settings: Settings) -> dict:
-    """The values a connector JSON file may reference as ${NAME}."""
-    return {**settings.to_env(), "SINK_DLQ_TOPIC": settings.sink_dlq_topic}
+    """The values a connector JSON file may reference as ${NAME}. With SECRETS_FILE, the password
+    is a reference the worker resolves (FileConfigProvider): GET /connectors/... never shows it."""
+    values = {**settings.to_env(), "SINK_DLQ_TOPIC": settings.sink_dlq_topic}
+    if settings.secrets_file:
+        values["MARIADB_PASSWORD"] = settings.secret_reference(f"mariadb.{settings.mariadb_user}")
+    return values
 
 
 def load(config: dict | str | Path, settings: Settings) -> tuple[str, dict]:
@@ -49,16 +53,22 @@ def load(config: dict | str | Path, settings: Settings) -> tuple[str, dict]:
 
 def ensure_topics(config: dict, settings: Settings, timeout: float = 30) -> None:
     """Create the connector's topics and its dead-letter topic if they are missing."""
-    from confluent_kafka import KafkaError, KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
-
     wanted = {t.strip(): TOPIC_PARTITIONS for t in config.get("topics", "").split(",") if t.strip()}
     dlq = config.get("errors.deadletterqueue.topic.name")
     if dlq:
         wanted[dlq] = 1
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    create_missing_topics(settings, wanted, timeout)
+
+
+def create_missing_topics(settings: Settings, wanted: dict[str, int], timeout: float = 30) -> None:
+    """Create the topics of {name: partitions} that do not exist yet, with the brokers' default
+    replication factor and min.insync.replicas (1 on one broker; 3 and 2 in a cluster)."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient(settings.kafka_client())
     existing = admin.list_topics(timeout=timeout).topics
-    missing = [NewTopic(t, num_partitions=n, replication_factor=1)
+    missing = [NewTopic(t, num_partitions=n, replication_factor=-1)
                for t, n in wanted.items() if t not in existing]
     if not missing:
         return

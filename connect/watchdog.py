@@ -151,11 +151,10 @@ class Watchdog:
         self.url = settings.connect_url
         self._pause: dict[str, float] = {}  # connector -> seconds to wait before the next restart
         self._next_try: dict[str, float] = {}
-        self._dlq = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all",
-                              "enable.idempotence": True})
+        self._dlq = Producer(settings.kafka_client(**{"acks": "all", "enable.idempotence": True}))
 
     def check_all(self) -> None:
-        status, names = rest.call(self.url, "GET", "/connectors?expand=status&expand=info")
+        status, names = self._ask_a_worker("/connectors?expand=status&expand=info")
         if status != 200:
             return
         for name, info in names.items():
@@ -165,6 +164,20 @@ class Watchdog:
             failed = [t for t in info["status"]["tasks"] if t["state"] == "FAILED"]
             if failed and time.monotonic() >= self._next_try.get(name, 0):
                 self.heal(name, config, failed)
+
+    def _ask_a_worker(self, path: str):
+        """GET from the first worker that answers (any worker of the group forwards or answers),
+        and keep talking to that one."""
+        error = OSError("no Connect worker to ask")
+        for url in dict.fromkeys([self.url, *self.settings.connect_urls]):
+            try:
+                answer = rest.call(url, "GET", path)
+            except OSError as e:
+                error = e
+                continue
+            self.url = url
+            return answer
+        raise error
 
     def heal(self, name: str, config: dict, failed: list) -> None:
         trace = (failed[0].get("trace") or "").splitlines()[:1]
@@ -195,7 +208,7 @@ class Watchdog:
         database = urlparse(config["connection.url"].removeprefix("jdbc:")).path.lstrip("/").split("?")[0]
         try:
             conn = pymysql.connect(host=self.settings.mariadb_host, port=self.settings.mariadb_port,
-                                   user=self.settings.mariadb_user, password=self.settings.mariadb_password,
+                                   user=self.settings.mariadb_user, password=self.settings.db_password,
                                    database=database, connect_timeout=3, autocommit=False)
         except pymysql.MySQLError as e:
             raise Transient(f"database: {e}") from None
@@ -215,7 +228,7 @@ class Watchdog:
         return None
 
     def _partitions(self, topic: str, committed: dict) -> list[tuple[int, int]]:
-        c = Consumer({"bootstrap.servers": self.settings.kafka_bootstrap, "group.id": "watchdog-probe"})
+        c = Consumer(self.settings.kafka_client(**{"group.id": "watchdog-probe"}))
         try:
             partitions = c.list_topics(topic, timeout=10).topics[topic].partitions
             out = []
@@ -227,8 +240,7 @@ class Watchdog:
             c.close()
 
     def _read(self, topic: str, partition: int, start: int) -> list:
-        c = Consumer({"bootstrap.servers": self.settings.kafka_bootstrap, "group.id": "watchdog-probe",
-                      "enable.auto.commit": False})
+        c = Consumer(self.settings.kafka_client(**{"group.id": "watchdog-probe", "enable.auto.commit": False}))
         try:
             _, end = c.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
             end = min(end, start + MAX_PROBE)

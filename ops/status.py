@@ -42,11 +42,10 @@ def connectors_report(settings: Settings) -> tuple[list[str], bool]:
     return lines or ["  (no connectors)"], ok
 
 
-def lag_report(bootstrap: str, group: str, topic: str) -> list[str]:
-    """The lag of one group on one topic, in all and per partition."""
+def lag_report(client: dict, group: str, topic: str) -> list[str]:
+    """The lag of one group on one topic, in all and per partition (client: Settings.kafka_client())."""
     # A consumer of that group id that never subscribes reads its commits without joining it.
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                      "enable.auto.commit": False})
+    probe = Consumer({**client, "group.id": group, "enable.auto.commit": False})
     try:
         meta = probe.list_topics(topic, timeout=5).topics.get(topic)
         if meta is None or meta.error is not None:
@@ -85,12 +84,12 @@ def main() -> int:
     lines, connectors_ok = connectors_report(settings)
     print("\n".join(lines))
     ok = ok and connectors_ok
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "ops-status",
-                         "enable.auto.commit": False, "socket.timeout.ms": 5000})
+    client = settings.kafka_client()  # in a secured cluster: as the admin
+    consumer = Consumer({**client, "group.id": "ops-status", "enable.auto.commit": False, "socket.timeout.ms": 5000})
     try:
         print("Consumer lag:")
-        print("\n".join(lag_report(settings.kafka_bootstrap, settings.catalog_group, settings.orders_topic)))
-        print("\n".join(lag_report(settings.kafka_bootstrap, f"connect-{settings.sink_name}", settings.orders_topic)))
+        print("\n".join(lag_report(client, settings.catalog_group, settings.orders_topic)))
+        print("\n".join(lag_report(client, f"connect-{settings.sink_name}", settings.orders_topic)))
         print("Dead letters:")
         print(dead_letter_depth(consumer, settings.catalog_dlq_topic))
         print(dead_letter_depth(consumer, settings.sink_dlq_topic))

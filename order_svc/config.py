@@ -18,6 +18,7 @@ class OrderSettings:
     product_stale_s: float
     publish_timeout_s: float
     kafka_bootstrap: str
+    kafka_config: dict  # librdkafka settings over the bus's (credentials)
     orders_topic: str
     orders_db_url: str
     orders_table: str
@@ -39,6 +40,7 @@ def load(env=None) -> OrderSettings:
         product_stale_s=float(env.get("PRODUCT_STALE_S", "300")),
         publish_timeout_s=float(env.get("PUBLISH_TIMEOUT_S", "10.0")),
         kafka_bootstrap=shared.kafka_bootstrap,
+        kafka_config=shared.kafka_security(),
         orders_topic=shared.orders_topic,
         orders_db_url=shared.mariadb_url(shared.orders_db),
         orders_table=shared.orders_table,

@@ -313,7 +313,9 @@ class KeyedLocks:
 
 
 def catalog_channel(address: str) -> grpc.Channel:
-    return grpc.insecure_channel(address, options=CATALOG_CHANNEL_OPTIONS)
+    # Several Catalogs (a list of addresses): each call goes to one that is up, in turn.
+    balance = (("grpc.lb_policy_name", "round_robin"),) if "," in address else ()
+    return grpc.insecure_channel(address, options=CATALOG_CHANNEL_OPTIONS + balance)
 
 
 def serve() -> None:
@@ -322,7 +324,8 @@ def serve() -> None:
     stop = stop_on_signals()
     metrics.serve(settings.metrics_port)
     channel = catalog_channel(settings.catalog_address)
-    producer = EventProducer(settings.orders_topic, "order_id", bootstrap=settings.kafka_bootstrap)
+    producer = EventProducer(settings.orders_topic, "order_id", bootstrap=settings.kafka_bootstrap,
+                             extra_config=settings.kafka_config)
     store = OrderStore(settings.orders_db_url, settings.orders_table, connections=MAX_WORKERS)
     service = OrderService(settings, catalog_service_pb2_grpc.CatalogServiceStub(channel), producer, store,
                            metrics.OrderMetrics())

@@ -7,7 +7,8 @@
     python -m stack status        each part: pid, port, health; exit 1 if one is down
 
 Every setting comes from the environment (svc_runtime.settings): STACK_DIR, the
-ports, topic, databases and table.
+ports, topic, databases and table; KAFKA_BROKERS, CONNECT_WORKERS, CATALOG_INSTANCES
+and the SASL/TLS settings make it a cluster (`make cluster-up` sets them).
 """
 import sys
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs Debian's MariaDB server and client when they are missing.
+# Installs Debian's MariaDB server and client (and openssl, which makes the cluster's TLS
+# certificates) when they are missing.
 # Our stack runs its own mariadbd with its own datadir, so the system
 # service must not start (and hold port 3306) while the packages install.
 set -euo pipefail
 
 missing=()
-for pkg in mariadb-server mariadb-client; do
+for pkg in mariadb-server mariadb-client openssl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -eq 0 ]; then

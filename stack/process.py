@@ -101,6 +101,15 @@ class Supervisor:
         self.wait_healthy(part, pid, timeout)
         say(f"{part.name}: healthy on {self.host}:{part.port} ({time.monotonic() - began:.1f}s)")
 
+    def ensure_all_up(self, parts: list[Part], timeout: float) -> None:
+        """ensure_up for parts that only become healthy together (a KRaft quorum): start each
+        that does not run, then wait for each."""
+        began = time.monotonic()
+        pids = [self.pid(part) or self.start(part) for part in parts]
+        for part, pid in zip(parts, pids):
+            self.wait_healthy(part, pid, max(1.0, timeout - (time.monotonic() - began)))
+            say(f"{part.name}: healthy on {self.host}:{part.port} ({time.monotonic() - began:.1f}s)")
+
     def start(self, part: Part) -> int:
         """Start the part's process (it must not run); returns its pid without waiting."""
         if part.port and self.port_open(part.port):
@@ -135,19 +144,24 @@ class Supervisor:
 
     def stop(self, part: Part, grace: float = 30) -> None:
         """SIGTERM, then SIGKILL if it is still running after `grace` seconds."""
-        pid = self.pid(part)
-        if pid is None:
-            return
-        say(f"{part.name}: stopping pid {pid}")
-        self._signal(pid, signal.SIGTERM)
+        self.stop_all([part], grace)
+
+    def stop_all(self, parts: list[Part], grace: float = 30) -> None:
+        """stop() several parts at once (the nodes of a quorum: stopped one by one, the last
+        ones would wait for a majority that is gone)."""
+        running = [(part, pid) for part in parts if (pid := self.pid(part)) is not None]
+        for part, pid in running:
+            say(f"{part.name}: stopping pid {pid}")
+            self._signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while self.pid(part) == pid and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if self.pid(part) == pid:
-            say(f"{part.name}: still running after {grace:.0f}s, killing")
-            self.kill(part)
-        self.pid_file(part).unlink(missing_ok=True)
-        self._children.pop(part.name, None)
+        for part, pid in running:
+            while self.pid(part) == pid and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if self.pid(part) == pid:
+                say(f"{part.name}: still running after {grace:.0f}s, killing")
+                self.kill(part)
+            self.pid_file(part).unlink(missing_ok=True)
+            self._children.pop(part.name, None)
 
     def wait_exit(self, part: Part, timeout: float) -> int:
         """The exit code of a part this supervisor started (raises TimeoutExpired)."""

@@ -23,6 +23,7 @@ read no environment: they take these values as parameters.
 | SINK_TASKS             | 1                       | the sink's tasks.max (at most the partitions of |
 |                        |                         | ORDERS_TOPIC; see README "Performance")         |
 | CATALOG_PORT           | 50061                   | the Catalog's gRPC port                         |
+| CATALOG_INSTANCES      | 1                       | Catalogs (on CATALOG_PORT and the next ports)   |
 | ORDER_PORTS            | 50051,50052             | one Order instance per port                     |
 | METRICS_PORT_OFFSET    | 1000                    | each service's Prometheus /metrics port: its    |
 |                        |                         | gRPC port + this (51051, 51061); 0: none        |
@@ -31,6 +32,16 @@ read no environment: they take these values as parameters.
 | JAVA_HOME              | Debian's Java 17        | the JDK of the broker and the worker            |
 | KAFKA_HEAP_OPTS / CONNECT_HEAP_OPTS | 512m / 768m max | their heaps                                |
 | STACK_STARTUP_TIMEOUT  | 120                     | seconds a part may take to become healthy       |
+| KAFKA_BROKERS          | 1                       | brokers (3: a KRaft cluster on KAFKA_PORT and   |
+|                        |                         | the next ports, controllers likewise)           |
+| CONNECT_WORKERS        | 1                       | Connect workers (on CONNECT_PORT and the next)  |
+| KAFKA_SECURITY_PROTOCOL | PLAINTEXT              | SASL_SSL (cluster): TLS, SCRAM users and ACLs   |
+| KAFKA_SSL_CA           | (unset)                 | the CA certificate that signed the brokers'     |
+| KAFKA_SASL_MECHANISM   | SCRAM-SHA-512           | the SASL mechanism of clients                   |
+| KAFKA_USER             | (unset)                 | this process's Kafka principal (with SASL)      |
+| SECRETS_FILE           | (unset)                 | 0600 properties file of passwords, one per      |
+|                        |                         | account: kafka.<user>=, mariadb.<user>=; when   |
+|                        |                         | set, MARIADB_PASSWORD is not used               |
 """
 
 import dataclasses
@@ -61,6 +72,7 @@ class Settings:
     sink_name: str = "orders-sink"
     sink_tasks: int = 1
     catalog_port: int = 50061
+    catalog_instances: int = 1
     order_ports: tuple[int, ...] = (50051, 50052)
     metrics_port_offset: int = 1000  # 0: no metrics exporter
     # The stack's own processes.
@@ -68,10 +80,19 @@ class Settings:
     kafka_heap_opts: str = "-Xms256m -Xmx512m"
     connect_heap_opts: str = "-Xms256m -Xmx768m"
     stack_startup_timeout: float = 120.0
+    # Cluster mode: more brokers and workers, SASL/SCRAM, one account per part.
+    kafka_brokers: int = 1
+    connect_workers: int = 1
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_user: str = ""
+    kafka_ssl_ca: str = ""
+    secrets_file: str = ""
 
     def __post_init__(self):
         if not self.kafka_bootstrap:
-            object.__setattr__(self, "kafka_bootstrap", f"{HOST}:{self.kafka_port}")
+            object.__setattr__(self, "kafka_bootstrap",
+                               ",".join(f"{HOST}:{port}" for port in self.kafka_ports))
         if not self.connect_url:
             object.__setattr__(self, "connect_url", f"http://{HOST}:{self.connect_port}")
         object.__setattr__(self, "stack_dir", Path(self.stack_dir).resolve())
@@ -103,6 +124,51 @@ class Settings:
         return env
 
     @property
+    def kafka_ports(self) -> list[int]:
+        """One client port per broker: KAFKA_PORT and the next ones."""
+        return [self.kafka_port + i for i in range(self.kafka_brokers)]
+
+    @property
+    def connect_urls(self) -> list[str]:
+        """The REST URL of each worker: CONNECT_PORT and the next ones."""
+        return [f"http://{HOST}:{self.connect_port + i}" for i in range(self.connect_workers)]
+
+    @property
+    def secured(self) -> bool:
+        return self.kafka_security_protocol != "PLAINTEXT"
+
+    def secret(self, key: str) -> str:
+        """One password from SECRETS_FILE (a Java properties file that Connect's FileConfigProvider
+        reads too), read when needed so that it never travels in an environment variable."""
+        for line in Path(self.secrets_file).read_text().splitlines():
+            name, sep, value = line.partition("=")
+            if sep and name.strip() == key:
+                return value.strip()
+        raise KeyError(f"no {key} in {self.secrets_file}")
+
+    def secret_reference(self, key: str) -> str:
+        """How Connect configuration names a secret: resolved by the worker, never shown by its REST API."""
+        return f"${{file:{self.secrets_file}:{key}}}"
+
+    @property
+    def db_password(self) -> str:
+        """The password of MARIADB_USER: from SECRETS_FILE when there is one."""
+        return self.secret(f"mariadb.{self.mariadb_user}") if self.secrets_file else self.mariadb_password
+
+    def kafka_security(self) -> dict[str, str]:
+        """librdkafka settings that authenticate this process as KAFKA_USER ({} without SASL);
+        for a client's extra_config."""
+        if not self.secured:
+            return {}
+        tls = {"ssl.ca.location": self.kafka_ssl_ca} if self.kafka_ssl_ca else {}
+        return {"security.protocol": self.kafka_security_protocol, "sasl.mechanism": self.kafka_sasl_mechanism,
+                "sasl.username": self.kafka_user, "sasl.password": self.secret(f"kafka.{self.kafka_user}"), **tls}
+
+    def kafka_client(self, **config) -> dict:
+        """A client configuration: bootstrap servers, this process's credentials, then `config`."""
+        return {"bootstrap.servers": self.kafka_bootstrap, **self.kafka_security(), **config}
+
+    @property
     def sink_dlq_topic(self) -> str:
         return f"{self.sink_name}-dlq"
 
@@ -112,8 +178,16 @@ class Settings:
         return f"{self.orders_topic}.{self.catalog_group}.dlq"
 
     @property
+    def catalog_ports(self) -> list[int]:
+        """The first Catalog is at CATALOG_PORT, more follow on the next ports."""
+        return [self.catalog_port + i for i in range(self.catalog_instances)]
+
+    @property
     def catalog_address(self) -> str:
-        return f"{HOST}:{self.catalog_port}"
+        """The gRPC target of the Catalogs: one address, or a list for a client-side balancer."""
+        if self.catalog_instances == 1:
+            return f"{HOST}:{self.catalog_port}"
+        return "ipv4:" + ",".join(f"{HOST}:{port}" for port in self.catalog_ports)
 
     def metrics_port(self, grpc_port: int, env) -> int:
         """The metrics port of the service on `grpc_port` (0: no exporter). METRICS_PORT in `env`
@@ -124,5 +198,5 @@ class Settings:
 
     def mariadb_url(self, database: str | None = None) -> str:
         """SQLAlchemy URL (PyMySQL driver) of one database (None: no default database)."""
-        return (f"mysql+pymysql://{self.mariadb_user}:{self.mariadb_password}"
+        return (f"mysql+pymysql://{self.mariadb_user}:{self.db_password}"
                 f"@{self.mariadb_host}:{self.mariadb_port}/{database or ''}")

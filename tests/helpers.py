@@ -211,6 +211,7 @@ class OrderLoad:
         self.addresses, self.product_id, self.clients = addresses, product_id, clients
         self.user_id = user_id or f"load-{uuid.uuid4().hex[:8]}"
         self.acked: list[str] = []
+        self.acked_at: list[float] = []  # time.monotonic() of each acknowledgement
         self.refused: dict[str, int] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -228,6 +229,13 @@ class OrderLoad:
         self._stop.set()
         for t in self._threads:
             t.join(30)
+
+    def longest_pause(self, start: float, end: float) -> float:
+        """The longest time between start and end (time.monotonic()) in which no order was acknowledged."""
+        with self._lock:
+            times = sorted(t for t in self.acked_at if start < t < end)
+        edges = [start, *times, end]
+        return max(b - a for a, b in zip(edges, edges[1:]))
 
     def _run(self, index: int):
         import grpc
@@ -250,8 +258,37 @@ class OrderLoad:
                 continue
             with self._lock:
                 self.acked.append(reply.order.order_id)
+                self.acked_at.append(time.monotonic())
         for c in channels:
             c.close()
+
+
+def stock_of(settings: Settings, product_id: str) -> int:
+    """A product's stock in the Catalog's table."""
+    engine = sa.create_engine(settings.mariadb_url(settings.catalog_db))
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT stock FROM products WHERE product_id = :p"),
+                                {"p": product_id}).scalar()
+    finally:
+        engine.dispose()
+
+
+def settled_ledger(settings: Settings, acked: list[str], product_id: str, stock_before: int,
+                   timeout: float) -> dict:
+    """sync_ledger once every acknowledged order is in the table and the stock, or at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ledger = sync_ledger(settings, acked, product_id, stock_before)
+        if (ledger["lost"] == 0 and ledger["missing"] == 0) or time.monotonic() > deadline:
+            return ledger
+        time.sleep(1)
+
+
+def ledger_row(label: str, ledger: dict, refused: dict) -> str:
+    """One row of a fault table, as the fault tests print it."""
+    return (f"{label:26} | acked {ledger['acked']:5} | lost {ledger['lost']} | dup {ledger['duplicated']} | "
+            f"missing {ledger['missing']} | double {ledger['double']} | refused {sum(refused.values()):4}")
 
 
 def sync_ledger(settings: Settings, acked: list[str], product_id: str, stock_before: int) -> dict:

@@ -9,9 +9,8 @@ printed, never asserted.
 import time
 
 import pytest
-import sqlalchemy as sa
 
-from tests.helpers import OrderLoad, add_product, sync_ledger
+from tests.helpers import OrderLoad, add_product, ledger_row, settled_ledger, stock_of
 
 LOAD_BEFORE_KILL_S = 4
 DOWN_S = 6
@@ -25,16 +24,6 @@ ROWS = []
 def load_product(stack):
     """A product with stock enough for any load, so no order is refused for stock."""
     return add_product(stack, "LOAD")
-
-
-def stock_of(settings, product_id) -> int:
-    engine = sa.create_engine(settings.mariadb_url(settings.catalog_db))
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text("SELECT stock FROM products WHERE product_id = :p"),
-                                {"p": product_id}).scalar()
-    finally:
-        engine.dispose()
 
 
 @pytest.mark.parametrize("victim", ["mariadb", "kafka", "connect", "catalog-1", "order-1"])
@@ -53,18 +42,12 @@ def test_kill_9_mid_load(topology, load_product, victim, capsys):
     acked = list(load.acked)
     assert acked, f"no order was acknowledged at all ({load.refused})"
 
-    deadline = time.monotonic() + SETTLE_S
-    while True:
-        ledger = sync_ledger(settings, acked, load_product, before)
-        if (ledger["lost"] == 0 and ledger["missing"] == 0) or time.monotonic() > deadline:
-            break
-        time.sleep(1)
+    ledger = settled_ledger(settings, acked, load_product, before, SETTLE_S)
     settled_at = time.monotonic()
     for service in topology.services:  # every service alive and serving again
         assert supervisor.pid(service), f"{service.name} died"
         supervisor.wait_healthy(service, supervisor.pid(service), timeout=60)
-    row = (f"kill -9 {victim:9} | acked {ledger['acked']:5} | lost {ledger['lost']} | dup {ledger['duplicated']} | "
-           f"missing {ledger['missing']} | double {ledger['double']} | refused {sum(load.refused.values()):4} | "
+    row = (ledger_row(f"kill -9 {victim}", ledger, load.refused) + " | "
            f"in sync {settled_at - restarted_at:5.1f}s after restart ({settled_at - killed_at:5.1f}s after kill)")
     ROWS.append(row)
     with capsys.disabled():  # the figures belong in every run's output

@@ -378,6 +378,9 @@ def test_the_run_loop_raises_only_on_a_fatal_consumer_error(fakes):
         def fatal(self):
             return self._fatal
 
+        def code(self):
+            return KafkaError._TRANSPORT
+
         def __str__(self):
             return "fatal" if self._fatal else "transport"
 

@@ -1,0 +1,31 @@
+"""The cluster tests' one fixture: a private secured cluster, like `make cluster-up` but on free
+ports under .stack/private/<run>: three KRaft brokers (RF 3, min ISR 2), two Connect workers,
+two Catalogs in one group, two Order instances, SASL/SCRAM with ACLs and one MariaDB account
+per part. Deleted after the session (KEEP_TEST_STACK=1 keeps it).
+"""
+import os
+
+import pytest
+
+from connect import register
+from stack.process import StackError
+from stack.topology import Topology
+
+CLUSTER = {"orders": 2, "catalogs": 2, "secured": True, "kafka_brokers": 3, "connect_workers": 2, "sink_tasks": 3,
+           "kafka_heap_opts": "-Xms128m -Xmx384m", "connect_heap_opts": "-Xms128m -Xmx512m"}
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    topo = Topology.private(**CLUSTER)
+    try:
+        try:
+            topo.up()
+        except (StackError, register.ConnectorError) as err:
+            pytest.fail(f"the tests' private cluster did not come up: {err}", pytrace=False)
+        yield topo
+    finally:
+        if os.environ.get("KEEP_TEST_STACK"):
+            print(f"\nkept the test cluster in {topo.settings.stack_dir}")
+        else:
+            topo.destroy()

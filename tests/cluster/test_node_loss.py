@@ -1,0 +1,148 @@
+"""Losing a node is a non-event: kill -9 one broker, one Connect worker or one Catalog mid-load,
+or freeze a broker (SIGSTOP, then SIGCONT).
+
+Each case: 4 clients place 1-unit orders on both Order instances; after a few seconds one node
+is killed with SIGKILL. While it is down, the test waits until the cluster has worked around it
+(the partitions have new leaders / the tasks run on the other worker / the other Catalog owns
+every partition) and records how long that took; the load runs a few seconds more against the
+smaller cluster, then the node is restarted, the load goes on and stops. The ledger is read
+once everything settled (generous deadline). Times are printed, never asserted; the counts are.
+"""
+import os
+import signal
+import time
+
+import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from connect import register, rest
+from tests.helpers import OrderLoad, add_product, ledger_row, settled_ledger, stock_of, wait_until
+
+LOAD_BEFORE_KILL_S = 5
+DOWN_AFTER_TAKE_OVER_S = 6  # the load goes on against the smaller cluster
+TAKE_OVER_TIMEOUT_S = 120
+LOAD_AFTER_RESTART_S = 8
+SETTLE_S = 240
+
+
+def orders_partitions(cluster):
+    """The orders topic's partition metadata, or None when the broker asked did not answer in time."""
+    s = cluster.settings
+    admin = AdminClient({**s.kafka_client(), "log_level": 0})
+    try:
+        return admin.list_topics(s.orders_topic, timeout=5).topics[s.orders_topic].partitions.values()
+    except KafkaException:  # e.g. asked the frozen broker
+        return None
+
+
+def leaders_elsewhere(cluster, node_id: int):
+    """Every orders partition has a leader other than the dead node (a new one where it led)."""
+    partitions = orders_partitions(cluster)
+    return partitions is not None and all(p.leader not in (-1, node_id) for p in partitions)
+
+
+def back_in_sync(cluster):
+    """The restarted broker is back in the ISR of every orders partition."""
+    partitions = orders_partitions(cluster)
+    return partitions is not None and all(len(p.isrs) == len(p.replicas) == 3 for p in partitions)
+
+
+def tasks_on_survivor(cluster, survivor_url: str):
+    """Every sink task RUNNING, all on the surviving worker."""
+    s = cluster.settings
+    try:
+        _, status = rest.call(survivor_url, "GET", f"/connectors/{s.sink_name}/status", timeout=5)
+    except OSError:
+        return False
+    tasks = status.get("tasks", []) if isinstance(status, dict) else []
+    return (len(tasks) == register.TOPIC_PARTITIONS and all(t["state"] == "RUNNING" for t in tasks)
+            and {f"http://{t['worker_id']}" for t in tasks} == {survivor_url})
+
+
+def partitions_on(cluster, member: str):
+    """The named Catalog owns every orders partition, alone."""
+    s = cluster.settings
+    admin = AdminClient({**s.kafka_client(), "log_level": 0})
+    try:
+        group = admin.describe_consumer_groups([s.catalog_group])[s.catalog_group].result(timeout=5)
+    except KafkaException:
+        return False
+    owners = {m.client_id: len(m.assignment.topic_partitions) for m in group.members}
+    return owners == {member: register.TOPIC_PARTITIONS}
+
+
+# victim, how it is lost, what "worked around it" means, what to wait for once it is back
+CASES = {
+    "broker": ("kafka-2", "kill", lambda c: leaders_elsewhere(c, 2), back_in_sync),
+    "worker": ("connect-2", "kill", lambda c: tasks_on_survivor(c, c.settings.connect_urls[0]), None),
+    "catalog": ("catalog-2", "kill", lambda c: partitions_on(c, "catalog-1"), None),
+    # No firewall here to cut a broker off the network; a frozen one looks the same to the others
+    # (open connections that never answer, no RST as after a kill), though it does nothing meanwhile.
+    "frozen-broker": ("kafka-3", "freeze", lambda c: leaders_elsewhere(c, 3), back_in_sync),
+}
+
+
+def lose(supervisor, part, how: str) -> None:
+    if how == "kill":
+        assert supervisor.kill(part), f"{part.name} was not running"
+    else:
+        pid = supervisor.pid(part)
+        assert pid, f"{part.name} was not running"
+        os.kill(pid, signal.SIGSTOP)
+
+
+def bring_back(supervisor, part, how: str) -> None:
+    if how == "kill":
+        supervisor.ensure_up(part, timeout=180)
+    else:
+        pid = supervisor.pid(part)
+        os.kill(pid, signal.SIGCONT)
+        supervisor.wait_healthy(part, pid, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def load_product(cluster):
+    return add_product(cluster.settings, "CLUSTER-LOAD")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_lose_a_node_mid_load(cluster, load_product, case, capsys):
+    victim, how, worked_around, rejoined = CASES[case]
+    settings, supervisor = cluster.settings, cluster.supervisor
+    part = cluster.part(victim)
+    before = stock_of(settings, load_product)
+    with OrderLoad([o.address for o in cluster.orders], load_product) as load:
+        time.sleep(LOAD_BEFORE_KILL_S)
+        lose(supervisor, part, how)
+        killed_at = time.monotonic()
+        acked_at_kill = len(load.acked)
+        wait_until(lambda: worked_around(cluster), timeout=TAKE_OVER_TIMEOUT_S, interval=0.25,
+                   what=f"the cluster to work around {victim}")
+        took_over = time.monotonic() - killed_at
+        time.sleep(DOWN_AFTER_TAKE_OVER_S)
+        acked_while_down = len(load.acked) - acked_at_kill
+        pause = load.longest_pause(killed_at, time.monotonic())
+        bring_back(supervisor, part, how)
+        restarted_at = time.monotonic()
+        rejoin = ""
+        if rejoined is not None:
+            wait_until(lambda: rejoined(cluster), timeout=TAKE_OVER_TIMEOUT_S, what=f"{victim} back in sync")
+            rejoin = f" | back in ISR {time.monotonic() - restarted_at:4.1f}s after restart"
+        time.sleep(LOAD_AFTER_RESTART_S)
+    stopped_at = time.monotonic()
+    acked = list(load.acked)
+    assert acked, f"no order was acknowledged at all ({load.refused})"
+
+    ledger = settled_ledger(settings, acked, load_product, before, SETTLE_S)
+    settled_at = time.monotonic()
+    for service in cluster.services:
+        assert supervisor.pid(service), f"{service.name} died"
+    row = (ledger_row(f"{'kill -9' if how == 'kill' else 'freeze'} {victim}", ledger, load.refused)
+           + f" | acked while down {acked_while_down:4}, longest pause {pause:4.1f}s"
+           f" | worked around in {took_over:4.1f}s{rejoin}"
+           f" | all acked in table+stock {settled_at - stopped_at:4.1f}s after the load stopped")
+    with capsys.disabled():
+        print("\n" + row)
+    assert (ledger["lost"], ledger["duplicated"], ledger["missing"], ledger["double"]) == (0, 0, 0, 0), ledger
+    assert acked_while_down > 0, f"no order was acknowledged while {victim} was down ({load.refused})"
