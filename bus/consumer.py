@@ -166,44 +166,37 @@ class EventConsumer:
         self._poll_timeout = poll_timeout
         while not stop.is_set():
             messages = self._poll_batch(poll_timeout)
-            # Polled now, so assigned now: a revocation from before does not concern them.
-            self._revoked.difference_update((m.topic(), m.partition()) for m in messages)
-            for start in range(0, len(messages), self._max_batch):
-                if stop.is_set():
-                    break  # not handled, not committed: they come again
-                self.handle_batch(messages[start:start + self._max_batch], stop)
+            if messages:
+                # Polled now, so assigned now: a revocation from before does not concern them.
+                self._revoked.difference_update((m.topic(), m.partition()) for m in messages)
+                self.handle_batch(messages, stop)
 
     def _poll_batch(self, timeout):
-        """The messages that have arrived, waiting up to `timeout` for the first one only.
+        """The messages that have arrived, at most max_batch (one for a per-message handler),
+        waiting up to `timeout` for the first one only.
 
         (consume() with a timeout waits for a full batch in some client versions: a slow
         trickle of orders would then wait `timeout` each.)"""
         first = self._poll(timeout)
         if first is None:
             return []
-        messages = [first]
-        if self._max_batch > 1:
-            for m in self._consumer.consume(self._max_batch - 1, 0):
-                if m.error():
-                    if _fatal(m.error()):
-                        raise KafkaException(m.error())
-                    log.warning("consumer error on %s: %s", self.topic, m.error())
-                    continue
-                messages.append(m)
-        return messages
+        more = self._consumer.consume(self._max_batch - 1, 0) if self._max_batch > 1 else []
+        return [first, *(m for m in more if self._usable(m))]
 
     def _poll(self, timeout):
         """The next message, or None when nothing or only a non-fatal error came."""
         self.measure_lag()
         m = self._consumer.poll(timeout)
-        if m is None:
-            return None
-        if m.error():
-            if _fatal(m.error()):
-                raise KafkaException(m.error())
-            log.warning("consumer error on %s: %s", self.topic, m.error())
-            return None
-        return m
+        return m if m is not None and self._usable(m) else None
+
+    def _usable(self, m) -> bool:
+        """Whether `m` is a message (not an error event); raises on a fatal error."""
+        if not m.error():
+            return True
+        if _fatal(m.error()):
+            raise KafkaException(m.error())
+        log.warning("consumer error on %s: %s", self.topic, m.error())
+        return False
 
     def handle(self, m, stop=None):
         """Deal with one polled message: handled or dead-lettered, then committed (see handle_batch)."""
