@@ -119,17 +119,19 @@ def summarize(reports: list[dict]) -> dict:
 
 # ---------------------------------------------------------------- the echo baseline
 
-def echo_baseline(concurrencies: list[int], seconds: float, warmup: float) -> dict[int, dict]:
+def echo_baseline(concurrencies: list[int], seconds: float, warmup: float, aio: bool = False) -> dict[int, dict]:
+    """ghz against bench/echo_server.py in a process of its own (`aio`: its grpc.aio server)."""
     port = free_port()
     address = f"127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("echo_server.py")), str(port)], cwd=ROOT)
+    command = [sys.executable, str(Path(__file__).with_name("echo_server.py")), str(port)] + (["--aio"] if aio else [])
+    server = subprocess.Popen(command, cwd=ROOT)
     try:
         with grpc.insecure_channel(address) as channel:
             grpc.channel_ready_future(channel).result(timeout=30)
         cpu = measure.CpuMeter({"echo-server": server.pid})
         results = {}
         for concurrency in concurrencies:
-            print(f"echo baseline: concurrency {concurrency}, {seconds:g}s", flush=True)
+            print(f"echo baseline{' (grpc.aio)' if aio else ''}: concurrency {concurrency}, {seconds:g}s", flush=True)
             if warmup > 0:
                 run_ghz([(address, concurrency)], warmup, "bench-echo-warmup")
             before = cpu.snapshot()
