@@ -9,7 +9,6 @@ Fixtures: topology, stack (its Settings), sink_connector (its name), orders_db,
 kafka_bootstrap, producer, temp_connector (private sink copies), services,
 order_stubs, catalog_stub. Helpers live in tests/helpers.py.
 """
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,25 +19,13 @@ import sqlalchemy as sa
 from connect import register
 from ordersync.catalog.v1 import catalog_service_pb2_grpc
 from ordersync.order.v1 import order_service_pb2_grpc
-from stack.process import StackError
 from stack.topology import Topology
-from tests.helpers import Producer, create_private_sink, remove_private_sink
+from tests.helpers import Producer, create_private_sink, remove_private_sink, session_topology
 
 
 @pytest.fixture(scope="session")
 def topology():
-    topo = Topology.private(orders=2, catalogs=1)
-    try:
-        try:
-            topo.up()
-        except (StackError, register.ConnectorError) as err:
-            pytest.fail(f"the tests' private stack did not come up: {err}", pytrace=False)
-        yield topo
-    finally:
-        if os.environ.get("KEEP_TEST_STACK"):
-            print(f"\nkept the test stack in {topo.settings.stack_dir}")
-        else:
-            topo.destroy()
+    yield from session_topology(Topology.private(orders=2, catalogs=1), "stack")
 
 
 @pytest.fixture(scope="session")

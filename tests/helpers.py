@@ -3,6 +3,7 @@ an acknowledged producer, private copies of the sink connector, a service's metr
 through the real JsonConverter."""
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -16,8 +17,25 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from connect import register
 from stack.infra import KAFKA_LIBS
-from stack.process import Part
+from stack.process import Part, StackError
 from svc_runtime.settings import ROOT, Settings
+
+
+def session_topology(topology, what: str):
+    """Yield `topology` once it is up, for a session fixture. A start that fails fails the
+    tests with its reason (not an error per test); it is destroyed afterwards unless
+    KEEP_TEST_STACK is set."""
+    try:
+        try:
+            topology.up()
+        except (StackError, register.ConnectorError) as err:
+            pytest.fail(f"the tests' private {what} did not come up: {err}", pytrace=False)
+        yield topology
+    finally:
+        if os.environ.get("KEEP_TEST_STACK"):
+            print(f"\nkept the test {what} in {topology.settings.stack_dir}")
+        else:
+            topology.destroy()
 
 
 def wait_until(check, timeout: float = 60, interval: float = 0.5, what: str = "the condition"):

@@ -3,13 +3,11 @@ ports under .stack/private/<run>: three KRaft brokers (RF 3, min ISR 2), two Con
 two Catalogs in one group, two Order instances, SASL/SCRAM with ACLs and one MariaDB account
 per part. Deleted after the session (KEEP_TEST_STACK=1 keeps it).
 """
-import os
 
 import pytest
 
-from connect import register
-from stack.process import StackError
 from stack.topology import Topology
+from tests.helpers import session_topology
 
 CLUSTER = {"orders": 2, "catalogs": 2, "secured": True, "kafka_brokers": 3, "connect_workers": 2, "sink_tasks": 3,
            "kafka_heap_opts": "-Xms128m -Xmx384m", "connect_heap_opts": "-Xms128m -Xmx512m"}
@@ -17,15 +15,4 @@ CLUSTER = {"orders": 2, "catalogs": 2, "secured": True, "kafka_brokers": 3, "con
 
 @pytest.fixture(scope="session")
 def cluster():
-    topo = Topology.private(**CLUSTER)
-    try:
-        try:
-            topo.up()
-        except (StackError, register.ConnectorError) as err:
-            pytest.fail(f"the tests' private cluster did not come up: {err}", pytrace=False)
-        yield topo
-    finally:
-        if os.environ.get("KEEP_TEST_STACK"):
-            print(f"\nkept the test cluster in {topo.settings.stack_dir}")
-        else:
-            topo.destroy()
+    yield from session_topology(Topology.private(**CLUSTER), "cluster")
