@@ -93,6 +93,8 @@ class OrderStore:
             finally:
                 cursor.close()
         except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as e:
+            if not _client_side(e):
+                raise  # the server answered (no such column, access denied): the connection is fine
             conn.invalidate()  # not back into the pool: it may be dead or mid-answer
             raise _Disconnected(*e.args) from e
         finally:
@@ -104,6 +106,19 @@ class OrderStore:
 
 class _Disconnected(pymysql.err.OperationalError):
     """The connection failed (lost, timed out, server gone); it was discarded."""
+
+
+# Errors the server sends as it drops the connection: shutting down, connection killed, idle too long.
+_SERVER_DROPPED = {1053, 1927, 4031}
+
+
+def _client_side(error: pymysql.err.MySQLError) -> bool:
+    """Whether the connection itself failed: PyMySQL's own errors (no code, or a client error
+    code 2000-2999: cannot connect, server gone, lost connection) or the server dropping it,
+    not an error the server answered a query with (no such column, access denied)."""
+    code = error.args[0] if error.args else None
+    return (isinstance(error, pymysql.err.InterfaceError) or not isinstance(code, int)
+            or 2000 <= code < 3000 or code in _SERVER_DROPPED)
 
 
 def _with_utc(row: dict) -> dict:

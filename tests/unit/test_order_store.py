@@ -4,8 +4,10 @@ import socket
 import threading
 import time
 
+import pymysql
 import pytest
 
+from order_svc import store as order_store
 from order_svc.store import DEFAULT_TIMEOUT_S, OrderStore, StoreUnavailable
 
 
@@ -54,3 +56,15 @@ def test_a_hung_database_is_unavailable_within_the_default_bound(silent_server):
     reader.join(DEFAULT_TIMEOUT_S + 3)
     store.close()
     assert outcome and outcome[0] < DEFAULT_TIMEOUT_S + 1
+
+
+@pytest.mark.parametrize("error, dead", [
+    (pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query"), True),
+    (pymysql.err.OperationalError(2006, "MySQL server has gone away"), True),
+    (pymysql.err.OperationalError(4031, "disconnected by the server because of inactivity"), True),
+    (pymysql.err.InterfaceError(0, ""), True),
+    (pymysql.err.OperationalError(1054, "Unknown column 'qty'"), False),  # not sunk in that shape yet
+    (pymysql.err.OperationalError(1142, "SELECT command denied"), False),
+])
+def test_only_a_failed_connection_is_discarded_not_one_the_server_answered_on(error, dead):
+    assert order_store._client_side(error) is dead
