@@ -14,8 +14,9 @@ from importlib import metadata
 from pathlib import Path
 
 import sqlalchemy as sa
-from confluent_kafka import Consumer, TopicPartition, libversion
+from confluent_kafka import Consumer, libversion
 
+from bus.lag import group_offsets
 from stack import infra
 from stack.topology import Topology
 from svc_runtime.settings import ROOT, Settings
@@ -100,24 +101,11 @@ class LagProbe:
         # A consumer of that group id that never subscribes reads its commits without joining it.
         self._consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
                                    "enable.auto.commit": False})
-        self._partitions: list[TopicPartition] = []
-
-    def _topic_partitions(self) -> list[TopicPartition]:
-        if not self._partitions:
-            meta = self._consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
-            if meta is not None and meta.error is None:
-                self._partitions = [TopicPartition(self.topic, p) for p in sorted(meta.partitions)]
-        return self._partitions
 
     def offsets(self) -> tuple[int, int]:
         """(end offsets sum, committed offsets sum); a partition without a commit counts from its start."""
-        partitions = self._topic_partitions()
-        end = committed = 0
-        for tp in self._consumer.committed(partitions, timeout=5):
-            low, high = self._consumer.get_watermark_offsets(tp, timeout=5)
-            end += high
-            committed += tp.offset if tp.offset >= 0 else low
-        return end, committed
+        offsets = group_offsets(self._consumer, self.topic) or {}
+        return sum(end for _, end in offsets.values()), sum(position for position, _ in offsets.values())
 
     def lag(self) -> int:
         end, committed = self.offsets()

@@ -8,6 +8,7 @@ import sys
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from bus.lag import group_offsets
 from connect import rest
 from stack.topology import Topology
 from svc_runtime.settings import Settings
@@ -47,17 +48,12 @@ def lag_report(client: dict, group: str, topic: str) -> list[str]:
     # A consumer of that group id that never subscribes reads its commits without joining it.
     probe = Consumer({**client, "group.id": group, "enable.auto.commit": False})
     try:
-        meta = probe.list_topics(topic, timeout=5).topics.get(topic)
-        if meta is None or meta.error is not None:
+        offsets = group_offsets(probe, topic)
+        if offsets is None:
             return [f"  {group} on {topic}: no such topic"]
-        committed = probe.committed([TopicPartition(topic, p) for p in sorted(meta.partitions)], timeout=5)
-        parts, total = [], 0
-        for tp in committed:
-            low, high = probe.get_watermark_offsets(tp, timeout=5)
-            lag = high - (tp.offset if tp.offset >= 0 else low)
-            total += lag
-            parts.append(f"p{tp.partition}={lag}")
-        return [f"  {group} on {topic}: lag {total} ({', '.join(parts)})"]
+        lags = {p: end - position for p, (position, end) in offsets.items()}
+        parts = ", ".join(f"p{p}={lag}" for p, lag in lags.items())
+        return [f"  {group} on {topic}: lag {sum(lags.values())} ({parts})"]
     finally:
         probe.close()
 

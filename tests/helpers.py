@@ -81,17 +81,14 @@ def wait_for_user_rows(engine: sa.Engine, table: str, user_id: str, count: int, 
 
 def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
     """Records of topic that group has not committed yet, summed over partitions."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer
+
+    from bus.lag import group_offsets
     # Reading committed offsets does not join the group (no subscribe()).
     probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
-        partitions = probe.list_topics(topic, timeout=10).topics[topic].partitions
-        committed = probe.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-        lag = 0
-        for tp in committed:
-            low, high = probe.get_watermark_offsets(tp, timeout=10)
-            lag += high - (tp.offset if tp.offset >= 0 else low)
-        return lag
+        offsets = group_offsets(probe, topic, timeout=10) or {}  # no topic yet: nothing to consume
+        return sum(end - position for position, end in offsets.values())
     finally:
         probe.close()
 
