@@ -406,3 +406,24 @@ def corrected_course() -> dict:
     fields = env["schema"]["fields"]
     fields[0]["type"], fields[3]["field"], fields[5]["field"] = "string", "qty", "unit_price"
     return env
+
+
+def table_and_stock(settings: Settings, product_id: str, stock_before: int) -> dict:
+    """Whether the orders table and the Catalog's stock agree on every order of a product: the
+    order ids only in one of them, and how far the stock fell beyond the applied orders' units."""
+    orders = sa.create_engine(settings.mariadb_url(settings.orders_db))
+    catalog = sa.create_engine(settings.mariadb_url(settings.catalog_db))
+    try:
+        with orders.connect() as conn:
+            rows = set(conn.execute(sa.text(f"SELECT order_id FROM `{settings.orders_table}` WHERE product_id = :p"),
+                                    {"p": product_id}).scalars())
+        with catalog.connect() as conn:
+            applied = dict(conn.execute(sa.text("SELECT order_id, qty FROM applied_orders WHERE product_id = :p"),
+                                        {"p": product_id}).all())
+            stock = conn.execute(sa.text("SELECT stock FROM products WHERE product_id = :p"),
+                                 {"p": product_id}).scalar()
+    finally:
+        orders.dispose()
+        catalog.dispose()
+    return {"rows": len(rows), "only_table": len(rows - set(applied)), "only_stock": len(set(applied) - rows),
+            "stock_drop_beyond": (stock_before - stock) - sum(applied.values())}
