@@ -121,8 +121,9 @@ def _decode_other(data, codec):
             if isinstance(e, EnvelopeError):
                 raise
             raise EnvelopeError(f"envelope is not JSON: {e}") from None
-    if type(data) is not dict or "schema" not in data or "payload" not in data:
-        raise EnvelopeError('envelope must be a JSON object with "schema" and "payload"')
+    # Exactly these two, as JsonConverter requires: anything else beside them is no envelope.
+    if type(data) is not dict or "schema" not in data or "payload" not in data or len(data) != 2:
+        raise EnvelopeError('envelope must be a JSON object with "schema" and "payload" and nothing else')
     payload = data["payload"]
     if data["schema"] != codec.schema:  # the cheap check passes for our own envelopes
         check_schema(data["schema"], codec.schema)

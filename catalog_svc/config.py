@@ -12,7 +12,7 @@ class CatalogSettings:
     metrics_port: int  # 0: no exporter
     kafka_bootstrap: str
     catalog_db_url: str
-    orders_topic: str
+    accepted_topic: str  # the order events the gate accepted (never the raw ORDERS_TOPIC)
     consumer_group: str
     consumer_config: dict  # librdkafka settings over the bus's: credentials, group membership
     dlq_config: dict       # and those of its dead-letter producer
@@ -26,9 +26,12 @@ def load(env=None) -> CatalogSettings:
         metrics_port=shared.metrics_port(shared.catalog_port, env),
         kafka_bootstrap=shared.kafka_bootstrap,
         catalog_db_url=shared.mariadb_url(shared.catalog_db),
-        orders_topic=shared.orders_topic,
+        accepted_topic=shared.accepted_topic,
         consumer_group=shared.catalog_group,
-        consumer_config={**shared.kafka_security(), **_membership(env.get("CATALOG_INSTANCE"))},
+        # read_committed (librdkafka's default, said here because it matters): the gate writes
+        # the accepted topic in transactions, and an aborted batch must never lower stock.
+        consumer_config={"isolation.level": "read_committed", **shared.kafka_security(),
+                         **_membership(env.get("CATALOG_INSTANCE"))},
         dlq_config=shared.kafka_security(),
     )
 

@@ -34,7 +34,8 @@ class CatalogService(catalog_service_pb2_grpc.CatalogServiceServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         row = stock.get_product(self._engine, request.product_id)
         if row is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown product_id {request.product_id!r}")
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown product_id {request.product_id!r} (product ids "
+                                                     "are case-sensitive; ListProducts lists them)")
         return catalog_service_pb2.GetProductResponse(product=catalog_service_pb2.Product(**row))
 
 
@@ -48,10 +49,12 @@ def order_events_handler(engine, catalog_metrics: metrics.CatalogMetrics | None 
     """The consumer's batch handler: lower stock for polled OrderPlaced events, each once per
     order id, in one transaction per batch (stock.apply_orders).
 
-    An event is checked like a request before it touches stock: one that breaks
-    the event rules, names an unknown product or reuses an order id with other
-    content is refused (it is dead-lettered); an unreachable or busy database
-    raises TransientError (the batch is retried until it passes).
+    The gate lets through only events it accepted (gate.verdict); each is
+    checked once more here, by the same rules, so that nothing written to the
+    accepted topic past the gate can raise stock: one that breaks the event
+    rules, names an unknown product or reuses an order id with other content is
+    refused (it is dead-lettered); an unreachable or busy database raises
+    TransientError (the batch is retried until it passes).
     """
     # Without metrics of its own (tests), it counts into a registry nobody reads.
     counts = catalog_metrics or metrics.CatalogMetrics(metrics.CollectorRegistry())
@@ -111,7 +114,7 @@ def serve() -> None:
     server, health = build_server(
         lambda s: catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(service, s),
         service_names, settings.listen)
-    consumer = EventConsumer(settings.orders_topic, order_event_pb2.OrderPlaced, settings.consumer_group,
+    consumer = EventConsumer(settings.accepted_topic, order_event_pb2.OrderPlaced, settings.consumer_group,
                              batch_handler=order_events_handler(engine, catalog_metrics),
                              on_health=health_reporter(health, service_names, catalog_metrics.serving),
                              bootstrap=settings.kafka_bootstrap,
@@ -120,7 +123,7 @@ def serve() -> None:
     catalog_metrics.watch(consumer)
     consuming = threading.Thread(target=_consume, args=(consumer, stop), name="order-events", daemon=True)
     consuming.start()
-    log.info("listening on %s, consuming %s as group %s", settings.listen, settings.orders_topic,
+    log.info("listening on %s, consuming %s as group %s", settings.listen, settings.accepted_topic,
              settings.consumer_group)
     serve_until_stopped(server, health, stop)
     consuming.join(timeout=30)

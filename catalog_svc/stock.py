@@ -5,10 +5,10 @@ import dataclasses
 import logging
 import typing
 
-import pymysql
 import sqlalchemy as sa
 
-from bus.failures import PermanentError, TransientError
+from bus.failures import PermanentError
+from svc_runtime import sql
 
 log = logging.getLogger("catalog_svc")
 
@@ -16,7 +16,7 @@ metadata = sa.MetaData()
 
 products = sa.Table(
     "products", metadata,
-    sa.Column("product_id", sa.String(64), primary_key=True),
+    sa.Column("product_id", sql.id_type(), primary_key=True),
     sa.Column("product_name", sa.String(128), nullable=False),
     sa.Column("stock", sa.Integer, nullable=False),
     sa.Column("unit_price", sa.Integer, nullable=False),
@@ -25,8 +25,8 @@ products = sa.Table(
 # One row per order event applied: its primary key makes a redelivered event a no-op.
 applied_orders = sa.Table(
     "applied_orders", metadata,
-    sa.Column("order_id", sa.String(64), primary_key=True),
-    sa.Column("product_id", sa.String(64), nullable=False),
+    sa.Column("order_id", sql.id_type(), primary_key=True),
+    sa.Column("product_id", sql.id_type(), nullable=False),
     sa.Column("qty", sa.Integer, nullable=False),
     sa.Column("applied_at", sa.DateTime, nullable=False, server_default=sa.func.now()),
 )
@@ -44,21 +44,6 @@ class UnknownProduct(PermanentError):
 
 class OrderIdReused(PermanentError):
     """An order id already applied comes again with another product or quantity."""
-
-
-# MariaDB error codes that pass with time: the server comes back, a lock is released.
-TRANSIENT_DB_ERRORS = {
-    1040: "too many connections",
-    1053: "server shutdown in progress",
-    1205: "lock wait timeout",
-    1213: "deadlock",
-    1927: "connection killed",
-    2002: "cannot connect",
-    2003: "cannot connect",
-    2006: "server has gone away",
-    2013: "lost connection",
-    4031: "disconnected by the server",
-}
 
 
 def create_engine(url: str, connections: int = 5) -> sa.Engine:
@@ -126,7 +111,7 @@ def apply_orders(engine: sa.Engine, orders: list[Order]) -> Outcome:
     batch) with other content. Raises PermanentError when the database refuses
     the batch as a whole (data the table cannot hold; the caller then applies the
     orders one at a time to find which), TransientError when the database is
-    unreachable, busy or restarting (see db_failure).
+    unreachable, busy or restarting (see svc_runtime.sql.db_failure).
     """
     outcome = Outcome()
     for i, order in enumerate(orders):
@@ -136,7 +121,7 @@ def apply_orders(engine: sa.Engine, orders: list[Order]) -> Outcome:
         with engine.begin() as conn:
             _apply_in(conn, orders, outcome)
     except sa.exc.DBAPIError as e:
-        raise db_failure(e) from e
+        raise sql.db_failure(e, "catalog database") from e
     log.info("%d orders applied, %d already applied, %d refused", outcome.applied, outcome.duplicates,
               len(outcome.refused))
     return outcome
@@ -178,17 +163,3 @@ def _apply_in(conn, orders, outcome):
                  .values(stock=products.c.stock - sa.bindparam("lowered")),
                  [{"pid": pid, "lowered": qty} for pid, qty in sorted(lowered.items())])
     outcome.applied = len(new_rows)
-
-
-def db_failure(error: sa.exc.DBAPIError) -> Exception:
-    """What a database error means for an order event: TransientError if it passes with
-    time, PermanentError for data that can never be stored, else the error itself (which
-    the consumer treats as transient: a stuck consumer shows, a lost event does not)."""
-    code = error.orig.args[0] if error.orig is not None and error.orig.args else None
-    if (error.connection_invalidated or code in TRANSIENT_DB_ERRORS
-            or isinstance(error.orig, pymysql.err.InterfaceError)):
-        reason = TRANSIENT_DB_ERRORS.get(code, "connection lost") if isinstance(code, int) else "connection lost"
-        return TransientError(f"catalog database: {reason}: {error.orig}")
-    if isinstance(error, (sa.exc.DataError, sa.exc.IntegrityError)):
-        return PermanentError(f"catalog database refuses the order: {error.orig}")
-    return error

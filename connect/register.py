@@ -4,7 +4,7 @@
 
 The JSON file is data in Kafka Connect's own format ({"name": ..., "config": {...}}).
 Its strings may use ${NAME} for any variable of svc_runtime.settings (ORDERS_TOPIC,
-ORDERS_DB, ORDERS_TABLE, SINK_NAME, MARIADB_HOST, ...) and ${SINK_DLQ_TOPIC}; keys
+ORDERS_DB, ORDERS_TABLE, SINK_NAME, MARIADB_HOST, ...), ${ACCEPTED_TOPIC} and ${SINK_DLQ_TOPIC}; keys
 that start with "_" are comments and are not sent.
 """
 import argparse
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from string import Template
 
+from bus import topics
 from connect import rest
 from svc_runtime.settings import Settings
 
@@ -28,7 +29,8 @@ class ConnectorError(Exception):
 def placeholders(settings: Settings) -> dict:
     """The values a connector JSON file may reference as ${NAME}. With SECRETS_FILE, the password
     is a reference the worker resolves (FileConfigProvider): GET /connectors/... never shows it."""
-    values = {**settings.to_env(), "SINK_DLQ_TOPIC": settings.sink_dlq_topic}
+    values = {**settings.to_env(), "SINK_DLQ_TOPIC": settings.sink_dlq_topic,
+              "ACCEPTED_TOPIC": settings.accepted_topic}
     if settings.secrets_file:
         values["MARIADB_PASSWORD"] = settings.secret_reference(f"mariadb.{settings.mariadb_user}")
     return values
@@ -57,27 +59,10 @@ def ensure_topics(config: dict, settings: Settings, timeout: float = 30) -> None
     dlq = config.get("errors.deadletterqueue.topic.name")
     if dlq:
         wanted[dlq] = 1
-    create_missing_topics(settings, wanted, timeout)
-
-
-def create_missing_topics(settings: Settings, wanted: dict[str, int], timeout: float = 30) -> None:
-    """Create the topics of {name: partitions} that do not exist yet, with the brokers' default
-    replication factor and min.insync.replicas (1 on one broker; 3 and 2 in a cluster)."""
-    from confluent_kafka import KafkaError, KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient(settings.kafka_client())
-    existing = admin.list_topics(timeout=timeout).topics
-    missing = [NewTopic(t, num_partitions=n, replication_factor=-1)
-               for t, n in wanted.items() if t not in existing]
-    if not missing:
-        return
-    for topic, future in admin.create_topics(missing, operation_timeout=timeout).items():
-        try:
-            future.result(timeout=timeout)
-        except KafkaException as err:
-            if err.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise ConnectorError(f"could not create topic {topic}: {err}") from err
+    try:
+        topics.create_missing(settings.kafka_client(), wanted, timeout)
+    except topics.TopicError as err:
+        raise ConnectorError(str(err)) from err
 
 
 def connector_status(url: str, name: str) -> dict | None:

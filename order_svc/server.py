@@ -182,7 +182,8 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
                 catalog_service_pb2.GetProductRequest(product_id=product_id), timeout=timeout).product
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.NOT_FOUND:
-                context.abort(grpc.StatusCode.NOT_FOUND, f"unknown product_id {product_id!r}")
+                context.abort(grpc.StatusCode.NOT_FOUND, f"unknown product_id {product_id!r} (product ids are "
+                                                         "case-sensitive; ListProducts lists them)")
             stale = self._products.stale(product_id)
             if stale is not None:
                 log.debug("catalog lookup of %s failed (%s): using the product seen before", product_id, e.code())

@@ -29,6 +29,7 @@ class Account:
 ORDER = Account("order", "order_svc")        # writes `orders`; reads orders_db
 CATALOG = Account("catalog", "catalog_svc")  # reads `orders` in its group, writes its DLQ; owns catalog_db
 SINK = Account("connect", "orders_sink")     # Connect workers, the sink and its watchdog; writes orders_db
+GATE = Account("gate", "gate_svc")           # reads `orders` in its group, writes what it decided; owns gate_db
 
 
 def secrets_path(stack_dir: Path) -> Path:
@@ -36,17 +37,23 @@ def secrets_path(stack_dir: Path) -> Path:
 
 
 def ensure_secrets(settings: Settings) -> None:
-    """Create SECRETS_FILE with a fresh password per account unless it exists (0600, dir 0700)."""
+    """Create SECRETS_FILE with a fresh password per account (0600, dir 0700); to one made by an
+    older version, add the accounts it lacks (the passwords it has are kept)."""
     path = Path(settings.secrets_file)
+    keys = [f"kafka.{user}" for user in (KAFKA_ADMIN, KAFKA_CONTROLLER, ORDER.kafka_user,
+                                         CATALOG.kafka_user, SINK.kafka_user, GATE.kafka_user)]
+    keys += [f"mariadb.{user}" for user in (settings.mariadb_user, ORDER.mariadb_user,
+                                            CATALOG.mariadb_user, SINK.mariadb_user, GATE.mariadb_user)]
+    keys.append("tls.keystore")  # the brokers' PKCS12 keystore (stack/tls.py)
     if path.exists():
+        have = {line.partition("=")[0].strip() for line in path.read_text().splitlines()}
+        keys = [key for key in keys if key not in have]
+        if keys:
+            with path.open("a") as f:
+                f.write("".join(f"{key}={secrets.token_hex(16)}\n" for key in keys))
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o700)
-    keys = [f"kafka.{user}" for user in (KAFKA_ADMIN, KAFKA_CONTROLLER, ORDER.kafka_user,
-                                         CATALOG.kafka_user, SINK.kafka_user)]
-    keys += [f"mariadb.{user}" for user in (settings.mariadb_user, ORDER.mariadb_user,
-                                            CATALOG.mariadb_user, SINK.mariadb_user)]
-    keys.append("tls.keystore")  # the brokers' PKCS12 keystore (stack/tls.py)
     # Hex: safe in a URL, a JAAS string and a properties file alike.
     text = "".join(f"{key}={secrets.token_hex(16)}\n" for key in keys)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -68,8 +75,8 @@ def env_for(settings: Settings, account: Account | None) -> dict[str, str]:
 
 def mariadb_grants(settings: Settings) -> dict[str, str]:
     """The values of stack/config/mariadb-accounts.sql: each account's name and password."""
-    values = {"ORDERS_DB": settings.orders_db, "CATALOG_DB": settings.catalog_db}
-    for role, account in (("SINK", SINK), ("ORDER", ORDER), ("CATALOG", CATALOG)):
+    values = {"ORDERS_DB": settings.orders_db, "CATALOG_DB": settings.catalog_db, "GATE_DB": settings.gate_db}
+    for role, account in (("SINK", SINK), ("ORDER", ORDER), ("CATALOG", CATALOG), ("GATE", GATE)):
         values[f"{role}_USER"] = account.mariadb_user
         values[f"{role}_PASSWORD"] = settings.secret(f"mariadb.{account.mariadb_user}")
     return values

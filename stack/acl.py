@@ -19,7 +19,6 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from connect import register
 from stack import accounts
 from stack.infra import CONNECT_GROUP
 from stack.process import StackError
@@ -27,7 +26,7 @@ from svc_runtime.settings import Settings
 
 SCRAM_ITERATIONS = 8192
 LITERAL, PREFIXED = ResourcePatternType.LITERAL, ResourcePatternType.PREFIXED
-TOPIC, GROUP = ResourceType.TOPIC, ResourceType.GROUP
+TOPIC, GROUP, TRANSACTIONAL_ID = ResourceType.TOPIC, ResourceType.GROUP, ResourceType.TRANSACTIONAL_ID
 READ, WRITE, DESCRIBE, ALL = AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE, AclOperation.ALL
 
 
@@ -39,8 +38,19 @@ def grants(settings: Settings) -> dict[str, list[tuple]]:
             (TOPIC, settings.orders_topic, LITERAL, WRITE),
             (TOPIC, settings.orders_topic, LITERAL, DESCRIBE),
         ],
-        accounts.CATALOG.kafka_user: [
+        accounts.GATE.kafka_user: [
             (TOPIC, settings.orders_topic, LITERAL, READ),
+            (GROUP, settings.gate_group, LITERAL, READ),
+            (TOPIC, settings.accepted_topic, LITERAL, WRITE),
+            (TOPIC, settings.accepted_topic, LITERAL, DESCRIBE),
+            (TOPIC, settings.rejected_topic, LITERAL, WRITE),
+            (TOPIC, settings.rejected_topic, LITERAL, DESCRIBE),
+            # Its transactional ids are <group>-<instance> (gate.config).
+            (TRANSACTIONAL_ID, settings.gate_group + "-", PREFIXED, WRITE),
+            (TRANSACTIONAL_ID, settings.gate_group + "-", PREFIXED, DESCRIBE),
+        ],
+        accounts.CATALOG.kafka_user: [
+            (TOPIC, settings.accepted_topic, LITERAL, READ),
             (GROUP, settings.catalog_group, LITERAL, READ),
             (TOPIC, settings.catalog_dlq_topic, LITERAL, WRITE),
             (TOPIC, settings.catalog_dlq_topic, LITERAL, DESCRIBE),
@@ -49,16 +59,15 @@ def grants(settings: Settings) -> dict[str, list[tuple]]:
             (GROUP, CONNECT_GROUP, LITERAL, READ),            # the workers' group
             (TOPIC, connect_prefix, PREFIXED, ALL),           # their config, offset and status topics
             (GROUP, "connect-", PREFIXED, READ),              # each sink connector's consumer group
-            (TOPIC, settings.orders_topic, LITERAL, READ),
+            (TOPIC, settings.accepted_topic, LITERAL, READ),
             (TOPIC, settings.sink_dlq_topic, LITERAL, WRITE),
             (TOPIC, settings.sink_dlq_topic, LITERAL, DESCRIBE),
-            (GROUP, "watchdog-probe", LITERAL, READ),         # connect/watchdog.py reads like the sink
         ],
     }
 
 
 def provision(settings: Settings, timeout: float = 30) -> None:
-    """SCRAM credentials of the services' principals, their ACLs, and the topics they need."""
+    """SCRAM credentials of the services' principals and their ACLs."""
     admin = AdminClient(settings.kafka_client())
     users = list(grants(settings))
     upserts: list[UserScramCredentialAlteration] = [UserScramCredentialUpsertion(
@@ -69,9 +78,6 @@ def provision(settings: Settings, timeout: float = 30) -> None:
     bindings = [AclBinding(kind, name, pattern, f"User:{user}", "*", op, AclPermissionType.ALLOW)
                 for user, allowed in grants(settings).items() for kind, name, pattern, op in allowed]
     _wait("ACLs", dict(enumerate(admin.create_acls(bindings, request_timeout=timeout).values())), timeout)
-    # With auto.create.topics.enable=false, the Catalog's dead-letter topic is made here
-    # (the orders topic and the sink's are made when the connector is registered).
-    register.create_missing_topics(settings, {settings.catalog_dlq_topic: 1}, timeout)
 
 
 def _wait(what: str, futures: dict, timeout: float) -> None:

@@ -113,7 +113,8 @@ def mariadb(settings: Settings) -> Part:
                 raise
         init_file = _render(settings, "mariadb-init.sql", USER=settings.mariadb_user,
                             PASSWORD=settings.db_password.replace("'", "''"),
-                            ORDERS_DB=settings.orders_db, CATALOG_DB=settings.catalog_db)
+                            ORDERS_DB=settings.orders_db, CATALOG_DB=settings.catalog_db,
+                            GATE_DB=settings.gate_db)
         if settings.secrets_file:  # one account per part, each with only what it needs
             init_file.write_text(init_file.read_text() + _render(
                 settings, "mariadb-accounts.sql", **accounts.mariadb_grants(settings)).read_text())

@@ -25,12 +25,21 @@ import uuid
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bus import topics
 from connect import register
 from stack import accounts, acl, infra, schema, tls
 from stack.process import Part, StackError, Supervisor, process_token, say, token_alive
 from svc_runtime.settings import HOST, ROOT, Settings
 
 PRIVATE_STACKS = ROOT / ".stack" / "private"
+
+
+def pipeline_topics(settings: Settings) -> dict[str, int]:
+    """Every topic of the pipeline with its partitions (the sink's dead-letter topic is made when
+    the connector is registered), made before anything runs."""
+    partitions = register.TOPIC_PARTITIONS
+    return {settings.orders_topic: partitions, settings.accepted_topic: partitions,
+            settings.rejected_topic: 1, settings.catalog_dlq_topic: 1}
 
 
 def free_port() -> int:
@@ -49,15 +58,16 @@ def grpc_serving(address: str, timeout: float = 1.0) -> bool:
     return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-# The variable each service reads its own port from.
-PORT_VARS = {"catalog_svc": "CATALOG_PORT", "order_svc": "ORDER_PORT"}
+# The variable each service reads its own port from, and the account it acts as.
+PORT_VARS = {"catalog_svc": "CATALOG_PORT", "order_svc": "ORDER_PORT", "gate": "GATE_PORT"}
+ACCOUNTS = {"catalog_svc": accounts.CATALOG, "order_svc": accounts.ORDER, "gate": accounts.GATE}
 
 
 def service_part(settings: Settings, name: str, module: str, port: int, env: dict | None = None) -> Part:
     """A gRPC service process on `port`, healthy when its health check says SERVING."""
     address = f"{HOST}:{port}"
     port_var = PORT_VARS[module]
-    account = accounts.ORDER if module == "order_svc" else accounts.CATALOG
+    account = ACCOUNTS[module]
     return Part(name, port, env_var=port_var, command=lambda: [sys.executable, "-m", module],
                 healthy=lambda: grpc_serving(address),
                 env={**accounts.env_for(settings, account), **(env or {}), port_var: str(port)}, cwd=ROOT)
@@ -101,6 +111,8 @@ class Topology:
                          for i, port in enumerate(settings.catalog_ports, start=1)]
         self.orders = [service_part(settings, f"order-{i}", "order_svc", port, {"ORDER_INSTANCE": f"order-{i}"})
                        for i, port in enumerate(ports, start=1)]
+        self.gates = [service_part(settings, f"gate-{i}", "gate", port, {"GATE_INSTANCE": f"gate-{i}"})
+                      for i, port in enumerate(settings.gate_ports, start=1)]
 
     @classmethod
     def private(cls, orders: int = 2, catalogs: int = 1, secured: bool = False, **changes) -> "Topology":
@@ -121,7 +133,8 @@ class Topology:
             stack_dir=stack_dir, mariadb_port=free_port(), kafka_port=free_port_run(brokers),
             kafka_controller_port=free_port_run(brokers), connect_port=free_port_run(workers),
             catalog_port=free_port_run(catalogs), catalog_instances=catalogs,
-            order_ports=tuple(free_port() for _ in range(orders)), **changes)
+            order_ports=tuple(free_port() for _ in range(orders)),
+            gate_port=free_port_run(changes.get("gate_instances", 1)), **changes)
         topology = cls(settings, orders=orders, catalogs=catalogs)
         for part in topology.services:  # gRPC port + METRICS_PORT_OFFSET could be taken: a free one each
             part.env["METRICS_PORT"] = str(free_port())
@@ -129,7 +142,8 @@ class Topology:
 
     @property
     def services(self) -> list[Part]:
-        return [*self.catalogs, *self.orders]
+        """In start order: the gates first (nothing reaches the sink or the Catalog without them)."""
+        return [*self.gates, *self.catalogs, *self.orders]
 
     def part(self, name: str) -> Part:
         return next(p for p in [*self.infra, *self.services] if p.name == name)
@@ -149,6 +163,10 @@ class Topology:
         self.supervisor.ensure_all_up(self.brokers, timeout)
         if settings.secured:
             acl.provision(settings)  # the workers log in as their own principal
+        try:
+            topics.create_missing(settings.kafka_client(), pipeline_topics(settings), timeout)
+        except topics.TopicError as err:
+            raise StackError(str(err)) from err
         for part in [*self.workers, self.watchdog]:
             self.supervisor.ensure_up(part, timeout)
         schema.prepare(settings)
@@ -159,7 +177,7 @@ class Topology:
         say(f"connector {settings.sink_name}: RUNNING ({time.monotonic() - began:.1f}s)")
 
     def services_up(self, timeout: float = 60) -> None:
-        for part in self.services:  # Catalogs first: an Order asks them about every product
+        for part in self.services:  # Catalogs before Orders: an Order asks them about every product
             self.supervisor.ensure_up(part, timeout)
 
     def up(self) -> None:

@@ -1,4 +1,10 @@
-"""The id format both services accept (user, product and order ids), checked in one place."""
+"""The id format every reader and writer accepts (user, product and order ids), checked in one place.
+
+Ids are case-sensitive and compared byte for byte everywhere: "erin" and "Erin" are two users,
+"catalog-001" is not the product "CATALOG-001". Python compares with ==; every id column, key
+and foreign key in MariaDB has a binary collation (svc_runtime.sql), so no comparison made by
+the database can differ (MariaDB's default collations ignore case and trailing spaces).
+"""
 
 import re
 

@@ -29,8 +29,9 @@ def stop_on_signals() -> threading.Event:
 MAX_WORKERS = 16
 
 
-def build_server(register, service_names, address, max_workers=MAX_WORKERS):
-    """Create and start a server; `register(server)` adds the servicers.
+def build_server(register, service_names, address, max_workers=MAX_WORKERS, serving=True):
+    """Create and start a server; `register(server)` adds the servicers. Its health says SERVING
+    at once, or NOT_SERVING (`serving=False`) until the caller says otherwise.
 
     Returns (server, health_servicer). Raises RuntimeError when the address cannot be bound.
     """
@@ -50,8 +51,9 @@ def build_server(register, service_names, address, max_workers=MAX_WORKERS):
     if server.add_insecure_port(address) == 0:
         raise RuntimeError(f"cannot listen on {address}: is the port already in use?")
     server.start()
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ("", *service_names):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        health_servicer.set(name, status)
     return server, health_servicer
 
 

@@ -15,16 +15,22 @@ read no environment: they take these values as parameters.
 | KAFKA_BOOTSTRAP        | 127.0.0.1:$KAFKA_PORT   | where clients find Kafka                        |
 | CONNECT_PORT           | 8083                    | the Connect worker (and CONNECT_URL with it)    |
 | CONNECT_URL            | http://127.0.0.1:$CONNECT_PORT | where tools find the Connect REST API    |
-| ORDERS_TOPIC           | orders                  | the topic of OrderPlaced events                 |
+| ORDERS_TOPIC           | orders                  | the topic of OrderPlaced events as published;   |
+|                        |                         | the gate writes ORDERS_TOPIC.accepted (read by  |
+|                        |                         | the sink and the Catalog) and .rejected         |
 | ORDERS_DB / ORDERS_TABLE | orders_db / orders    | where the sink writes orders and Order reads    |
 | CATALOG_DB             | catalog_db              | the Catalog's products and applied orders       |
+| GATE_DB                | gate_db                 | the gate's first event of every order id        |
 | CATALOG_GROUP          | catalog-stock           | the Catalog's consumer group                    |
+| GATE_GROUP             | orders-gate             | the gate's consumer group and transactional ids |
 | SINK_NAME              | orders-sink             | the connector (its dead-letter topic: NAME-dlq) |
 | SINK_TASKS             | 1                       | the sink's tasks.max (at most the partitions of |
 |                        |                         | ORDERS_TOPIC; see README "Performance")         |
 | CATALOG_PORT           | 50061                   | the Catalog's gRPC port                         |
 | CATALOG_INSTANCES      | 1                       | Catalogs (on CATALOG_PORT and the next ports)   |
 | ORDER_PORTS            | 50051,50052             | one Order instance per port                     |
+| GATE_PORT              | 50071                   | the gate's gRPC health port                     |
+| GATE_INSTANCES         | 1                       | gates (on GATE_PORT and the next ports)         |
 | METRICS_PORT_OFFSET    | 1000                    | each service's Prometheus /metrics port: its    |
 |                        |                         | gRPC port + this (51051, 51061); 0: none        |
 | METRICS_PORT           | (unset)                 | one process's metrics port, over the offset     |
@@ -68,12 +74,16 @@ class Settings:
     orders_db: str = "orders_db"
     orders_table: str = "orders"
     catalog_db: str = "catalog_db"
+    gate_db: str = "gate_db"
     catalog_group: str = "catalog-stock"
+    gate_group: str = "orders-gate"
     sink_name: str = "orders-sink"
     sink_tasks: int = 1
     catalog_port: int = 50061
     catalog_instances: int = 1
     order_ports: tuple[int, ...] = (50051, 50052)
+    gate_port: int = 50071
+    gate_instances: int = 1
     metrics_port_offset: int = 1000  # 0: no metrics exporter
     # The stack's own processes.
     java_home: str = "/usr/lib/jvm/java-17-openjdk-amd64"
@@ -173,9 +183,24 @@ class Settings:
         return f"{self.sink_name}-dlq"
 
     @property
+    def accepted_topic(self) -> str:
+        """What the gate accepted of ORDERS_TOPIC, each order once: the sink and the Catalog read it."""
+        return f"{self.orders_topic}.accepted"
+
+    @property
+    def rejected_topic(self) -> str:
+        """What the gate refused of ORDERS_TOPIC, each record once, with the reason in its headers."""
+        return f"{self.orders_topic}.rejected"
+
+    @property
     def catalog_dlq_topic(self) -> str:
         # The bus names a consumer's dead-letter topic <topic>.<group>.dlq.
-        return f"{self.orders_topic}.{self.catalog_group}.dlq"
+        return f"{self.accepted_topic}.{self.catalog_group}.dlq"
+
+    @property
+    def gate_ports(self) -> list[int]:
+        """The first gate is at GATE_PORT, more follow on the next ports."""
+        return [self.gate_port + i for i in range(self.gate_instances)]
 
     @property
     def catalog_ports(self) -> list[int]:

@@ -1,0 +1,308 @@
+"""ExactlyOnceProcessor: read a topic and write what each batch of its records becomes, exactly once.
+
+Consume, transform, produce with Kafka transactions (KIP-447): the records a batch turns into
+and the batch's consumed offsets are committed in one transaction. After a crash, a kill -9,
+a rebalance or a fenced zombie, a batch's output is either visible to read_committed readers
+together with its offsets, or neither is, and the batch is read again: nothing is lost and
+nothing is written twice. The transform decides what the records become; this module knows
+nothing of what they mean.
+
+The loop never polls inside a transaction (poll, transform, commit, poll again), so a
+rebalance callback never finds a transaction open. A failure that passes (a database, a
+broker, an abortable transaction) aborts the transaction, rewinds the consumer to the batch's
+first offsets and tries again with capped, jittered backoff, for as long as it takes; the
+consumer keeps polling meanwhile, so it stays in its group. Only a fatal producer error (this
+instance fenced by another with the same transactional.id) or a fatal consumer error ends
+run(), with KafkaException.
+"""
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from bus import client_config
+from bus.failures import backoff_delay
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+RETRY_BACKOFF = 0.1  # seconds before the first retry, doubled for each later one ...
+MAX_BACKOFF = 5.0  # ... up to this: well below max.poll.interval.ms, so the group keeps us
+# A transaction left open by a killed instance blocks read_committed readers of its output until
+# it is aborted: at once when an instance with the same transactional.id starts, else after
+# this timeout (the brokers look for expired ones every
+# transaction.abort.timed.out.transaction.cleanup.interval.ms). Ours last milliseconds.
+TRANSACTION_TIMEOUT_MS = 10_000
+KAFKA_TIMEOUT_S = 30  # one transactional call (init, offsets, commit, abort) at most
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    """One record to produce in the batch's transaction."""
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes | str]] = ()
+    timestamp_ms: int | None = None  # None: the time of producing
+
+
+@dataclasses.dataclass
+class ProcessorStats:
+    """What the processor did, for a metrics exporter (read from another thread)."""
+    batches: int = 0  # transactions committed
+    consumed: int = 0  # records whose output was committed
+    produced: int = 0
+    retried: int = 0  # batch attempts that failed and were tried again
+
+
+class ExactlyOnceProcessor:
+    """transform(messages) -> outputs, for each polled batch of `topic`, exactly once.
+
+    transform gets confluent-kafka Messages (at most max_batch, what has arrived) and returns
+    the Outputs to produce; it must be a function of the messages and of state it keeps
+    consistent itself, since a batch whose transaction was aborted is handed over again.
+    It raises for a failure that passes (the batch is retried); it must not raise for a
+    record that can never succeed: it decides what that record becomes (a dead letter, say).
+
+    on_health(serving, reason) is called once the transactional producer is registered
+    (serving), when the processor gets stuck retrying and when it recovers; not once per
+    attempt. on_committed(messages, outputs) is called after each committed batch (to count).
+    """
+
+    def __init__(self, topic: str, group_id: str, transactional_id: str,
+                 transform: Callable[[list], list[Output]], *, bootstrap: str, extra_config: dict | None = None,
+                 on_health: Callable[[bool, str], None] | None = None,
+                 on_committed: Callable[[list, list[Output]], None] | None = None, max_batch: int = MAX_BATCH,
+                 retry_backoff: float = RETRY_BACKOFF, max_backoff: float = MAX_BACKOFF):
+        self.topic = topic
+        self._transform = transform
+        self._on_health = on_health
+        self._on_committed = on_committed
+        self._max_batch = max_batch
+        self.retry_backoff, self.max_backoff = retry_backoff, max_backoff
+        self.stats = ProcessorStats()
+        self._serving: bool | None = None  # not yet: until the producer is registered
+        self._failures = 0  # consecutive failed attempts
+        self._lag: dict[tuple[str, int], int] = {}
+        self._lag_at = float("-inf")
+        common = {"bootstrap.servers": bootstrap, **client_config.RECONNECT, **(extra_config or {})}
+        self._consumer = Consumer({
+            **common,
+            "group.id": group_id,
+            "enable.auto.commit": False,  # offsets go into the transaction
+            "auto.offset.reset": "earliest",
+            # Our own input may come from a transactional writer too: never read an aborted record.
+            "isolation.level": "read_committed",
+            **client_config.CONSUMER_GROUP,
+        })
+        self._producer = Producer({
+            **common,
+            "transactional.id": transactional_id,  # implies enable.idempotence and acks=all
+            "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+            "linger.ms": 5,  # a transaction's records go out together anyway, at its commit
+        })
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self, stop: threading.Event, poll_timeout: float = 0.5) -> None:
+        """Process until `stop` is set. Raises KafkaException on a fatal error only."""
+        if not self._init_transactions(stop):
+            return
+        self._consumer.subscribe([self.topic])
+        while not stop.is_set():
+            batch = self._poll_batch(poll_timeout)
+            if batch:
+                self._process(batch, stop)
+
+    def _init_transactions(self, stop: threading.Event) -> bool:
+        """Register the transactional.id (fencing any zombie of ours and aborting its open
+        transaction), retrying while the brokers cannot be reached."""
+        while not stop.is_set():
+            try:
+                self._producer.init_transactions(KAFKA_TIMEOUT_S)
+                self._serving, self._failures = True, 0
+                self._report(True, "transactional producer registered")
+                return True
+            except KafkaException as e:
+                if e.args[0].fatal() or not e.args[0].retriable():
+                    raise
+                self._stuck(f"cannot register the transactional producer yet: {e}")
+                stop.wait(self._backoff())
+        return False
+
+    def _poll_batch(self, timeout: float) -> list:
+        """What has arrived, at most max_batch, waiting up to `timeout` for the first only."""
+        self._measure_lag()
+        first = self._consumer.poll(timeout)
+        if first is None or not self._usable(first):
+            return []
+        more = self._consumer.consume(self._max_batch - 1, 0) if self._max_batch > 1 else []
+        return [first, *(m for m in more if self._usable(m))]
+
+    @staticmethod
+    def _usable(m) -> bool:
+        if not m.error():
+            return True
+        error = m.error()
+        if error.fatal() or error.code() == KafkaError._FATAL:
+            raise KafkaException(error)
+        log.warning("consumer error: %s", error)
+        return False
+
+    def _process(self, batch: list, stop: threading.Event) -> None:
+        """One attempt at the batch: transform, then one transaction. A failure rewinds to the
+        batch, so that the next poll hands it over again (after a backoff)."""
+        try:
+            outputs = self._transform(batch)
+            self._commit(batch, outputs)
+        except KafkaException as e:
+            error = e.args[0]
+            if error.fatal():
+                raise
+            self._abort()
+            self._failed(batch, f"Kafka: {error}", stop)
+            return
+        except Exception as e:  # transient by decision: the transform said so, or did not know
+            self._abort()
+            self._failed(batch, f"{type(e).__name__}: {e}", stop)
+            return
+        self.stats.batches += 1
+        self.stats.consumed += len(batch)
+        self.stats.produced += len(outputs)
+        if self._failures:
+            self._recovered()
+        if self._on_committed is not None:
+            self._on_committed(batch, outputs)
+
+    def _commit(self, batch: list, outputs: list[Output]) -> None:
+        self._producer.begin_transaction()
+        for out in outputs:
+            self._produce(out)
+        ends: dict[tuple[str, int], int] = {}
+        for m in batch:
+            ends[(m.topic(), m.partition())] = max(ends.get((m.topic(), m.partition()), 0), m.offset() + 1)
+        self._producer.send_offsets_to_transaction(
+            [TopicPartition(t, p, o) for (t, p), o in ends.items()],
+            self._consumer.consumer_group_metadata(), KAFKA_TIMEOUT_S)
+        self._retrying_commit()
+
+    def _produce(self, out: Output) -> None:
+        while True:
+            try:
+                # timestamp 0: librdkafka stamps the time of producing.
+                self._producer.produce(out.topic, key=out.key, value=out.value, headers=list(out.headers),
+                                       timestamp=out.timestamp_ms or 0)
+                return
+            except BufferError:  # the local queue is full: let it drain
+                self._producer.poll(0.1)
+
+    def _retrying_commit(self) -> None:
+        """commit_transaction, again while it fails with a retriable error (it may be repeated)."""
+        deadline = time.monotonic() + KAFKA_TIMEOUT_S
+        while True:
+            try:
+                self._producer.commit_transaction(KAFKA_TIMEOUT_S)
+                return
+            except KafkaException as e:
+                if not e.args[0].retriable() or time.monotonic() > deadline:
+                    raise
+                log.debug("commit to retry: %s", e)
+
+    def _abort(self) -> None:
+        try:
+            self._producer.abort_transaction(KAFKA_TIMEOUT_S)
+        except KafkaException as e:
+            if e.args[0].fatal():
+                raise
+            # No transaction was open (the transform failed first), or the abort itself timed
+            # out: the next begin_transaction tells, and an open one times out on the broker.
+            log.debug("abort: %s", e)
+
+    def _failed(self, batch: list, why: str, stop: threading.Event) -> None:
+        self.stats.retried += 1
+        self._stuck(f"stuck on {_describe(batch)}, retrying until it passes: {why}")
+        self._rewind(batch)
+        stop.wait(self._backoff())
+
+    def _rewind(self, batch: list) -> None:
+        """Seek each partition of the batch back to its first record in the batch."""
+        starts: dict[tuple[str, int], int] = {}
+        for m in batch:
+            where = (m.topic(), m.partition())
+            starts[where] = min(starts.get(where, m.offset()), m.offset())
+        for (topic, partition), offset in starts.items():
+            try:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as e:  # revoked meanwhile: its new owner reads it from the commit
+                log.debug("no rewind of %s[%d]: %s", topic, partition, e)
+
+    def _backoff(self) -> float:
+        self._failures += 1
+        return backoff_delay(self._failures, self.retry_backoff, self.max_backoff)
+
+    # ------------------------------------------------------------ health and lag
+
+    def _stuck(self, reason: str) -> None:
+        if self._serving is not False:
+            self._serving = False
+            log.warning("%s", reason)
+            self._report(False, reason)
+        else:
+            log.debug("%s", reason)
+
+    def _recovered(self) -> None:
+        reason = f"recovered after {self._failures} failed attempts"
+        self._failures = 0
+        if self._serving is False:
+            self._serving = True
+            log.info("%s", reason)
+            self._report(True, reason)
+
+    def _report(self, serving: bool, reason: str) -> None:
+        if self._on_health is None:
+            return
+        try:
+            self._on_health(serving, reason)
+        except Exception:  # a broken callback must not stop the processing
+            log.exception("on_health callback failed")
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Records not yet processed per assigned partition, as the loop last measured them (at
+        most 5 s ago). Safe to call from another thread."""
+        return dict(self._lag)
+
+    def _measure_lag(self, max_age: float = 5.0) -> None:
+        if time.monotonic() - self._lag_at < max_age:
+            return
+        self._lag_at = time.monotonic()
+        lag = {}
+        try:
+            assigned = self._consumer.assignment()
+            positions = {(p.topic, p.partition): p.offset for p in self._consumer.position(assigned)}
+            committed = {(p.topic, p.partition): p.offset
+                         for p in self._consumer.committed(assigned, timeout=0.5)} if assigned else {}
+            for tp in assigned:
+                where = (tp.topic, tp.partition)
+                low, high = self._consumer.get_watermark_offsets(tp, timeout=0.5)
+                # Not fetched yet since the assignment: from the group's commit (or the start).
+                at = positions.get(where, -1)
+                at = at if at >= 0 else committed.get(where, -1)
+                lag[where] = max(0, high - (at if at >= 0 else low))
+        except KafkaException as e:
+            log.debug("lag not measured: %s", e)
+            return
+        self._lag = lag
+
+    def close(self) -> None:
+        """Leave the group (no offsets to commit: they are in the transactions) and close."""
+        self._consumer.close()
+        self._producer.flush(10)
+
+
+def _describe(batch: list) -> str:
+    m = batch[0]
+    return f"a batch of {len(batch)} from {m.topic()}[{m.partition()}]@{m.offset()}"

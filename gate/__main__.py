@@ -1,0 +1,3 @@
+from gate.server import serve
+
+serve()
