@@ -75,3 +75,26 @@ class GateStore:
             first_events.c.order_id.in_({c.event.order_id for c in candidates})).with_for_update())
         return {r.order_id: (Content(r.user_id, r.product_id, r.qty, r.unit_price, r.total_price),
                              (r.origin_topic, r.origin_partition, r.origin_offset)) for r in found}
+
+
+class ReadOnlyLookups:
+    """known_products and first_events as the gate would answer them now, writing nothing (for
+    the doctor): an order id not seen yet would be recorded with the candidate's own origin."""
+
+    def __init__(self, engine: sa.Engine, catalog_db: str):
+        self._store = GateStore(engine, catalog_db)
+        self._engine = engine
+
+    def known_products(self, product_ids: set[str]) -> set[str]:
+        with self._engine.connect() as conn:
+            return self._store._known(conn, product_ids)
+
+    def first_events(self, candidates: list[Candidate]) -> dict[str, tuple[Content, Origin]]:
+        with self._engine.connect() as conn:
+            found = conn.execute(sa.select(first_events).where(
+                first_events.c.order_id.in_({c.event.order_id for c in candidates})))
+            firsts = {r.order_id: (Content(r.user_id, r.product_id, r.qty, r.unit_price, r.total_price),
+                                   (r.origin_topic, r.origin_partition, r.origin_offset)) for r in found}
+        for c in candidates:
+            firsts.setdefault(c.event.order_id, (c.content, c.origin))
+        return firsts
