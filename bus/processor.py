@@ -11,9 +11,11 @@ The loop never polls inside a transaction (poll, transform, commit, poll again),
 rebalance callback never finds a transaction open. A failure that passes (a database, a
 broker, an abortable transaction) aborts the transaction, rewinds the consumer to the batch's
 first offsets and tries again with capped, jittered backoff, for as long as it takes; the
-consumer keeps polling meanwhile, so it stays in its group. Only a fatal producer error (this
-instance fenced by another with the same transactional.id) or a fatal consumer error ends
-run(), with KafkaException.
+consumer keeps polling meanwhile, so it stays in its group. A transactional call that timed
+out is repeated, never abandoned: a commit under way is never aborted (librdkafka calls that a
+fatal error). After a fatal producer error a new producer takes over the transactional.id.
+Only a fatal consumer error, or this instance fenced by another process with its
+transactional.id, ends run(), with KafkaException.
 """
 
 import dataclasses
@@ -37,7 +39,7 @@ MAX_BACKOFF = 5.0  # ... up to this: well below max.poll.interval.ms, so the gro
 # this timeout (the brokers look for expired ones every
 # transaction.abort.timed.out.transaction.cleanup.interval.ms). Ours last milliseconds.
 TRANSACTION_TIMEOUT_MS = 10_000
-KAFKA_TIMEOUT_S = 30  # one transactional call (init, offsets, commit, abort) at most
+KAFKA_TIMEOUT_S = 10  # one attempt at a transactional call (init, offsets, commit, abort)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,40 +101,36 @@ class ExactlyOnceProcessor:
             "isolation.level": "read_committed",
             **client_config.CONSUMER_GROUP,
         })
-        self._producer = Producer({
+        self._producer_config = {
             **common,
             "transactional.id": transactional_id,  # implies enable.idempotence and acks=all
             "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
             "linger.ms": 5,  # a transaction's records go out together anyway, at its commit
-        })
+        }
+        self._producer = Producer(self._producer_config)
 
     # ------------------------------------------------------------ the loop
 
     def run(self, stop: threading.Event, poll_timeout: float = 0.5) -> None:
-        """Process until `stop` is set. Raises KafkaException on a fatal error only."""
-        if not self._init_transactions(stop):
-            return
-        self._consumer.subscribe([self.topic])
-        while not stop.is_set():
-            batch = self._poll_batch(poll_timeout)
-            if batch:
-                self._process(batch, stop)
+        """Process until `stop` is set. Raises KafkaException on a fatal consumer error, or when
+        another process registered our transactional.id (fenced: two instances share an id)."""
+        try:
+            self._init_transactions(stop)
+            self._consumer.subscribe([self.topic])
+            while not stop.is_set():
+                batch = self._poll_batch(poll_timeout)
+                if batch:
+                    self._process(batch, stop)
+        except _Stopped:
+            pass
 
-    def _init_transactions(self, stop: threading.Event) -> bool:
+    def _init_transactions(self, stop: threading.Event) -> None:
         """Register the transactional.id (fencing any zombie of ours and aborting its open
         transaction), retrying while the brokers cannot be reached."""
-        while not stop.is_set():
-            try:
-                self._producer.init_transactions(KAFKA_TIMEOUT_S)
-                self._serving, self._failures = True, 0
-                self._report(True, "transactional producer registered")
-                return True
-            except KafkaException as e:
-                if e.args[0].fatal() or not e.args[0].retriable():
-                    raise
-                self._stuck(f"cannot register the transactional producer yet: {e}")
-                stop.wait(self._backoff())
-        return False
+        self._until_done(lambda: self._producer.init_transactions(KAFKA_TIMEOUT_S), stop,
+                         "registering the transactional producer")
+        self._serving, self._failures = True, 0
+        self._report(True, "transactional producer registered")
 
     def _poll_batch(self, timeout: float) -> list:
         """What has arrived, at most max_batch, waiting up to `timeout` for the first only."""
@@ -158,17 +156,18 @@ class ExactlyOnceProcessor:
         batch, so that the next poll hands it over again (after a backoff)."""
         try:
             outputs = self._transform(batch)
-            self._commit(batch, outputs)
+        except Exception as e:  # transient by decision: the transform said so, or did not know
+            self._failed(batch, f"{type(e).__name__}: {e}", stop)
+            return
+        try:
+            self._commit(batch, outputs, stop)
         except KafkaException as e:
             error = e.args[0]
             if error.fatal():
-                raise
-            self._abort()
+                self._renew_producer(error, stop)
+            else:  # begin, produce or the offsets failed, or the commit must be aborted
+                self._abort(stop)
             self._failed(batch, f"Kafka: {error}", stop)
-            return
-        except Exception as e:  # transient by decision: the transform said so, or did not know
-            self._abort()
-            self._failed(batch, f"{type(e).__name__}: {e}", stop)
             return
         self.stats.batches += 1
         self.stats.consumed += len(batch)
@@ -178,17 +177,20 @@ class ExactlyOnceProcessor:
         if self._on_committed is not None:
             self._on_committed(batch, outputs)
 
-    def _commit(self, batch: list, outputs: list[Output]) -> None:
+    def _commit(self, batch: list, outputs: list[Output], stop: threading.Event) -> None:
         self._producer.begin_transaction()
         for out in outputs:
             self._produce(out)
         ends: dict[tuple[str, int], int] = {}
         for m in batch:
             ends[(m.topic(), m.partition())] = max(ends.get((m.topic(), m.partition()), 0), m.offset() + 1)
-        self._producer.send_offsets_to_transaction(
-            [TopicPartition(t, p, o) for (t, p), o in ends.items()],
-            self._consumer.consumer_group_metadata(), KAFKA_TIMEOUT_S)
-        self._retrying_commit()
+        offsets = [TopicPartition(t, p, o) for (t, p), o in ends.items()]
+        group = self._consumer.consumer_group_metadata()
+        self._until_done(lambda: self._producer.send_offsets_to_transaction(offsets, group, KAFKA_TIMEOUT_S),
+                         stop, "sending the offsets")
+        # A commit that timed out (a broker down) may be under way: it is only ever repeated,
+        # never aborted, until the coordinator answers.
+        self._until_done(lambda: self._producer.commit_transaction(KAFKA_TIMEOUT_S), stop, "committing")
 
     def _produce(self, out: Output) -> None:
         while True:
@@ -200,27 +202,45 @@ class ExactlyOnceProcessor:
             except BufferError:  # the local queue is full: let it drain
                 self._producer.poll(0.1)
 
-    def _retrying_commit(self) -> None:
-        """commit_transaction, again while it fails with a retriable error (it may be repeated)."""
-        deadline = time.monotonic() + KAFKA_TIMEOUT_S
+    def _until_done(self, call: Callable[[], object], stop: threading.Event, what: str) -> None:
+        """call(), again after a backoff while it fails with an error librdkafka says may be
+        retried (a transactional call may be repeated); raises any other error, or _Stopped."""
+        attempt = 0
         while True:
             try:
-                self._producer.commit_transaction(KAFKA_TIMEOUT_S)
+                call()
                 return
             except KafkaException as e:
-                if not e.args[0].retriable() or time.monotonic() > deadline:
+                error = e.args[0]
+                if error.fatal() or error.txn_requires_abort() or not error.retriable():
                     raise
-                log.debug("commit to retry: %s", e)
+                attempt += 1
+                self._stuck(f"{what}: {error}; trying again")
+            if stop.wait(backoff_delay(attempt, self.retry_backoff, self.max_backoff)):
+                raise _Stopped()
 
-    def _abort(self) -> None:
+    def _abort(self, stop: threading.Event) -> None:
         try:
-            self._producer.abort_transaction(KAFKA_TIMEOUT_S)
+            self._until_done(lambda: self._producer.abort_transaction(KAFKA_TIMEOUT_S), stop, "aborting")
         except KafkaException as e:
             if e.args[0].fatal():
-                raise
-            # No transaction was open (the transform failed first), or the abort itself timed
-            # out: the next begin_transaction tells, and an open one times out on the broker.
-            log.debug("abort: %s", e)
+                self._renew_producer(e.args[0], stop)
+            else:  # no transaction was open (begin_transaction failed): nothing to abort
+                log.debug("abort: %s", e)
+
+    def _renew_producer(self, error: KafkaError, stop: threading.Event) -> None:
+        """A fatal error leaves the producer unusable: a new one with the same transactional.id
+        fences it and aborts what it left open. Unless we were fenced: then a newer process of
+        ours runs, and this one must stop."""
+        if error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH):
+            raise KafkaException(error)
+        log.error("transactional producer failed (%s): starting a new one", error)
+        try:
+            self._producer.flush(0)
+        except KafkaException:
+            pass
+        self._producer = Producer(self._producer_config)
+        self._init_transactions(stop)
 
     def _failed(self, batch: list, why: str, stop: threading.Event) -> None:
         self.stats.retried += 1
@@ -300,7 +320,14 @@ class ExactlyOnceProcessor:
     def close(self) -> None:
         """Leave the group (no offsets to commit: they are in the transactions) and close."""
         self._consumer.close()
-        self._producer.flush(10)
+        try:
+            self._producer.flush(10)
+        except KafkaException as e:  # a fatal error ended the run: nothing of ours is queued
+            log.debug("flush on close: %s", e)
+
+
+class _Stopped(Exception):
+    """`stop` was set while a transactional call was being retried."""
 
 
 def _describe(batch: list) -> str:

@@ -6,11 +6,17 @@ has ended: every acknowledged order is in the table and in the stock, once; the 
 stock agree on every order id of the run; the sink never stayed FAILED; and each poison is in
 the dead-letter topic that refused it exactly once, in no other twice. The time to heal and the
 copies per dead-letter topic are printed.
+
+The same burst again with a part killed (kill -9) in the middle of it and restarted: the gate
+(its open transaction is aborted, the batch decided again), the Connect worker (its task
+re-reads what it had not committed). Nothing changes in the counts.
 """
 import threading
 import time
 import uuid
 from collections import Counter
+
+import pytest
 
 from connect import register
 from ordersync.order.v1 import order_service_pb2
@@ -56,8 +62,12 @@ def _copies(bootstrap: str, topic: str | None, keys: set[str]) -> Counter:
                    if m.key() is not None and m.key().decode() in keys)
 
 
+KILL_AT, RESTART_AT = 200, 350  # record numbers of the burst
+
+
+@pytest.mark.parametrize("victim", [None, "gate-1", "connect"])
 def test_a_poison_burst_heals_in_seconds_with_each_dead_letter_once(topology, stack, producer, order_stubs,
-                                                                    kafka_bootstrap, capsys):
+                                                                    kafka_bootstrap, capsys, victim):
     run = uuid.uuid4().hex[:8]
     product = add_product(stack, "BURST", unit_price=100)
     user = f"burst-{run}"
@@ -69,6 +79,10 @@ def test_a_poison_burst_heals_in_seconds_with_each_dead_letter_once(topology, st
     with ConnectorWatch(stack.connect_url, stack.sink_name) as watch:
         began = time.monotonic()
         for i in range(VALID + POISONS):
+            if victim and i == KILL_AT:
+                assert topology.supervisor.kill(topology.part(victim)), f"{victim} was not running"
+            if victim and i == RESTART_AT:
+                topology.supervisor.ensure_up(topology.part(victim), timeout=180)
             if i not in slots:
                 reply = order_stubs[i % 2].CreateOrder(order_service_pb2.CreateOrderRequest(
                     user_id=user, product_id=product, qty=1, request_id=str(uuid.uuid4())), timeout=15)
@@ -99,7 +113,8 @@ def test_a_poison_burst_heals_in_seconds_with_each_dead_letter_once(topology, st
         time.sleep(3)
 
     with capsys.disabled():  # the figures belong in every run's output
-        print(f"\npoison burst: {len(acked)} acknowledged orders and {len(poisons)} poison records in "
+        killed = f" ({victim} killed and restarted in it)" if victim else ""
+        print(f"\npoison burst{killed}: {len(acked)} acknowledged orders and {len(poisons)} poison records in "
               f"{ended - began:.1f}s; every acknowledged order in the table and the stock "
               f"{healed:.1f}s after the burst (lost {ledger['lost']}, missing from the stock "
               f"{ledger['missing']}, double {ledger['double']}); sink task states seen: {dict(watch.seen)}")
@@ -119,8 +134,9 @@ def test_a_poison_burst_heals_in_seconds_with_each_dead_letter_once(topology, st
     assert (agreement["only_table"], agreement["only_stock"], agreement["stock_drop_beyond"]) == (0, 0, 0), agreement
     assert agreement["rows"] == len(acked), "a poison reached the table"
     assert stock_of(stack, product) == before - len(acked), "a poison changed the stock"
-    assert healed <= HEAL_S, f"healed {healed:.0f}s after the burst, more than {HEAL_S}s"
-    assert watch.seen["FAILED"] == 0, f"the sink's tasks were seen FAILED: {dict(watch.seen)}"
+    if victim is None:  # with a part restarted, recovery times are printed, not asserted
+        assert healed <= HEAL_S, f"healed {healed:.0f}s after the burst, more than {HEAL_S}s"
+        assert watch.seen["FAILED"] == 0, f"the sink's tasks were seen FAILED: {dict(watch.seen)}"
     assert rejected_topic, "no gate: the sides decide separately"
     missing = keys - set(copies[rejected_topic])
     assert not missing, f"not dead-lettered: {sorted(poisons[k] for k in missing)}"
