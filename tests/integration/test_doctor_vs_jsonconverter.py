@@ -1,9 +1,11 @@
-"""The envelope doctor's verdicts against Kafka Connect's real JsonConverter (EnvelopeCheck.java).
+"""The doctor's emulation of JsonConverter (ops.connect_json) against Kafka Connect's real one
+(EnvelopeCheck.java). What decides in the system is the gate (tests/integration/test_doctor_truth.py);
+the emulation explains problems and finds fixes, so it must say what the real converter does.
 
 Needs Java 17 and the jars `make jars` puts in .stack/kafka/libs; no running servers. For each
-envelope: where the converter throws, the doctor reports a converter-level problem, the first of
-them with the converter's own exception message; where the converter accepts, the doctor reports
-none. Silent coercions ("abc" as int32 -> 0) are accepted by the converter: the doctor reports
+envelope: where the converter throws, the emulation reports a converter-level problem, the first
+of them with the converter's own exception message; where the converter accepts, it reports
+none. Silent coercions ("abc" as int32 -> 0) are accepted by the converter: the emulation reports
 them as its own "silent" class, with the value Connect really holds.
 """
 
@@ -12,8 +14,9 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus.envelope import encode
-from ops import doctor
-from ops.doctor import CONVERTER, LEVELS, SILENT, SINK
+from bus.schema import connect_schema
+from ops import connect_json, doctor
+from ops.connect_json import CONVERTER, LEVELS, SILENT, SINK
 from ordersync.order.v1 import order_event_pb2
 from tests.helpers import COURSE_ENVELOPE, KEY, corrected_course, envelope_check
 
@@ -26,7 +29,7 @@ OK = "accepted as is"
 
 def one_field(type_, value, **schema):
     """An envelope of one field "x"; value _ABSENT leaves it out of the payload."""
-    payload = {} if value is doctor._ABSENT else {"x": value}
+    payload = {} if value is connect_json._ABSENT else {"x": value}
     return {"schema": {"type": "struct", "fields": [{"field": "x", "type": type_, **schema}], "optional": False},
             "payload": payload}
 
@@ -44,7 +47,7 @@ def valid_order():
         created_at=Timestamp(seconds=1_700_000_000, nanos=123_000_000)))
 
 
-# (case, envelope, the worst level the doctor must report, or OK)
+# (case, envelope, the worst level the emulation must report, or OK)
 CASES = [
     # The ones the issue names.
     ("course", COURSE_ENVELOPE, CONVERTER),
@@ -76,11 +79,11 @@ CASES = [
     ("unknown-schema-key", one_field("int32", 1, nullable=False), SILENT),
     ("struct-default", one_field("struct", {}, fields=[], default={}), CONVERTER),
     ("string-default-number", one_field("string", "a", default=5), CONVERTER),
-    ("int-default-text", one_field("int32", doctor._ABSENT, default="abc"), SILENT),
+    ("int-default-text", one_field("int32", connect_json._ABSENT, default="abc"), SILENT),
     # Schema fields and payload keys.
-    ("absent-required", one_field("int32", doctor._ABSENT), CONVERTER),
-    ("absent-optional", one_field("int32", doctor._ABSENT, optional=True), SILENT),
-    ("absent-with-default", one_field("int32", doctor._ABSENT, default=7), SILENT),
+    ("absent-required", one_field("int32", connect_json._ABSENT), CONVERTER),
+    ("absent-optional", one_field("int32", connect_json._ABSENT, optional=True), SILENT),
+    ("absent-with-default", one_field("int32", connect_json._ABSENT, default=7), SILENT),
     ("null-required", one_field("int32", None), CONVERTER),
     ("null-optional", one_field("int32", None, optional=True), OK),
     ("extra-key", {"schema": {"type": "struct", "fields": []}, "payload": {"y": 1}}, SILENT),
@@ -113,7 +116,7 @@ CASES = [
     ("time-last", one_field("int32", 86_400_000, name=TIME), OK),
     ("time-past-midnight", one_field("int32", 86_400_001, name=TIME), CONVERTER),
     ("decimal-base64", one_field("bytes", "BOI=", name=DEC, parameters={"scale": "2"}), OK),
-    ("decimal-number-exact", one_field("bytes", doctor.parse("12.50")[0], name=DEC, parameters={"scale": "2"}), OK),
+    ("decimal-number-exact", one_field("bytes", connect_json.parse("12.50")[0], name=DEC, parameters={"scale": "2"}), OK),
     ("decimal-number-scale", one_field("bytes", 12.5, name=DEC, parameters={"scale": "2"}), SILENT),
     ("decimal-bad-base64", one_field("bytes", "zz!", name=DEC, parameters={"scale": "2"}), CONVERTER),
     ("decimal-empty", one_field("bytes", "", name=DEC, parameters={"scale": "0"}), CONVERTER),
@@ -155,11 +158,11 @@ CASES = [
 
 
 def as_bytes(env) -> bytes:
-    return env if isinstance(env, bytes) else env.encode() if isinstance(env, str) else doctor.dumps(env).encode()
+    return env if isinstance(env, bytes) else env.encode() if isinstance(env, str) else connect_json.dumps(env).encode()
 
 
 def java_tag(schema: dict, held):
-    """What the doctor says Connect holds, as EnvelopeCheck prints it (_ABSENT: not comparable)."""
+    """What the emulation says Connect holds, as EnvelopeCheck prints it (_ABSENT: not comparable)."""
     type_, name = schema["type"], schema.get("name")
     if held is None or isinstance(held, bool) or held == []:
         return held
@@ -169,21 +172,21 @@ def java_tag(schema: dict, held):
         return f"{type_}:{held}"
     if name is None and type_ in ("float", "double") and held in (0.0, float("inf"), float("-inf")):
         return f"{type_}:" + {float("inf"): "Infinity", float("-inf"): "-Infinity"}.get(held, "0.0")
-    return doctor._ABSENT
+    return connect_json._ABSENT
 
 
 @pytest.fixture(scope="module")
 def answers():
     """The converter's answer per case, from one JVM."""
-    # Our envelopes are single-line JSON (doctor.dumps); the course's own text is made one line.
+    # Our envelopes are single-line JSON (connect_json.dumps); the course's own text is made one line.
     lines = [b" ".join(as_bytes(env).split(b"\n")) for _, env, _ in CASES]
     return dict(zip([c[0] for c in CASES], envelope_check(lines)))
 
 
 @pytest.mark.parametrize("case, env, worst", CASES, ids=[c[0] for c in CASES])
-def test_doctor_agrees_with_the_real_converter(case, env, worst, answers):
+def test_the_emulation_agrees_with_the_real_converter(case, env, worst, answers):
     answer = answers[case]
-    problems = doctor.diagnose(as_bytes(env), KEY if case.startswith(("course", "our")) else ())
+    problems = connect_json.diagnose(as_bytes(env), KEY if case.startswith(("course", "our")) else ())
     converter_level = [p for p in problems if p.level == CONVERTER]
     lines = [p.line() for p in problems]
     if "value" in answer:  # the converter read it (it may still fail to write it back: "error" too)
@@ -197,23 +200,35 @@ def test_doctor_agrees_with_the_real_converter(case, env, worst, answers):
         assert "error" not in answer, answer
 
 
-# The cases with a silently changed scalar in field "x", and what the doctor says Connect holds.
+# The cases with a silently changed scalar in field "x", and what the emulation says Connect holds.
 SILENT_X = [(case, env, p.held) for case, env, worst in CASES if worst == SILENT and isinstance(env, dict)
-            for p in doctor.diagnose(env) if p.path == ("payload", "x") and p.held is not doctor._ABSENT]
+            for p in connect_json.diagnose(env) if p.path == ("payload", "x") and p.held is not connect_json._ABSENT]
 
 
 @pytest.mark.parametrize("case, env, held", SILENT_X, ids=[c[0] for c in SILENT_X])
 def test_silent_changes_hold_what_the_converter_holds(case, env, held, answers):
     (schema_field,) = env["schema"]["fields"]
     expected = java_tag(schema_field, held)
-    assert expected is not doctor._ABSENT, f"add {held!r} to java_tag"
+    assert expected is not connect_json._ABSENT, f"add {held!r} to java_tag"
     assert answers[case]["value"]["x"] == expected
 
 
-def test_the_course_envelope_fixed_by_the_doctor_is_read_by_the_converter():
-    fixed, left = doctor.fix(COURSE_ENVELOPE, KEY)
+def test_the_course_envelope_fixed_by_the_emulation_is_read_by_the_converter():
+    fixed, left = connect_json.fix(COURSE_ENVELOPE, KEY)
     assert left == []
-    (answer,) = envelope_check([doctor.dumps(fixed).encode()])
+    (answer,) = envelope_check([connect_json.dumps(fixed).encode()])
     assert answer["value"] == {"order_id": "string:~~~", "user_id": "string:user1", "product_id": "string:CATALOG-001",
                                "qty": "int32:5", "total_price": "int32:6000", "unit_price": "int32:1200"}
+    assert "error" not in answer
+
+
+def test_the_contract_schema_the_doctor_writes_is_read_by_the_converter():
+    # The course's payload with every field of the contract: --fix gives it the contract's own schema.
+    env = corrected_course()
+    env["payload"].update(order_id="course-1", created_at=1_767_225_600_000)
+    fixed, left = doctor.fix_envelope(connect_json.dumps(env).encode(), KEY)
+    assert left == []
+    assert fixed["schema"] == connect_schema(order_event_pb2.OrderPlaced)
+    (answer,) = envelope_check([connect_json.dumps(fixed).encode()])
+    assert answer["value"]["created_at"] == "timestamp:1767225600000"
     assert "error" not in answer

@@ -1,20 +1,27 @@
-"""ops.doctor without servers or Java: every rule, with the exact line it prints.
+"""The doctor without servers or Java: its JsonConverter emulation (ops.connect_json), every rule
+with the exact line it prints, and its truth (ops.doctor: the gate's verdict and the orders
+table's columns), asked of an in-memory database.
 
-tests/integration/test_doctor_vs_jsonconverter.py checks the same verdicts against the real
-JsonConverter."""
+tests/integration/test_doctor_vs_jsonconverter.py checks the emulation against the real
+JsonConverter, tests/integration/test_doctor_truth.py the truth against the real stack."""
 
 import io
 import json
 
 import pytest
+import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given, settings
 
 from bus.envelope import encode
-from ops import doctor
-from ops.doctor import CONVERTER, SILENT, SINK
+from bus.schema import connect_schema
+from gate import verdict
+from ops import connect_json, doctor
+from ops.connect_json import CONVERTER, SILENT, SINK
+from ops.doctor import Column
 from ordersync.order.v1 import order_event_pb2
-from tests.helpers import COURSE_ENVELOPE, KEY, corrected_course
+from svc_runtime.settings import Settings
+from tests.helpers import COURSE_ENVELOPE, KEY, corrected_course, doctor_database, orders_table_columns
 from tests.unit.envelope_strategies import messages
 
 COURSE_LINES = [
@@ -41,11 +48,11 @@ def field(field_name="x", type_="int32", **more):
 
 def found(env, key_fields=()):
     """(level, path, effect) of every problem."""
-    return [(p.level, p.where, p.effect) for p in doctor.diagnose(env, key_fields)]
+    return [(p.level, p.where, p.effect) for p in connect_json.diagnose(env, key_fields)]
 
 
 def one(env, key_fields=()):
-    problems = doctor.diagnose(env, key_fields)
+    problems = connect_json.diagnose(env, key_fields)
     assert len(problems) == 1, [p.line() for p in problems]
     return problems[0]
 
@@ -53,7 +60,7 @@ def one(env, key_fields=()):
 # ------------------------------------------------------------------ the course's envelope
 
 def test_course_envelope_names_the_type_and_both_renames():
-    problems = doctor.diagnose(COURSE_ENVELOPE, KEY)
+    problems = connect_json.diagnose(COURSE_ENVELOPE, KEY)
     assert [p.line() for p in problems] == COURSE_LINES
     assert [p.edit for p in problems] == [
         (("schema", "fields", 0, "type"), "string"),
@@ -62,46 +69,75 @@ def test_course_envelope_names_the_type_and_both_renames():
         (("schema", "fields", 3, "field"), "qty"),
         (("schema", "fields", 5, "field"), "unit_price"),
     ]
-    assert doctor.verdict(problems, "Connect skips it") == (
-        "verdict: REJECTED by JsonConverter (DataException: Unknown schema type: String); Connect skips it "
-        "[1 converter, 4 silent]")
 
 
 def test_course_envelope_fixed():
-    fixed, left = doctor.fix(COURSE_ENVELOPE, KEY)
+    fixed, left = connect_json.fix(COURSE_ENVELOPE, KEY)
     assert left == []
     assert fixed == corrected_course()
-    assert doctor.diagnose(json.dumps(fixed), KEY) == []
+    assert connect_json.diagnose(json.dumps(fixed), KEY) == []
+
+
+# What the gate says of the course's envelope, as written and as connect_json fixes it.
+COURSE_REFUSED = [
+    "gate      $: NotAnOrderPlaced: not an OrderPlaced envelope: schema name 'orders' does not match "
+    "'ordersync.order.v1.OrderPlaced' -> the gate writes it to orders.rejected; neither the table nor the stock "
+    "gets it. Fix: write an envelope of the contract, ordersync.order.v1.OrderPlaced (as bus.envelope.encode does)",
+    'gate      $.payload: no "created_at", a field of the contract -> the gate refuses an OrderPlaced without it. '
+    'Fix: add "created_at" (epoch milliseconds); with every field of the contract in the payload, --fix writes the '
+    "contract's schema",
+    "gate      $.payload: with the contract's schema: BreaksEventRules: order '~~~' breaks the event rules: "
+    "order_id '~~~' may only contain letters, digits, '.', '_' and '-' -> the gate refuses it still. "
+    "Fix: follow the event rules (svc_runtime/event_rules.py)",
+    "verdict: REFUSED by the gate (NotAnOrderPlaced): it goes to orders.rejected; neither the table nor the stock "
+    "gets it",
+]
 
 
 def test_course_envelope_on_the_command_line(tmp_path, capsys):
     path = tmp_path / "course.json"
     path.write_text(COURSE_ENVELOPE)
-    assert doctor.main([str(path)]) == 1
-    out = capsys.readouterr().out.splitlines()
-    assert out[:-1] == COURSE_LINES
-    assert out[-1] == ("verdict: REJECTED by JsonConverter (DataException: Unknown schema type: String); "
-                       "Connect skips it and writes it to the dead-letter topic orders-sink-dlq [1 converter, 4 silent]")
-    assert doctor.main(["--fix", str(path)]) == 0
-    assert json.loads(capsys.readouterr().out) == corrected_course()
+    assert doctor.main([str(path)], doctor_database()) == 1
+    assert capsys.readouterr().out.splitlines() == COURSE_LINES + COURSE_REFUSED
+
+
+def test_course_envelope_fixed_is_still_refused(tmp_path, capsys):
+    # JsonConverter would read the fixed envelope; the gate does not take it: no created_at, the
+    # order id "~~~" breaks the id rule, the struct name "orders" is not the contract's.
+    path = tmp_path / "course.json"
+    path.write_text(COURSE_ENVELOPE)
+    assert doctor.main(["--fix", str(path)], doctor_database()) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out) == corrected_course()
+    assert err.splitlines() == COURSE_REFUSED
+    path.write_text(out)
+    assert doctor.main(["--fix", str(path)], doctor_database()) == 1
+    assert capsys.readouterr().err.splitlines() == COURSE_REFUSED
 
 
 # ------------------------------------------------------------------ envelopes that pass
 
-def test_our_own_envelope_is_accepted_as_is(capsys, monkeypatch):
-    msg = order_event_pb2.OrderPlaced(order_id="o-1", user_id="u", product_id="CATALOG-001", qty=2, unit_price=150,
-                                      total_price=300, created_at=Timestamp(seconds=1_700_000_000))
-    assert doctor.diagnose(encode(msg), KEY) == []
-    assert doctor.verdict([]) == "verdict: accepted as is"
-    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(encode(msg))))
-    assert doctor.main(["-"]) == 0
-    assert capsys.readouterr().out == "verdict: accepted as is\n"
+def our_event(order_id="o-1", product_id="CATALOG-001", qty=2):
+    return order_event_pb2.OrderPlaced(order_id=order_id, user_id="u", product_id=product_id, qty=qty,
+                                       unit_price=150, total_price=qty * 150,
+                                       created_at=Timestamp(seconds=1_700_000_000))
+
+
+ACCEPTED = ("verdict: accepted: the gate passes it to orders.accepted, the sink writes it to orders_db.orders "
+            "and the Catalog takes its stock")
+
+
+def test_our_own_envelope_is_accepted(capsys, monkeypatch):
+    assert connect_json.diagnose(encode(our_event()), KEY) == []
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(encode(our_event()))))
+    assert doctor.main(["-"], doctor_database()) == 0
+    assert capsys.readouterr().out == ACCEPTED + "\n"
 
 
 @settings(max_examples=50, deadline=None)
 @given(messages)
 def test_every_envelope_bus_encodes_is_accepted(msg):
-    assert doctor.diagnose(encode(msg)) == []
+    assert connect_json.diagnose(encode(msg)) == []
 
 
 # ------------------------------------------------------------------ type names
@@ -192,17 +228,17 @@ def test_a_field_named_with_name_is_pointed_at_field():
 
 
 def test_unambiguous_schema_fixes_carry_an_edit():
-    assert [p.edit for p in doctor.diagnose(envelope(field(optional="true"), payload={"x": 1}))] == [
+    assert [p.edit for p in connect_json.diagnose(envelope(field(optional="true"), payload={"x": 1}))] == [
         (("schema", "fields", 0, "optional"), True)]
     env = envelope(field(type_="bytes", name="org.apache.kafka.connect.data.Decimal", parameters={"scale": 2}),
                    payload={"x": "AQ=="})
-    assert [p.edit for p in doctor.diagnose(env)] == [(("schema", "fields", 0, "parameters", "scale"), "2")]
+    assert [p.edit for p in connect_json.diagnose(env)] == [(("schema", "fields", 0, "parameters", "scale"), "2")]
 
 
 # ------------------------------------------------------------------ schema fields and payload keys
 
 def test_schema_field_without_payload_value():
-    assert [(p.level, p.where, p.what, p.effect, p.fix) for p in doctor.diagnose(envelope(
+    assert [(p.level, p.where, p.what, p.effect, p.fix) for p in connect_json.diagnose(envelope(
         field("a", optional=True), field("b"), field("c", default=7), payload={}))] == [
         (SILENT, "$.schema.fields[0]", 'no "a" in the payload', "JsonConverter writes null",
          'add "a" to the payload, or remove the field from the schema'),
@@ -224,13 +260,13 @@ def test_payload_key_without_schema_field_gets_a_field_to_add():
 
 def test_a_rename_needs_one_clear_match():
     # "ab" is as close to "xa" as to "xb": no rename is suggested for it.
-    problems = doctor.diagnose(envelope(field("ab", optional=True), payload={"xa": 1, "xb": 2}))
+    problems = connect_json.diagnose(envelope(field("ab", optional=True), payload={"xa": 1, "xb": 2}))
     assert [(p.where, p.edit) for p in problems] == [("$.schema.fields[0]", None), ("$.payload.xa", None),
                                                      ("$.payload.xb", None)]
 
 
 def test_required_renamed_field_is_a_converter_problem_with_its_fix():
-    problems = doctor.diagnose(envelope(field("qyt"), payload={"qty": 1}))
+    problems = connect_json.diagnose(envelope(field("qyt"), payload={"qty": 1}))
     assert [(p.level, p.where, p.effect, p.edit) for p in problems] == [
         (CONVERTER, "$.schema.fields[0]", "DataException: Invalid null value for required INT32 field",
          (("schema", "fields", 0, "field"), "qty")),
@@ -323,7 +359,7 @@ def test_logical_types(schema, value, level, effect, fix):
 
 
 def test_logical_types_that_fit():
-    assert doctor.diagnose(envelope(field(type_="int64", name=TS), field("d", type_="bytes", name=DEC,
+    assert connect_json.diagnose(envelope(field(type_="int64", name=TS), field("d", type_="bytes", name=DEC,
                                                                           parameters={"scale": "2"}),
                                     payload={"x": 1_700_000_000_000, "d": "BOI="})) == []
 
@@ -397,18 +433,11 @@ def test_upsert_key_null():
     ({"config": {}}, ()),
 ])
 def test_key_fields_from_the_connector(connector, keys):
-    assert doctor.key_fields(connector) == keys
+    assert connect_json.key_fields(connector) == keys
 
 
 def test_key_fields_of_our_connector():
-    assert doctor.key_fields(json.loads(doctor.DEFAULT_CONNECTOR.read_text())) == KEY
-
-
-def test_what_connect_does_with_a_refused_record():
-    assert doctor.on_converter_error({"config": {}}) == "the sink task fails (errors.tolerance=none)"
-    assert doctor.on_converter_error({"errors.tolerance": "all"}) == "Connect skips it (errors.tolerance=all)"
-    assert doctor.on_converter_error({"errors.tolerance": "all", "errors.deadletterqueue.topic.name": "d"}) == \
-        "Connect skips it and writes it to the dead-letter topic d"
+    assert connect_json.key_fields(json.loads(doctor.DEFAULT_CONNECTOR.read_text())) == KEY
 
 
 # ------------------------------------------------------------------ the envelope itself
@@ -446,51 +475,235 @@ def test_envelope_shape(env, expected):
 
 
 def test_json_path():
-    assert doctor.json_path(("payload", "unit-price", 0, "a_b")) == '$.payload["unit-price"][0].a_b'
+    assert connect_json.json_path(("payload", "unit-price", 0, "a_b")) == '$.payload["unit-price"][0].a_b'
 
 
 def test_dumps_keeps_the_numbers_as_written():
-    value, _ = doctor.parse('{"a": 12.50, "b": 1e3, "c": [1, "x", null, true], "d": {}}')
-    assert doctor.dumps(value) == '{"a": 12.50, "b": 1E+3, "c": [1, "x", null, true], "d": {}}'
+    value, _ = connect_json.parse('{"a": 12.50, "b": 1e3, "c": [1, "x", null, true], "d": {}}')
+    assert connect_json.dumps(value) == '{"a": 12.50, "b": 1E+3, "c": [1, "x", null, true], "d": {}}'
+
+
+# ------------------------------------------------------------------ the gate decides
+
+def judge(value, database=None, **table):
+    """(lines, verdict line, exit code) of ops.doctor.judge with the default settings."""
+    problems, verdict, code = doctor.judge(value, database, Settings(), **table)
+    return [p.line() for p in problems], verdict, code
+
+
+def refused(reason):
+    return (f"verdict: REFUSED by the gate ({reason}): it goes to orders.rejected; neither the table nor the stock "
+            "gets it")
+
+
+def test_what_the_converter_would_silently_change_the_gate_refuses():
+    env = json.loads(encode(our_event()))
+    env["payload"]["qty"] = "abc"
+    assert found(env, KEY) == [(SILENT, "$.payload.qty", "JsonConverter silently reads it as 0")]
+    lines, verdict, code = judge(json.dumps(env).encode(), doctor_database())
+    assert (verdict, code) == (refused("NotAnOrderPlaced"), 1)
+    assert len(lines) == 1 and "qty" in lines[0]
+
+
+@pytest.mark.parametrize("event, reason, message", [
+    (our_event(qty=0), "BreaksEventRules", "order 'o-1' breaks the event rules: qty must be 1 to 10000, got 0"),
+    (our_event(product_id="catalog-001"), "UnknownProduct",
+     "order 'o-1' names product 'catalog-001', which the catalog does not have (product ids are case-sensitive)"),
+])
+def test_refused_by_the_gate(event, reason, message):
+    lines, verdict, code = judge(encode(event), doctor_database())
+    assert (verdict, code) == (refused(reason), 1)
+    assert [line.split(" -> ")[0] for line in lines] == [f"gate      $: {reason}: {message}"]
+
+
+def test_an_order_id_accepted_before():
+    database = doctor_database()
+    [first] = verdict.decide([(encode(our_event()), ("orders", 0, 7))], database.known_products,
+                             database.first_events)
+    assert first.outcome == verdict.ACCEPTED
+    assert judge(encode(our_event()), database) == (
+        [], "verdict: a duplicate of order o-1, accepted before with the same content: nothing changes", 0)
+    lines, verdict_line, code = judge(encode(our_event(qty=3)), database)
+    assert (verdict_line, code) == (refused("OrderIdReused"), 1)
+    assert "accepted as 2 x CATALOG-001 at 150 for u, now 3 x CATALOG-001 at 150 for u" in lines[0]
+
+
+def test_offline_checks_only_what_needs_no_database():
+    assert judge(encode(our_event(product_id="NOWHERE-1"))) == (
+        [], "verdict: valid on its own; the product and the order id not checked", 0)
+    assert judge(encode(our_event(qty=0)))[1:] == (refused("BreaksEventRules"), 1)
+
+
+# ------------------------------------------------------------------ the orders table
+
+def with_column(column, table="orders"):
+    """The orders table's columns with `column` in place of its namesake, or added."""
+    columns = [c for c in orders_table_columns() if c.name != column.name]
+    return doctor_database(tables={table: [*columns, column]})
+
+
+TABLE_FATE = ("verdict: the gate accepts it, but orders_db.orders CANNOT HOLD it: the Catalog takes its stock and the "
+              "table does not get the row [1 table]")
+
+
+@pytest.mark.parametrize("column, line", [
+    (Column("note", "varchar", "varchar(10)", False, False, 10),
+     "table     $: column note (varchar(10)) is NOT NULL without a default, and the event does not fill it -> the "
+     "sink cannot insert the row. Fix: give note a default, or let it be NULL"),
+    (Column("order_id", "varchar", "varchar(2)", False, False, 2),
+     "table     $.payload.order_id: 'o-1' is 3 characters long, more than a varchar(2) column holds -> the sink "
+     "cannot write the row. Fix: make the column order_id fit the contract (stack/schema.py)"),
+    (Column("qty", "varchar", "varchar(10)", False, False, 10),
+     "table     $.payload.qty: a varchar(10) column cannot hold an int32 -> the sink cannot write the row. "
+     "Fix: make the column qty fit the contract (stack/schema.py)"),
+    (Column("unit_price", "tinyint", "tinyint(4)", False, False, None, 3, 0),
+     "table     $.payload.unit_price: 150 is out of the range of a tinyint(4) column (-128 to 127) -> the sink "
+     "cannot write the row. Fix: make the column unit_price fit the contract (stack/schema.py)"),
+    (Column("total_price", "decimal", "decimal(4,2)", False, False, None, 4, 2),
+     "table     $.payload.total_price: 300 has more digits than a decimal(4,2) column holds -> the sink cannot "
+     "write the row. Fix: make the column total_price fit the contract (stack/schema.py)"),
+    (Column("created_at", "date", "date", False, False),
+     "table     $.payload.created_at: a date column cannot hold epoch milliseconds -> the sink cannot write the "
+     "row. Fix: make the column created_at fit the contract (stack/schema.py)"),
+])
+def test_a_table_that_cannot_hold_the_row(column, line):
+    lines, verdict_line, code = judge(encode(our_event()), with_column(column))
+    assert (lines, code) == ([line], 1)
+    assert verdict_line == TABLE_FATE
+
+
+@pytest.mark.parametrize("column", [
+    Column("note", "varchar", "varchar(10)", True, False, 10),   # nullable
+    Column("note", "varchar", "varchar(10)", False, True, 10),   # with a default
+    Column("order_id", "char", "char(3)", False, False, 3),
+    Column("qty", "bigint", "bigint(20) unsigned", False, False, None, 20, 0),
+    Column("created_at", "timestamp", "timestamp(3)", False, True),
+])
+def test_a_table_that_holds_the_row(column):
+    assert judge(encode(our_event()), with_column(column)) == ([], ACCEPTED, 0)
+
+
+def test_a_timestamp_column_ends_in_2038():
+    event = our_event()
+    event.created_at.seconds = 2_200_000_000  # 2039
+    lines, _, code = judge(encode(event), with_column(Column("created_at", "timestamp", "timestamp", False, True)))
+    assert code == 1 and lines[0].startswith("table     $.payload.created_at: 2200000000000 ms is outside")
+
+
+def test_the_table_named_and_a_missing_one():
+    database = with_column(Column("note", "int", "int(11)", True, False), table="orders_copy")
+    assert judge(encode(our_event()), database, table="orders_copy") == (
+        [], ACCEPTED.replace("orders_db.orders ", "orders_db.orders_copy "), 0)
+    assert judge(encode(our_event()), database) == (
+        ["table     $: there is no table orders_db.orders -> the sink would create one without the rules' CHECK "
+         "constraints. Fix: run `make stack-up` (it creates the table), or name the table with --table"],
+        TABLE_FATE, 1)
+
+
+# ------------------------------------------------------------------ no database
+
+def unreachable(*args):
+    raise sa.exc.OperationalError("SELECT 1", {}, Exception("(2003, \"Can't connect to MySQL server\")"))
+
+
+NO_DATABASE = doctor.Database(unreachable, unreachable, unreachable)
+
+
+def test_a_database_that_cannot_be_reached(tmp_path, capsys):
+    path = tmp_path / "e.json"
+    path.write_bytes(encode(our_event()))
+    assert doctor.main([str(path)], NO_DATABASE) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "database  cannot ask MariaDB at 127.0.0.1:3306 within 2 s ((2003, \"Can't connect to MySQL server\")): "
+        "start it with `make stack-up`, or give --offline",
+        "verdict: valid on its own; the product and the order id not checked"]
+    assert doctor.main([str(path), "--offline"], NO_DATABASE) == 0
+    assert capsys.readouterr().out == "verdict: valid on its own; the product and the order id not checked\n"
+    path.write_bytes(encode(our_event(qty=0)))
+    assert doctor.main([str(path)], NO_DATABASE) == 1  # refused before the lookups: no database asked
+    assert capsys.readouterr().out.splitlines()[-1] == refused("BreaksEventRules")
 
 
 # ------------------------------------------------------------------ --fix and the command line
 
-def test_fix_refuses_what_has_no_unambiguous_fix(tmp_path, capsys):
+def test_fix_gives_a_payload_of_the_contract_its_schema(tmp_path, capsys):
+    env = corrected_course()
+    env["schema"]["fields"][0]["type"] = "String"
+    env["payload"].update(order_id="course-1", created_at=1_767_225_600_000)
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(env))
+    assert doctor.main(["--fix", str(path)], doctor_database()) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"schema": connect_schema(order_event_pb2.OrderPlaced), "payload": env["payload"]}
+    assert err == ACCEPTED + "\n"
+
+
+def test_fix_of_a_duplicate_changes_nothing(tmp_path, capsys):
+    database = doctor_database()
+    verdict.decide([(encode(our_event()), ("orders", 0, 7))], database.known_products, database.first_events)
+    path = tmp_path / "e.json"
+    path.write_bytes(encode(our_event()))
+    assert doctor.main(["--fix", str(path)], database) == 0
+    assert capsys.readouterr().err.endswith("nothing changes\n")
+
+
+def test_fix_says_what_has_no_unambiguous_fix(tmp_path, capsys):
     path = tmp_path / "e.json"
     path.write_text(json.dumps(envelope(field(type_="String"), payload={"x": "abc", "y": 1})))
-    assert doctor.main(["--fix", str(path)]) == 1
+    assert doctor.main(["--fix", str(path)], doctor_database()) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out) == json.loads(path.read_text())  # nothing fixed: not all of it could be
+    assert err.splitlines() == [
+        'no unambiguous fix: sink      $.schema.fields: the upsert key "order_id" (primary.key.fields) is not in '
+        'the schema -> the JDBC sink cannot upsert the record and fails it. Fix: add the field "order_id" to the '
+        "schema and the payload",
+        'no unambiguous fix: silent    $.payload.y: "y" has no field in the schema -> JsonConverter drops it. Fix: '
+        'add {"field": "y", "type": "int32", "optional": false} to the schema\'s fields, or remove it from the '
+        "payload",
+        "gate      $: NotAnOrderPlaced: not an OrderPlaced envelope: schema name None does not match "
+        "'ordersync.order.v1.OrderPlaced' -> the gate writes it to orders.rejected; neither the table nor the stock "
+        "gets it. Fix: write an envelope of the contract, ordersync.order.v1.OrderPlaced (as bus.envelope.encode "
+        "does)",
+        *(f'gate      $.payload: no "{name}", a field of the contract -> the gate refuses an OrderPlaced without it. '
+          f"Fix: add \"{name}\" ({kind}); with every field of the contract in the payload, --fix writes the "
+          "contract's schema"
+          for name, kind in [("order_id", "a string"), ("user_id", "a string"), ("product_id", "a string"),
+                             ("qty", "an int32"), ("unit_price", "an int32"), ("total_price", "an int32"),
+                             ("created_at", "epoch milliseconds")]),
+        refused("NotAnOrderPlaced")]
+
+
+@pytest.mark.parametrize("text", [b"not json", b"[1]"])
+def test_fix_of_no_envelope_prints_none(tmp_path, capsys, text):
+    path = tmp_path / "e.json"
+    path.write_bytes(text)
+    assert doctor.main(["--fix", str(path)], doctor_database()) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.splitlines() == [
-        "cannot fix it: these problems have no unambiguous fix:",
-        'sink      $.schema.fields: the upsert key "order_id" (primary.key.fields) is not in the schema -> the JDBC '
-        'sink cannot upsert the record and fails it. Fix: add the field "order_id" to the schema and the payload',
-        'silent    $.payload.y: "y" has no field in the schema -> JsonConverter drops it. Fix: add {"field": "y", '
-        '"type": "int32", "optional": false} to the schema\'s fields, or remove it from the payload']
+    assert err.splitlines()[-1] == refused("NotAnOrderPlaced")
 
 
 def test_fix_applies_what_a_first_fix_uncovers():
     # Only once "qyt" is renamed is "qty"'s value read: "5" then gets its own fix.
-    fixed, left = doctor.fix(envelope(field("qyt"), payload={"qty": "5"}))
+    fixed, left = connect_json.fix(envelope(field("qyt"), payload={"qty": "5"}))
     assert (fixed, left) == (envelope(field("qty"), payload={"qty": 5}), [])
 
 
 @pytest.mark.parametrize("argv", [
     [], ["a.json", "--topic", "t", "--offset", "0:1"], ["--topic", "t"], ["--topic", "t", "--offset", "x"],
-    ["a.json", "--bootstrap", "h:1"],
+    ["a.json", "--bootstrap", "h:1"], ["a.json", "--table", "orders; DROP TABLE x"],
 ])
 def test_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
-        doctor.main(argv)
+        doctor.main(argv, doctor_database())
     assert exit_.value.code == 2
 
 
 def test_unreadable_inputs(tmp_path, capsys):
-    assert doctor.main([str(tmp_path / "missing.json")]) == 2
+    assert doctor.main([str(tmp_path / "missing.json")], doctor_database()) == 2
     assert "cannot read" in capsys.readouterr().err
     (tmp_path / "e.json").write_text("{}")
-    assert doctor.main([str(tmp_path / "e.json"), "--connector", str(tmp_path / "nope.json")]) == 2
+    assert doctor.main([str(tmp_path / "e.json"), "--connector", str(tmp_path / "nope.json")], doctor_database()) == 2
     assert "cannot read the connector" in capsys.readouterr().err
 
 
@@ -501,12 +714,29 @@ def test_a_record_from_a_topic(monkeypatch, capsys):
         asked.append((bootstrap, topic, partition, offset))
         return COURSE_ENVELOPE.encode()
     monkeypatch.setattr(doctor, "read_record", read_record)
-    assert doctor.main(["--topic", "orders", "--offset", "2:17", "--bootstrap", "h:9"]) == 1
+    assert doctor.main(["--topic", "orders", "--offset", "2:17", "--bootstrap", "h:9"], doctor_database()) == 1
     assert asked == [("h:9", "orders", 2, 17)]
-    assert capsys.readouterr().out.splitlines()[:-1] == COURSE_LINES
+    assert capsys.readouterr().out.splitlines() == COURSE_LINES + COURSE_REFUSED
+
+
+def test_the_record_the_gate_accepted_from_a_topic(monkeypatch, capsys):
+    # Asked of the very record the gate accepted, the gate accepts it again; of a copy of it, a duplicate.
+    database = doctor_database()
+    verdict.decide([(encode(our_event()), ("orders", 2, 17))], database.known_products, database.first_events)
+    monkeypatch.setattr(doctor, "read_record", lambda *args: encode(our_event()))
+    assert doctor.main(["--topic", "orders", "--offset", "2:17"], database) == 0
+    assert capsys.readouterr().out == ACCEPTED + "\n"
+    assert doctor.main(["--topic", "orders", "--offset", "2:18"], database) == 0
+    assert capsys.readouterr().out.endswith("nothing changes\n")
 
 
 def test_a_tombstone_from_a_topic(monkeypatch, capsys):
     monkeypatch.setattr(doctor, "read_record", lambda *args: None)
-    assert doctor.main(["--topic", "orders", "--offset", "0:0"]) == 1
-    assert capsys.readouterr().out.splitlines()[-1] == "verdict: JsonConverter accepts it, the JDBC sink REFUSES it [1 sink]"
+    assert doctor.main(["--topic", "orders", "--offset", "0:0"], doctor_database()) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "sink      $: the record has no value (a tombstone) -> JsonConverter gives a null value; the JDBC sink writes "
+        "rows and does not delete here (delete.enabled=false): it fails the record. Fix: send an envelope",
+        "gate      $: NotAnOrderPlaced: no envelope: the value is null (a tombstone) -> the gate writes it to "
+        "orders.rejected; neither the table nor the stock gets it. Fix: write an envelope of the contract, "
+        "ordersync.order.v1.OrderPlaced (as bus.envelope.encode does)",
+        refused("NotAnOrderPlaced")]
