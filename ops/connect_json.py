@@ -56,8 +56,9 @@ _JSON_SPACE = re.compile(r"[ \t\n\r]*")
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
-    """One thing JsonConverter or the sink will not do as the envelope's author expects."""
-    level: str        # CONVERTER, SINK or SILENT
+    """One thing JsonConverter or the sink will not do as the envelope's author expects (ops.doctor
+    writes its gate and table lines as Problems too)."""
+    level: str        # CONVERTER, SINK or SILENT (ops.doctor: GATE, TABLE)
     path: tuple       # JSON path from the envelope's root, e.g. ("schema", "fields", 0, "type")
     what: str         # what is wrong, in the envelope's terms
     effect: str       # what Connect does with it ("DataException: ...", "silently read as 0")

@@ -19,7 +19,8 @@ fixes, but the gate re-encodes what it accepts, so they never decide), then
          with the contract's schema (the gate itself stops at its first reason);
   table  the table cannot hold the row: a NOT NULL column without a default that the event does
          not fill, a value longer than its column, a column whose type cannot hold the field;
-then one verdict line.
+then one verdict line. When MariaDB cannot be reached, a line says so (its address, `make
+stack-up`), and only what needs no database is checked.
 
 Exit codes: 0 accepted, or a duplicate of an order accepted before with the same content
 (nothing changes); 1 refused, a table problem, or MariaDB not reachable (within DB_TIMEOUT
@@ -172,7 +173,7 @@ def table_problems(event: OrderPlaced, columns: list[Column], table: str) -> lis
 def _cannot_hold(column: Column, kind: str, value) -> str | None:
     """Why the column cannot hold the field's value, or None."""
     held = f"a {column.column_type} column"
-    if column.data_type not in HOLDERS.get(kind, {column.data_type}):
+    if column.data_type not in HOLDERS.get(kind, {column.data_type}):  # a kind the contract lacks: not checked
         return f"{held} cannot hold {KIND_NAMES.get(kind, kind)}"
     if kind == "string" and column.max_length is not None and len(value) > column.max_length:
         return f"{value!r} is {len(value)} characters long, more than {held} holds"
