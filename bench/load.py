@@ -157,7 +157,7 @@ class Point:
         self.sync_timeout = sync_timeout
         self.catalog_db = stock.create_engine(settings.mariadb_url(settings.catalog_db))
         self.orders_db = sa.create_engine(settings.mariadb_url(settings.orders_db), pool_pre_ping=True)
-        self.catalog_lag = measure.LagProbe(settings, settings.catalog_group)
+        self.catalog_lag = measure.LagProbe(settings, settings.catalog_group, settings.accepted_topic)
 
     def close(self) -> None:
         self.catalog_lag.close()
@@ -207,7 +207,8 @@ class Point:
         print(f"  load: {seconds:g}s on {len(targets)} of {len(addresses)} instance(s)", flush=True)
         began = time.monotonic()
         # A probe of its own: the series samples from its thread while this one polls.
-        series = measure.LagSeries(measure.LagProbe(self.settings, self.settings.catalog_group), began)
+        probe = measure.LagProbe(self.settings, self.settings.catalog_group, self.settings.accepted_topic)
+        series = measure.LagSeries(probe, began)
         series.start()
         try:
             result = run_ghz(targets, seconds, name)

@@ -96,8 +96,8 @@ def wait_until_all(checks: dict, timeout: float, interval: float = 0.1) -> dict[
 class LagProbe:
     """The topic's end offsets and a group's committed offsets, summed over partitions."""
 
-    def __init__(self, settings: Settings, group: str):
-        self.topic = settings.orders_topic
+    def __init__(self, settings: Settings, group: str, topic: str):
+        self.topic = topic
         # A consumer of that group id that never subscribes reads its commits without joining it.
         self._consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
                                    "enable.auto.commit": False})

@@ -170,6 +170,8 @@ class EventConsumer:
                 # Polled now, so assigned now: a revocation from before does not concern them.
                 self._revoked.difference_update((m.topic(), m.partition()) for m in messages)
                 self.handle_batch(messages, stop)
+            else:
+                self._commit_past_markers()
 
     def _poll_batch(self, timeout):
         """The messages that have arrived, at most max_batch (one for a per-message handler),
@@ -331,6 +333,27 @@ class EventConsumer:
         except KafkaException as e:
             # E.g. the partition was revoked meanwhile: the messages come again (at-least-once).
             log.warning("commit failed for %s: %s", _describe_all(messages), e)
+
+    def _commit_past_markers(self):
+        """When idle, commit the position where it is ahead of what was committed.
+
+        A transactional writer (the gate) ends each transaction with a commit marker in every
+        partition it wrote: the consumer's position steps over it, the offsets committed after a
+        batch (its last message + 1) do not, so the group would show one message of lag per
+        partition for ever. Nothing polled is unhandled when idle, so the position is done."""
+        try:
+            positions = self._consumer.position(self._consumer.assignment())
+        except KafkaException as e:
+            log.debug("no position to commit: %s", e)
+            return
+        ahead = [tp for tp in positions if tp.offset >= 0 and tp.offset > self._done.get((tp.topic, tp.partition), -1)]
+        if not ahead:
+            return
+        self._done.update({(tp.topic, tp.partition): tp.offset for tp in ahead})
+        try:
+            self._consumer.commit(offsets=ahead, asynchronous=True)
+        except KafkaException as e:
+            log.debug("commit past markers failed: %s", e)
 
     def _dead_letter(self, m, error, attempts):
         """Write `m` to the dead-letter topic; raise DeadLetterError if that failed."""

@@ -38,7 +38,7 @@ MAX_BACKOFF = 5.0  # ... up to this: well below max.poll.interval.ms, so the gro
 # it is aborted: at once when an instance with the same transactional.id starts, else after
 # this timeout (the brokers look for expired ones every
 # transaction.abort.timed.out.transaction.cleanup.interval.ms). Ours last milliseconds.
-TRANSACTION_TIMEOUT_MS = 10_000
+TRANSACTION_TIMEOUT_MS = 5_000
 KAFKA_TIMEOUT_S = 10  # one attempt at a transactional call (init, offsets, commit, abort)
 
 

@@ -127,7 +127,8 @@ def serve() -> None:
     processor = ExactlyOnceProcessor(
         settings.orders_topic, settings.group, settings.transactional_id,
         transform_for(settings, GateStore(engine, settings.catalog_db)),
-        bootstrap=settings.kafka_bootstrap, extra_config=settings.kafka_config, on_health=report,
+        bootstrap=settings.kafka_bootstrap, extra_config={"client.id": settings.instance, **settings.kafka_config},
+        on_health=report,
         on_committed=counter_for(settings, gate_metrics))
     gate_metrics.watch(processor)
     processing = threading.Thread(target=_process, args=(processor, stop), name="gate", daemon=True)

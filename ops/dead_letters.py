@@ -1,9 +1,12 @@
 """Dead letters: list a dead-letter topic and replay chosen messages to their origin topic.
 
-Reads both kinds of dead letters: the bus consumer's (`dlq.*` headers, bus/consumer.py) and
-Kafka Connect's (`__connect.errors.*` context headers; the sink's watchdog writes the same names).
-A replayed message keeps its key, value and own headers and gets `replayed.from` =
-"<dlq topic>:<partition>:<offset>"; a dead letter whose marker is already in the origin topic is
+Reads both kinds of dead letters: the gate's and the bus consumer's (`dlq.*` headers,
+gate/server.py and bus/consumer.py) and Kafka Connect's (`__connect.errors.*` context headers).
+Each origin (topic, partition, offset) is one dead letter, however many copies a topic holds
+(Connect writes one again for what a crashed worker had not committed): the listing shows it
+once with its copies, a replay sends it once. A replayed message keeps its key, value and own
+headers and gets `replayed.from` = "<origin topic>:<partition>:<offset>" (the dead letter's own
+position when its origin is unknown); one whose marker is already in the origin topic is
 skipped, so replaying twice adds nothing. A truncated copy is never replayed.
 
     python -m ops.dead_letters list [--topic T ...] [--json]
@@ -73,9 +76,16 @@ class DeadLetter:
         return f"{self.partition}:{self.offset}"
 
     @property
+    def origin(self) -> tuple | None:
+        """(topic, partition, offset) of the message that failed, when its headers say so."""
+        if self.origin_topic and self.origin_partition is not None and self.origin_offset is not None:
+            return self.origin_topic, self.origin_partition, self.origin_offset
+        return None
+
+    @property
     def marker(self) -> str:
-        """The `replayed.from` value of this dead letter's replay."""
-        return f"{self.topic}:{self.partition}:{self.offset}"
+        """The `replayed.from` value of this dead letter's replay: its origin, the same for every copy."""
+        return ":".join(map(str, self.origin or (self.topic, self.partition, self.offset)))
 
 
 def _text(raw) -> str:
@@ -136,11 +146,13 @@ def origin_text(d: DeadLetter) -> str:
     return f"{known(d.origin_topic)}[{known(d.origin_partition)}]@{known(d.origin_offset)}"
 
 
-def format_line(d: DeadLetter) -> str:
-    """One line of `list`: position, key, origin, error, attempts, extra headers, payload."""
+def format_line(d: DeadLetter, copies: int = 1) -> str:
+    """One line of `list`: position, key, origin, error, attempts, copies, extra headers, payload."""
     error_class = (d.error_class or "?").rsplit(".", 1)[-1]
     parts = [d.position, f"key={key_text(d.key)}", f"origin={origin_text(d)}",
              f"{error_class}: {shorten(d.error_message, 60)}" if d.error_message else error_class]
+    if copies > 1:
+        parts.append(f"copies={copies}")
     if d.attempts is not None:
         parts.append(f"attempts={d.attempts}")
     for name, text in d.extra.items():
@@ -151,10 +163,10 @@ def format_line(d: DeadLetter) -> str:
     return "  ".join(parts)
 
 
-def to_json(d: DeadLetter) -> dict:
+def to_json(d: DeadLetter, copies: int = 1) -> dict:
     """A dead letter for scripts (text fields decoded; the payload as a preview and its size)."""
     return {
-        "topic": d.topic, "partition": d.partition, "offset": d.offset,
+        "topic": d.topic, "partition": d.partition, "offset": d.offset, "copies": copies,
         "key": None if d.key is None else d.key.decode("utf-8", "backslashreplace"),
         "origin_topic": d.origin_topic, "origin_partition": d.origin_partition,
         "origin_offset": d.origin_offset, "error_class": d.error_class,
@@ -207,10 +219,21 @@ def _read(bootstrap, topic, start=None, timeout=60.0):
 
 
 def read_dead_letters(bootstrap: str, topic: str, timeout: float = 60) -> list[DeadLetter]:
-    """Every message of a dead-letter topic, in partition and offset order."""
+    """Every message of a dead-letter topic, in partition and offset order (copies included)."""
     letters = [parse(topic, m.partition(), m.offset(), m.key(), m.value(), m.headers())
                for m in _read(bootstrap, topic, timeout=timeout)]
     return sorted(letters, key=lambda d: (d.partition, d.offset))
+
+
+def by_origin(letters) -> list[tuple[DeadLetter, int]]:
+    """(the first copy, the number of copies) per origin, in the order of the first copies; a
+    dead letter without an origin is its own."""
+    firsts: dict[str, DeadLetter] = {}
+    copies: dict[str, int] = {}
+    for d in letters:
+        firsts.setdefault(d.marker, d)
+        copies[d.marker] = copies.get(d.marker, 0) + 1
+    return [(d, copies[m]) for m, d in firsts.items()]
 
 
 def select(letters, *, all_=False, positions=(), keys=()):
@@ -281,12 +304,15 @@ def replay(bootstrap: str, letters, *, dry_run: bool = False, timeout: float = 6
     """Re-produce each dead letter's key, value and own headers to its origin topic (to its origin
     partition when known), with `replayed.from`; skips those already replayed, refuses truncated
     copies and those without an origin. Waits for every acknowledgement."""
-    outcomes, todo = {}, []
-    for d in letters:
+    outcomes: dict[str, Outcome] = {}
+    todo: list[DeadLetter] = []
+    for d in letters:  # one per origin: copies share the marker
+        if d.marker in outcomes or any(t.marker == d.marker for t in todo):
+            continue
         reason = refusal(d)
         if reason:
             outcomes[d.marker] = Outcome(d, "refused", reason)
-        elif d.marker not in outcomes:
+        else:
             todo.append(d)
     present = replayed_markers(bootstrap, todo, timeout)
     send = []
@@ -295,7 +321,7 @@ def replay(bootstrap: str, letters, *, dry_run: bool = False, timeout: float = 6
             outcomes[d.marker] = Outcome(d, "skipped", f"already replayed ({H_REPLAYED_FROM}="
                                                        f"{d.marker} is in {d.origin_topic})")
         elif dry_run:
-            target = d.origin_topic + ("" if d.origin_partition is None else f"[{d.origin_partition}]")
+            target = f"{d.origin_topic}" + ("" if d.origin_partition is None else f"[{d.origin_partition}]")
             outcomes[d.marker] = Outcome(d, "would replay", f"to {target} (dry run)")
         else:
             send.append(d)
@@ -304,11 +330,12 @@ def replay(bootstrap: str, letters, *, dry_run: bool = False, timeout: float = 6
         producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
                              "acks": "all"})
         for d in send:
-            partition = {} if d.origin_partition is None else {"partition": d.origin_partition}
+            assert d.origin_topic  # refusal() said so
+            # An unknown partition: the producer's partitioner picks one (PARTITION_UA).
+            partition = -1 if d.origin_partition is None else d.origin_partition
             producer.produce(d.origin_topic, key=d.key, value=d.value,
                              headers=list(d.headers) + [(H_REPLAYED_FROM, d.marker)],
-                             on_delivery=_record_ack(acks, d.marker),
-                             **partition)
+                             on_delivery=_record_ack(acks, d.marker), partition=partition)
         producer.flush(timeout)
         for d in send:
             err, msg = acks.get(d.marker, (f"no acknowledgement within {timeout:.0f}s", None))
@@ -343,8 +370,9 @@ def main(argv=None) -> int:
                         help="Kafka bootstrap address (default: %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True)
     ls = commands.add_parser("list", help="one line per dead letter")
+    defaults = [settings.rejected_topic, settings.catalog_dlq_topic, settings.sink_dlq_topic]
     ls.add_argument("--topic", action="append", help="dead-letter topic (repeatable; default: "
-                    f"{settings.catalog_dlq_topic} and {settings.sink_dlq_topic})")
+                    f"{', '.join(defaults)})")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     rp = commands.add_parser("replay", help="re-produce chosen dead letters to their origin topic")
     rp.add_argument("--topic", required=True, help="the dead-letter topic")
@@ -358,12 +386,14 @@ def main(argv=None) -> int:
 
     try:
         if args.command == "list":
-            for topic in args.topic or [settings.catalog_dlq_topic, settings.sink_dlq_topic]:
-                letters = read_dead_letters(args.bootstrap, topic)
+            for topic in args.topic or defaults:
+                origins = by_origin(read_dead_letters(args.bootstrap, topic))
                 if not args.json:
-                    print(f"# {topic}: {len(letters)} dead letter{'' if len(letters) == 1 else 's'}")
-                for d in letters:
-                    print(json.dumps(to_json(d)) if args.json else format_line(d))
+                    copies = sum(n for _, n in origins) - len(origins)
+                    print(f"# {topic}: {len(origins)} dead letter{'' if len(origins) == 1 else 's'}"
+                          + (f" ({copies} more copies of them)" if copies else ""))
+                for d, n in origins:
+                    print(json.dumps(to_json(d, n)) if args.json else format_line(d, n))
             return 0
         letters = read_dead_letters(args.bootstrap, args.topic)
         picked, unmatched = select(letters, all_=args.all, positions=args.offset or (),

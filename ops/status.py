@@ -84,11 +84,12 @@ def main() -> int:
     consumer = Consumer({**client, "group.id": "ops-status", "enable.auto.commit": False, "socket.timeout.ms": 5000})
     try:
         print("Consumer lag:")
-        print("\n".join(lag_report(client, settings.catalog_group, settings.orders_topic)))
-        print("\n".join(lag_report(client, f"connect-{settings.sink_name}", settings.orders_topic)))
+        print("\n".join(lag_report(client, settings.gate_group, settings.orders_topic)))
+        print("\n".join(lag_report(client, settings.catalog_group, settings.accepted_topic)))
+        print("\n".join(lag_report(client, f"connect-{settings.sink_name}", settings.accepted_topic)))
         print("Dead letters:")
-        print(dead_letter_depth(consumer, settings.catalog_dlq_topic))
-        print(dead_letter_depth(consumer, settings.sink_dlq_topic))
+        for topic in (settings.rejected_topic, settings.catalog_dlq_topic, settings.sink_dlq_topic):
+            print(dead_letter_depth(consumer, topic))
     except KafkaException as e:
         print(f"  Kafka at {settings.kafka_bootstrap} does not answer: {e}")
         ok = False

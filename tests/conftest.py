@@ -81,6 +81,8 @@ def services(topology):
     engine = sa.create_engine(s.mariadb_url(s.catalog_db), pool_pre_ping=True)
     yield SimpleNamespace(catalog=topology.catalogs[0], orders=topology.orders, catalog_db=s.catalog_db,
                           consumer_group=s.catalog_group, orders_topic=s.orders_topic,
+                          accepted_topic=s.accepted_topic, catalog_dlq_topic=s.catalog_dlq_topic,
+                          gate_group=s.gate_group,
                           orders_table=s.orders_table, catalog_engine=engine)
     engine.dispose()
 

@@ -1,10 +1,10 @@
-"""Losing a node is a non-event: kill -9 one broker, one Connect worker or one Catalog mid-load,
-or freeze a broker (SIGSTOP, then SIGCONT).
+"""Losing a node is a non-event: kill -9 one broker, one Connect worker, one gate or one Catalog
+mid-load, or freeze a broker (SIGSTOP, then SIGCONT).
 
 Each case: 4 clients place 1-unit orders on both Order instances; after a few seconds one node
 is killed with SIGKILL. While it is down, the test waits until the cluster has worked around it
-(the partitions have new leaders / the tasks run on the other worker / the other Catalog owns
-every partition) and records how long that took; the load runs a few seconds more against the
+(the partitions have new leaders / the tasks run on the other worker / the other gate or
+Catalog owns every partition) and records how long that took; the load runs a few seconds more against the
 smaller cluster, then the node is restarted, the load goes on and stops. The ledger is read
 once everything settled (generous deadline). Times are printed, never asserted; the counts are.
 """
@@ -60,12 +60,12 @@ def tasks_on_survivor(cluster, survivor_url: str):
             and {f"http://{t['worker_id']}" for t in tasks} == {survivor_url})
 
 
-def partitions_on(cluster, member: str):
-    """The named Catalog owns every orders partition, alone."""
+def partitions_on(cluster, group_id: str, member: str):
+    """The named member (a Catalog, a gate) owns every partition of its topic, alone."""
     s = cluster.settings
     admin = AdminClient({**s.kafka_client(), "log_level": 0})
     try:
-        group = admin.describe_consumer_groups([s.catalog_group])[s.catalog_group].result(timeout=5)
+        group = admin.describe_consumer_groups([group_id])[group_id].result(timeout=5)
     except KafkaException:
         return False
     owners = {m.client_id: len(m.assignment.topic_partitions) for m in group.members}
@@ -76,7 +76,10 @@ def partitions_on(cluster, member: str):
 CASES = {
     "broker": ("kafka-2", "kill", lambda c: leaders_elsewhere(c, 2), back_in_sync),
     "worker": ("connect-2", "kill", lambda c: tasks_on_survivor(c, c.settings.connect_urls[0]), None),
-    "catalog": ("catalog-2", "kill", lambda c: partitions_on(c, "catalog-1"), None),
+    "catalog": ("catalog-2", "kill", lambda c: partitions_on(c, c.settings.catalog_group, "catalog-1"), None),
+    # Its open transaction is aborted when it times out (5 s): until then the readers of
+    # orders.accepted wait at it, and the other gate takes over its partitions of orders.
+    "gate": ("gate-2", "kill", lambda c: partitions_on(c, c.settings.gate_group, "gate-1"), None),
     # No firewall here to cut a broker off the network; a frozen one looks the same to the others
     # (open connections that never answer, no RST as after a kill), though it does nothing meanwhile.
     "frozen-broker": ("kafka-3", "freeze", lambda c: leaders_elsewhere(c, 3), back_in_sync),

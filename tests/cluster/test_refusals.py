@@ -1,5 +1,11 @@
-"""Only those who belong get in: each refused action is refused, for the reason it should be."""
+"""Only those who belong get in: each refused action is refused, for the reason it should be.
+
+Every refusal has its positive control in the same test: the same client, with the right
+credentials or on what it may touch, succeeds. So no refusal can pass with the brokers or the
+database down.
+"""
 import stat
+import uuid
 from pathlib import Path
 
 import pymysql
@@ -7,17 +13,29 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from bus.envelope import encode
 from connect import rest
 from stack import accounts
+from tests.helpers import add_product, stock_of, wait_until
+from tests.poisons import valid_event
 
 
-def produce_once(config: dict, topic: str) -> KafkaError | None:
+def produce_once(config: dict, topic: str, value: bytes = b"{}", key: bytes = b"intruder") -> KafkaError | None:
     """Produce one record and wait for its outcome: the error, or None when it was written."""
     outcome = []
     producer = Producer({**config, "message.timeout.ms": 8000, "log_level": 0})
-    producer.produce(topic, value=b"{}", key=b"intruder", on_delivery=lambda err, msg: outcome.append(err))
+    producer.produce(topic, value=value, key=key, on_delivery=lambda err, msg: outcome.append(err))
     producer.flush(15)
     return outcome[0] if outcome else KafkaError(KafkaError._MSG_TIMED_OUT)
+
+
+def client_of(settings, account: accounts.Account) -> dict:
+    return accounts.acting_as(settings, account).kafka_client()
+
+
+def an_order(settings) -> bytes:
+    """A valid order event (a new order of a product of its own): what the Order service may write."""
+    return encode(valid_event(f"refusal-{uuid.uuid4().hex[:12]}", "refusal-user", add_product(settings, "REFUSAL")))
 
 
 def test_an_anonymous_client_is_refused(cluster):
@@ -25,28 +43,58 @@ def test_an_anonymous_client_is_refused(cluster):
     anonymous = {"bootstrap.servers": s.kafka_bootstrap}  # no SASL: the listeners speak nothing else
     with pytest.raises(KafkaException):
         AdminClient({**anonymous, "log_level": 0}).list_topics(timeout=5)
-    error = produce_once(anonymous, s.orders_topic)
-    assert error is not None, "an anonymous producer wrote to orders"
+    assert produce_once(anonymous, s.orders_topic) is not None, "an anonymous producer wrote to orders"
+    # Positive control: the same brokers, with credentials.
+    assert s.orders_topic in AdminClient({**s.kafka_client(), "log_level": 0}).list_topics(timeout=10).topics
 
 
 def test_a_wrong_password_is_refused(cluster):
     s = cluster.settings
-    config = {**accounts.acting_as(s, accounts.ORDER).kafka_client(), "sasl.password": "not-the-password"}
-    error = produce_once(config, s.orders_topic)
+    right = client_of(s, accounts.ORDER)
+    error = produce_once({**right, "sasl.password": "not-the-password"}, s.orders_topic, an_order(s))
     assert error is not None and error.code() in (KafkaError._AUTHENTICATION, KafkaError._MSG_TIMED_OUT), error
+    assert produce_once(right, s.orders_topic, an_order(s)) is None, "the right password must get in"
 
 
-def test_the_catalog_cannot_write_orders(cluster):
+def test_a_client_that_does_not_trust_the_stack_ca_is_refused(cluster):
     s = cluster.settings
-    error = produce_once(accounts.acting_as(s, accounts.CATALOG).kafka_client(), s.orders_topic)
-    assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, error
+    trusting = client_of(s, accounts.ORDER)
+    untrusting = {k: v for k, v in trusting.items() if k != "ssl.ca.location"}
+    with pytest.raises(KafkaException):  # the brokers' certificate is signed by no CA it knows
+        AdminClient({**untrusting, "log_level": 0}).list_topics(timeout=5)
+    assert produce_once(trusting, s.orders_topic, an_order(s)) is None, "trusting the CA must get in"
 
 
-def test_the_order_service_writes_orders_and_nothing_else(cluster):
+@pytest.mark.parametrize("account", [accounts.ORDER, accounts.CATALOG, accounts.SINK])
+def test_only_the_gate_writes_what_the_sink_and_the_catalog_read(cluster, account):
+    """orders.accepted is what the table and the stock get: a record there skips the gate."""
     s = cluster.settings
-    order = accounts.acting_as(s, accounts.ORDER).kafka_client()
-    error = produce_once(order, s.catalog_dlq_topic)
+    product = add_product(s, "GATE-ONLY")
+    before = stock_of(s, product)
+    sneaked = valid_event(f"sneak-{uuid.uuid4().hex[:12]}", "sneak-user", product)
+    error = produce_once(client_of(s, account), s.accepted_topic, encode(sneaked), sneaked.order_id.encode())
     assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, error
+    # Positive control: the gate's principal may, and what it writes is applied.
+    written = valid_event(f"gate-{uuid.uuid4().hex[:12]}", "gate-user", product)
+    assert produce_once(client_of(s, accounts.GATE), s.accepted_topic, encode(written),
+                        written.order_id.encode()) is None
+    wait_until(lambda: stock_of(s, product) == before - 1, timeout=60, what="the gate's record in the stock")
+
+
+def test_the_catalog_cannot_write_orders_the_order_service_can(cluster):
+    s = cluster.settings
+    error = produce_once(client_of(s, accounts.CATALOG), s.orders_topic, an_order(s))
+    assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, error
+    assert produce_once(client_of(s, accounts.ORDER), s.orders_topic, an_order(s)) is None
+
+
+@pytest.mark.parametrize("topic", ["catalog_dlq_topic", "rejected_topic", "sink_dlq_topic"])
+def test_the_order_service_writes_orders_and_nothing_else(cluster, topic):
+    s = cluster.settings
+    order = client_of(s, accounts.ORDER)
+    error = produce_once(order, getattr(s, topic))
+    assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, error
+    assert produce_once(order, s.orders_topic, an_order(s)) is None, "the same client writes orders"
 
 
 def mariadb_as(settings, account: accounts.Account, database: str):
@@ -55,31 +103,48 @@ def mariadb_as(settings, account: accounts.Account, database: str):
                            password=who.db_password, database=database, connect_timeout=5)
 
 
-@pytest.mark.parametrize("account, database, statement", [
-    (accounts.ORDER, "orders_db", "INSERT INTO orders (order_id) VALUES ('x')"),
-    (accounts.ORDER, "orders_db", "DELETE FROM orders"),
-    (accounts.SINK, "orders_db", "DELETE FROM orders"),
-    (accounts.SINK, "catalog_db", "UPDATE products SET stock = 0"),
-    (accounts.CATALOG, "orders_db", "SELECT * FROM orders"),
-], ids=["order-inserts-orders", "order-deletes-orders", "sink-deletes-orders", "sink-updates-stock",
-        "catalog-reads-orders"])
-def test_each_database_account_is_refused_what_it_does_not_need(cluster, account, database, statement):
+def run_as(settings, account, database: str, statement: str) -> int | None:
+    """Run one statement as the account; the MariaDB error code, or None when it was allowed."""
     try:
-        conn = mariadb_as(cluster.settings, account, cluster.settings.orders_db)
-    except pymysql.MySQLError as e:  # not even allowed into orders_db
-        assert e.args[0] == 1044, e
-        return
-    with conn, pytest.raises(pymysql.MySQLError) as refused:
+        conn = mariadb_as(settings, account, database)
+    except pymysql.MySQLError as e:  # not even allowed into the database
+        return e.args[0]
+    try:
         with conn.cursor() as cur:
-            cur.execute(f"USE {database}")
             cur.execute(statement)
+        conn.rollback()  # the allowed writes of the positive controls change nothing
+        return None
+    except pymysql.MySQLError as e:
+        return e.args[0]
+    finally:
+        conn.close()
+
+
+# account, what it is refused, what it may do instead (its positive control)
+DATABASE_CASES = {
+    "order-inserts-orders": (accounts.ORDER, ("orders_db", "INSERT INTO orders (order_id) VALUES ('x')"),
+                             ("orders_db", "SELECT COUNT(*) FROM orders")),
+    "order-deletes-orders": (accounts.ORDER, ("orders_db", "DELETE FROM orders"),
+                             ("orders_db", "SELECT COUNT(*) FROM orders")),
+    "sink-deletes-orders": (accounts.SINK, ("orders_db", "DELETE FROM orders"),
+                            ("orders_db", "UPDATE orders SET qty = qty WHERE order_id = 'none'")),
+    "sink-updates-stock": (accounts.SINK, ("catalog_db", "UPDATE products SET stock = 0"),
+                           ("orders_db", "SELECT COUNT(*) FROM orders")),
+    "catalog-reads-orders": (accounts.CATALOG, ("orders_db", "SELECT * FROM orders"),
+                             ("catalog_db", "UPDATE products SET stock = stock WHERE product_id = 'none'")),
+    "gate-updates-stock": (accounts.GATE, ("catalog_db", "UPDATE products SET stock = 0"),
+                           ("catalog_db", "SELECT product_id FROM products LIMIT 1")),
+    "gate-reads-orders": (accounts.GATE, ("orders_db", "SELECT * FROM orders"),
+                          ("gate_db", "SELECT COUNT(*) FROM first_events")),
+}
+
+
+@pytest.mark.parametrize("case", list(DATABASE_CASES))
+def test_each_database_account_is_refused_what_it_does_not_need(cluster, case):
+    account, (database, refused), (allowed_db, allowed) = DATABASE_CASES[case]
     # 1142: command denied; 1044: access denied to the database.
-    assert refused.value.args[0] in (1142, 1044), refused.value
-
-
-def test_the_order_account_reads_the_orders_table(cluster):
-    with mariadb_as(cluster.settings, accounts.ORDER, cluster.settings.orders_db) as conn, conn.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM orders")
+    assert run_as(cluster.settings, account, database, refused) in (1142, 1044), refused
+    assert run_as(cluster.settings, account, allowed_db, allowed) is None, f"positive control: {allowed}"
 
 
 def test_secrets_stay_in_their_file(cluster):
@@ -92,10 +157,3 @@ def test_secrets_stay_in_their_file(cluster):
     assert password not in str(config)
     for conf in (s.stack_dir / "conf").rglob("connect-*.properties"):
         assert s.secret(f"kafka.{accounts.SINK.kafka_user}") not in conf.read_text(), conf
-
-
-def test_a_client_that_does_not_trust_the_stack_ca_is_refused(cluster):
-    s = cluster.settings
-    config = {k: v for k, v in accounts.acting_as(s, accounts.ORDER).kafka_client().items() if k != "ssl.ca.location"}
-    with pytest.raises(KafkaException):  # the brokers' certificate is signed by no CA it knows
-        AdminClient({**config, "log_level": 0}).list_topics(timeout=5)

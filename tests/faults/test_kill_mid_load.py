@@ -26,7 +26,7 @@ def load_product(stack):
     return add_product(stack, "LOAD")
 
 
-@pytest.mark.parametrize("victim", ["mariadb", "kafka", "connect", "catalog-1", "order-1"])
+@pytest.mark.parametrize("victim", ["mariadb", "kafka", "connect", "gate-1", "catalog-1", "order-1"])
 def test_kill_9_mid_load(topology, load_product, victim, capsys):
     settings, supervisor = topology.settings, topology.supervisor
     part = topology.part(victim)

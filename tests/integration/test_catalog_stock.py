@@ -101,9 +101,9 @@ def test_order_id_reused_with_other_content_is_permanent(catalog_engine):
 def test_data_the_table_cannot_hold_is_permanent_and_a_batch_holding_it_changes_nothing(catalog_engine):
     # An order id longer than the column: MariaDB's strict mode refuses it (1406).
     before = product_stock(catalog_engine, "CATALOG-001")
-    with pytest.raises(PermanentError, match="refuses the order"):
+    with pytest.raises(PermanentError, match="refuses it"):
         stock.apply_order(catalog_engine, "O" * 65, "CATALOG-001", 1)
-    with pytest.raises(PermanentError, match="refuses the order"):
+    with pytest.raises(PermanentError, match="refuses it"):
         stock.apply_orders(catalog_engine, [stock.Order(str(uuid.uuid4()), "CATALOG-001", 1),
                                             stock.Order("O" * 65, "CATALOG-001", 1)])
     assert product_stock(catalog_engine, "CATALOG-001") == before
@@ -149,6 +149,8 @@ def test_prepare_keeps_existing_stock_and_adds_missing_seeds(catalog_engine):
 
 
 def test_bad_events_are_dead_lettered_and_the_running_catalog_goes_on(services, kafka_bootstrap):
+    """Past the gate (written to the accepted topic straight away): the Catalog still checks every
+    event by the same rules, so none can raise stock, and it goes on with the next."""
     run = uuid.uuid4().hex[:8]
 
     def placed(order_id, qty):
@@ -159,14 +161,14 @@ def test_bad_events_are_dead_lettered_and_the_running_catalog_goes_on(services, 
     # One key, so one partition: the good event comes after the bad ones.
     raw = Producer({"bootstrap.servers": kafka_bootstrap})
     for value in (b"\xff\xfe not an envelope", placed(f"{run}-raise", -5), placed(f"{run}-ok", 1)):
-        raw.produce(services.orders_topic, key=run.encode(), value=value)
+        raw.produce(services.accepted_topic, key=run.encode(), value=value)
     assert raw.flush(10) == 0
 
     wait_until(lambda: applied(services.catalog_engine, f"{run}-ok"), timeout=60,
                what="the good event after the bad ones to be applied")
     assert applied(services.catalog_engine, f"{run}-raise") == 0
     assert grpc_serving(services.catalog.address)
-    dlq = f"{services.orders_topic}.{services.consumer_group}.dlq"
+    dlq = services.catalog_dlq_topic
     reasons = {m.value(): dict(m.headers())[H_ERROR_MESSAGE].decode()
                for m in dead_letters(kafka_bootstrap, dlq, run.encode(), 2)}
     assert "not UTF-8" in reasons[b"\xff\xfe not an envelope"]

@@ -104,6 +104,11 @@ def markers(bootstrap, origin):
                                for m in replays(bootstrap, origin))
 
 
+def mark(m: "Original") -> str:
+    """The replayed.from marker of a dead letter of `m`: its origin."""
+    return f"{m.topic}:{m.partition}:{m.offset}"
+
+
 def where(m):
     """topic[partition]@offset of an Original or a consumed message."""
     if isinstance(m, Original):
@@ -158,14 +163,14 @@ def test_replay_by_offset_twice_writes_once(topics, producer, kafka_bootstrap, c
     [copy] = replays(kafka_bootstrap, origin)
     assert out == [f"replayed 0:0 key=k-1: to {where(copy)}", f"# {dlq}: replayed 1"]
     assert (copy.partition(), copy.key(), copy.value()) == (first.partition, b"k-1", first.value)
-    assert copy.headers() == [("trace-id", b"t-1"), ("replayed.from", f"{dlq}:0:0".encode())]
+    assert copy.headers() == [("trace-id", b"t-1"), ("replayed.from", mark(first).encode())]
 
     code, out, _ = cli(capsys, kafka_bootstrap, "replay", "--topic", dlq, "--offset", "0:0")
     assert code == 0
-    assert out == [f"skipped 0:0 key=k-1: already replayed (replayed.from={dlq}:0:0 is in {origin})",
+    assert out == [f"skipped 0:0 key=k-1: already replayed (replayed.from={mark(first)} is in {origin})",
                    f"# {dlq}: skipped 1"]
     assert len(read_topic(kafka_bootstrap, origin)) == 3
-    assert markers(kafka_bootstrap, origin) == {f"{dlq}:0:0": 1}
+    assert markers(kafka_bootstrap, origin) == {mark(first): 1}
 
 
 def test_replay_by_key_then_all_then_all_again(topics, producer, kafka_bootstrap, capsys):
@@ -176,7 +181,7 @@ def test_replay_by_key_then_all_then_all_again(topics, producer, kafka_bootstrap
 
     code, out, _ = cli(capsys, kafka_bootstrap, "replay", "--topic", dlq, "--key", "k-b")
     assert (code, len(out), out[0].startswith("replayed 0:1 key=k-b: to ")) == (0, 2, True)
-    assert markers(kafka_bootstrap, origin) == {f"{dlq}:0:1": 1}
+    assert markers(kafka_bootstrap, origin) == {mark(originals[1]): 1}
 
     code, out, _ = cli(capsys, kafka_bootstrap, "replay", "--topic", dlq, "--all")
     assert code == 0
@@ -186,12 +191,36 @@ def test_replay_by_key_then_all_then_all_again(topics, producer, kafka_bootstrap
     code, out, _ = cli(capsys, kafka_bootstrap, "replay", "--topic", dlq, "--all")
     assert (code, out[3]) == (0, f"# {dlq}: skipped 3")
 
-    assert markers(kafka_bootstrap, origin) == {f"{dlq}:0:{i}": 1 for i in range(3)}
+    assert markers(kafka_bootstrap, origin) == {mark(m): 1 for m in originals}
     copies = {m.key().decode(): m for m in replays(kafka_bootstrap, origin)}
     for m in originals:
         assert (copies[m.key].partition(), copies[m.key].value()) == (m.partition, m.value)
         assert [name for name, _ in copies[m.key].headers()] == ["replayed.from"]
     assert len(read_topic(kafka_bootstrap, origin)) == 6
+
+
+def test_copies_of_one_origin_are_listed_once_and_replayed_once(topics, producer, kafka_bootstrap, capsys):
+    """As Connect writes them again for what a crashed worker had not committed."""
+    origin, dlq, _ = topics
+    once, thrice = original(producer, origin, "k-once"), original(producer, origin, "k-thrice")
+    connect_dead_letter(producer, dlq, thrice)
+    connect_dead_letter(producer, dlq, once)
+    connect_dead_letter(producer, dlq, thrice)
+    connect_dead_letter(producer, dlq, thrice)
+
+    code, out, _ = cli(capsys, kafka_bootstrap, "list", "--topic", dlq)
+    assert code == 0
+    assert out[0] == f"# {dlq}: 2 dead letters (2 more copies of them)"
+    assert out[1].startswith("0:0  key=k-thrice") and "  copies=3  " in out[1]
+    assert out[2].startswith("0:1  key=k-once") and "copies=" not in out[2]
+    rows = [json.loads(line) for line in cli(capsys, kafka_bootstrap, "list", "--topic", dlq, "--json")[1]]
+    assert [(r["key"], r["copies"]) for r in rows] == [("k-thrice", 3), ("k-once", 1)]
+
+    code, out, _ = cli(capsys, kafka_bootstrap, "replay", "--topic", dlq, "--all")
+    assert (code, out[-1]) == (0, f"# {dlq}: replayed 2")
+    code, out, _ = cli(capsys, kafka_bootstrap, "replay", "--topic", dlq, "--offset", "0:3")
+    assert (code, out[-1]) == (0, f"# {dlq}: skipped 1"), "a later copy is the same origin, replayed already"
+    assert markers(kafka_bootstrap, origin) == {mark(thrice): 1, mark(once): 1}
 
 
 def test_truncated_copy_is_refused_and_the_rest_replayed(topics, producer, kafka_bootstrap, capsys):
@@ -218,7 +247,7 @@ def test_truncated_copy_is_refused_and_the_rest_replayed(topics, producer, kafka
 
     code, out, _ = cli(capsys, kafka_bootstrap, "replay", "--topic", dlq, "--offset", "0:0")
     assert (code, out[0].startswith("refused 0:0 key=k-big: truncated copy")) == (1, True)
-    assert markers(kafka_bootstrap, origin) == {f"{dlq}:0:1": 1}
+    assert markers(kafka_bootstrap, origin) == {mark(small): 1}
 
 
 def test_dry_run_changes_nothing(topics, producer, kafka_bootstrap, capsys):

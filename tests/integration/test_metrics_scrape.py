@@ -53,5 +53,5 @@ def test_an_order_moves_the_counters_of_both_services_and_the_lag_is_exported(st
         lag = scrape(catalog).samples("ordersync_consumer_lag")
         return lag if lag and not any(lag.values()) else None
     lag = wait_until(caught_up, timeout=60, what="the Catalog's consumer lag to reach 0")
-    assert {dict(labels)["topic"] for labels in lag} == {services.orders_topic}
+    assert {dict(labels)["topic"] for labels in lag} == {services.accepted_topic}
     assert len(lag) == register.TOPIC_PARTITIONS  # all assigned to the one Catalog

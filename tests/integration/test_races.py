@@ -77,8 +77,11 @@ def test_same_request_id_with_other_content_on_both_instances_leaves_both_sides_
         applied = conn.execute(sa.text("SELECT qty FROM applied_orders WHERE order_id = :o"),
                                {"o": row.order_id}).scalar()
     assert applied == row.qty
-    if len(accepted) == 2:  # both instances published: the later event is refused on both sides
-        for topic in (stack.sink_dlq_topic, stack.catalog_dlq_topic):
-            wait_until(lambda: any(m.key() == row.order_id.encode() for m in read_topic(kafka_bootstrap, topic)),
-                       timeout=60, what=f"the conflicting event in {topic}")
+    if len(accepted) == 2:  # both instances published: the gate refused the later event, once
+        refused = wait_until(lambda: [m for m in read_topic(kafka_bootstrap, stack.rejected_topic)
+                                      if m.key() == row.order_id.encode()], timeout=60,
+                             what=f"the conflicting event in {stack.rejected_topic}")
+        assert [dict(m.headers())["dlq.error.class"] for m in refused] == [b"OrderIdReused"]
+        for topic in (stack.sink_dlq_topic, stack.catalog_dlq_topic):  # never got past the gate
+            assert not [m for m in read_topic(kafka_bootstrap, topic) if m.key() == row.order_id.encode()]
     assert len(user_rows(orders_db, stack.orders_table, user_id)) == 1

@@ -10,6 +10,9 @@ def test_status_shows_every_part_and_exits_0_when_healthy(topology, monkeypatch,
     for part in [*topology.infra, *topology.services]:
         assert f"  {part.name}" in out and "healthy" in out
     assert f"{topology.settings.sink_name}: RUNNING" in out
-    assert f"{topology.settings.catalog_group} on {topology.settings.orders_topic}: lag" in out
-    assert topology.settings.sink_dlq_topic in out and topology.settings.catalog_dlq_topic in out
+    s = topology.settings
+    assert f"{s.gate_group} on {s.orders_topic}: lag" in out
+    assert f"{s.catalog_group} on {s.accepted_topic}: lag" in out
+    assert f"connect-{s.sink_name} on {s.accepted_topic}: lag" in out
+    assert all(f"  {topic}: " in out for topic in (s.rejected_topic, s.sink_dlq_topic, s.catalog_dlq_topic))
     print(out)

@@ -65,6 +65,7 @@ class FakeConsumer:
         self.watermarks = {}
         self.committed_offsets = {}
         self.broker_calls = 0
+        self.positions = {}  # partition -> the next offset to return (a test may move it past a marker)
 
     def subscribe(self, topics, on_revoke=None, on_lost=None):
         self.on_revoke = on_revoke
@@ -91,8 +92,13 @@ class FakeConsumer:
         for m in self.queue:
             if m.partition() not in self.paused:
                 self.queue.remove(m)
+                if not m.error():  # an error event moves no position
+                    self.positions[m.partition()] = m.offset() + 1
                 return m
         return None
+
+    def position(self, partitions):
+        return [TopicPartition(tp.topic, tp.partition, self.positions.get(tp.partition, -1001)) for tp in partitions]
 
     def consume(self, num_messages, timeout):
         batch = []
@@ -459,6 +465,27 @@ def test_the_polling_thread_measures_lag_at_most_every_max_age_and_keeps_what_it
     assert consumer.measure_lag(max_age=0) == {(TOPIC, 0): 9}
     kafka.watermarks = {}  # the broker does not answer
     assert consumer.measure_lag(max_age=0) == {(TOPIC, 0): 9}
+
+
+def test_when_idle_the_position_past_a_transactions_commit_marker_is_committed(fakes):
+    """The gate writes in transactions: a commit marker follows its records in each partition."""
+    consumer = make_consumer(failing(0))
+    kafka = fakes["consumer"]
+    kafka.queue.append(FakeMessage(encode(EVENT), offset=4, partition=0))
+    kafka.watermarks = {0: (0, 6)}  # offset 5 is the marker
+    polls = []
+
+    def poll(k):
+        polls.append(1)
+        if len(polls) == 2:
+            k.positions[0] = 6  # the fetcher stepped over the marker
+        if len(polls) == 3:
+            stop.set()
+    kafka.on_poll = poll
+    stop = threading.Event()
+    consumer.run(stop, poll_timeout=0.01)
+    assert kafka.commits == [(0, 5), (0, 6)], "the message, then the marker once idle"
+    assert consumer.measure_lag(max_age=0) == {(TOPIC, 0): 0}
 
 
 # --- batch handlers ---------------------------------------------------------------------

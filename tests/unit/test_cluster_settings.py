@@ -66,4 +66,4 @@ def test_the_connector_names_its_password_by_reference(cluster):
 def test_without_sasl_everything_is_as_before():
     s = Settings()
     assert s.kafka_security() == {} and accounts.acting_as(s, accounts.ORDER) == s
-    assert catalog_config.load({}).consumer_config == {}
+    assert catalog_config.load({}).consumer_config == {"isolation.level": "read_committed"}

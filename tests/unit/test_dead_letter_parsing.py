@@ -39,7 +39,7 @@ def test_bus_consumer_headers():
     assert d.headers == (("trace-id", b"t-1"),)
     assert d.extra == {}
     assert not d.truncated
-    assert (d.position, d.marker) == ("0:4", "orders.catalog-stock.dlq:0:4")
+    assert (d.position, d.origin, d.marker) == ("0:4", ("orders", 2, 17), "orders:2:17")
 
 
 def test_connect_headers():
@@ -56,6 +56,17 @@ def test_connect_headers():
         "__connect.errors.class.name": "org.apache.kafka.connect.json.JsonConverter",
         "__connect.errors.exception.stacktrace": "org.apache...\n\tat ...",
     }
+
+
+def test_a_dead_letter_without_a_whole_origin_is_marked_by_its_own_position():
+    d = letter([("dlq.origin.topic", b"orders"), ("dlq.origin.partition", b"1")])
+    assert (d.origin, d.marker) == (None, "orders.catalog-stock.dlq:0:4")
+
+
+def test_copies_of_one_origin_are_one_dead_letter():
+    a, b = letter(BUS_HEADERS), letter(CONNECT_HEADERS)
+    copy = dl.parse("orders.catalog-stock.dlq", 0, 9, b"k", b"v", BUS_HEADERS)
+    assert dl.by_origin([a, b, copy]) == [(a, 2), (b, 1)]
 
 
 def test_unknown_and_unreadable_dlq_headers_are_extra_info():
@@ -119,7 +130,7 @@ def test_list_line_shortens_long_errors_and_unknown_origin():
 
 def test_json_form():
     assert dl.to_json(letter(BUS_HEADERS)) == {
-        "topic": "orders.catalog-stock.dlq", "partition": 0, "offset": 4, "key": "o-1",
+        "topic": "orders.catalog-stock.dlq", "partition": 0, "offset": 4, "copies": 1, "key": "o-1",
         "origin_topic": "orders", "origin_partition": 2, "origin_offset": 17,
         "error_class": "EnvelopeError", "error_message": "field qty: expected int32\nsecond line",
         "attempts": 3, "truncated": False, "extra": {}, "headers": [["trace-id", "t-1"]],

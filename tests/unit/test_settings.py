@@ -1,7 +1,9 @@
 """One name per setting: moving a port with one variable moves everything that uses it."""
 from pathlib import Path
 
+from catalog_svc import config as catalog_config
 from connect import register
+from gate import config as gate_config
 from order_svc import config as order_config
 from svc_runtime.settings import Settings
 
@@ -10,7 +12,9 @@ def test_defaults_fit_the_local_stack():
     s = Settings.from_env({})
     assert (s.kafka_bootstrap, s.connect_url) == ("127.0.0.1:9092", "http://127.0.0.1:8083")
     assert s.mariadb_url(s.orders_db) == "mysql+pymysql://ordersync:ordersync@127.0.0.1:3306/orders_db"
-    assert (s.sink_dlq_topic, s.catalog_dlq_topic) == ("orders-sink-dlq", "orders.catalog-stock.dlq")
+    assert (s.accepted_topic, s.rejected_topic) == ("orders.accepted", "orders.rejected")
+    assert (s.sink_dlq_topic, s.catalog_dlq_topic) == ("orders-sink-dlq", "orders.accepted.catalog-stock.dlq")
+    assert (s.gate_db, s.gate_group, s.gate_ports) == ("gate_db", "orders-gate", [50071])
 
 
 def test_one_variable_moves_every_user_of_a_port():
@@ -21,7 +25,7 @@ def test_one_variable_moves_every_user_of_a_port():
     # The connector JSON follows: its topic, database, table, dead-letter topic and MariaDB port.
     name, connector = register.load(register.DEFAULT_CONFIG, s)
     assert name == "shop-sink"
-    assert connector["topics"] == "shop-orders"
+    assert connector["topics"] == "shop-orders.accepted"  # what the gate accepted of shop-orders
     assert connector["connection.url"] == "jdbc:mariadb://127.0.0.1:13306/shop"
     assert connector["collection.name.format"] == "placed"
     assert connector["errors.deadletterqueue.topic.name"] == "shop-sink-dlq"
@@ -30,6 +34,10 @@ def test_one_variable_moves_every_user_of_a_port():
     assert order.kafka_bootstrap == "127.0.0.1:19092" and order.catalog_address == "127.0.0.1:15061"
     assert order.orders_topic == "shop-orders" and order.orders_table == "placed"
     assert order.orders_db_url.endswith("@127.0.0.1:13306/shop")
+    gate = gate_config.load({**s.to_env(), "GATE_PORT": "15071"})
+    assert (gate.orders_topic, gate.accepted_topic, gate.rejected_topic, gate.listen) == (
+        "shop-orders", "shop-orders.accepted", "shop-orders.rejected", "127.0.0.1:15071")
+    assert catalog_config.load(s.to_env()).accepted_topic == "shop-orders.accepted"
 
 
 def test_to_env_round_trips():
