@@ -13,13 +13,14 @@ broker, an abortable transaction) aborts the transaction, rewinds the consumer t
 first offsets and tries again with capped, jittered backoff, for as long as it takes; the
 consumer keeps polling meanwhile, so it stays in its group. A transactional call that timed
 out is repeated, never abandoned: a commit under way is never aborted (librdkafka calls that a
-fatal error). After a fatal producer error a new producer takes over the transactional.id.
-Only a fatal consumer error, or this instance fenced by another process with its
-transactional.id, ends run(), with KafkaException.
+fatal error). After a fatal producer error (a transaction that outlived its timeout is
+"fenced") or a call that never returns, a new producer takes over the transactional.id. Only a
+fatal consumer error ends run(), with KafkaException.
 """
 
 import dataclasses
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -108,6 +109,8 @@ class ExactlyOnceProcessor:
             "linger.ms": 5,  # a transaction's records go out together anyway, at its commit
         }
         self._producer = Producer(self._producer_config)
+        # Transactional calls run here, so that one that never returns can be given up on.
+        self._caller = _Caller()
 
     # ------------------------------------------------------------ the loop
 
@@ -115,7 +118,7 @@ class ExactlyOnceProcessor:
         """Process until `stop` is set. Raises KafkaException on a fatal consumer error, or when
         another process registered our transactional.id (fenced: two instances share an id)."""
         try:
-            self._init_transactions(stop)
+            self._register(stop)
             self._consumer.subscribe([self.topic])
             while not stop.is_set():
                 batch = self._poll_batch(poll_timeout)
@@ -127,7 +130,8 @@ class ExactlyOnceProcessor:
     def _init_transactions(self, stop: threading.Event) -> None:
         """Register the transactional.id (fencing any zombie of ours and aborting its open
         transaction), retrying while the brokers cannot be reached."""
-        self._until_done(lambda: self._producer.init_transactions(KAFKA_TIMEOUT_S), stop,
+        producer = self._producer
+        self._until_done(lambda: producer.init_transactions(KAFKA_TIMEOUT_S), stop,
                          "registering the transactional producer")
         self._serving, self._failures = True, 0
         self._report(True, "transactional producer registered")
@@ -164,10 +168,14 @@ class ExactlyOnceProcessor:
         except KafkaException as e:
             error = e.args[0]
             if error.fatal():
-                self._renew_producer(error, stop)
+                self._renew_producer(str(error), stop)
             else:  # begin, produce or the offsets failed, or the commit must be aborted
                 self._abort(stop)
             self._failed(batch, f"Kafka: {error}", stop)
+            return
+        except _Wedged as e:
+            self._renew_producer(str(e), stop)
+            self._failed(batch, str(e), stop)
             return
         self.stats.batches += 1
         self.stats.consumed += len(batch)
@@ -185,12 +193,12 @@ class ExactlyOnceProcessor:
         for m in batch:
             ends[(m.topic(), m.partition())] = max(ends.get((m.topic(), m.partition()), 0), m.offset() + 1)
         offsets = [TopicPartition(t, p, o) for (t, p), o in ends.items()]
-        group = self._consumer.consumer_group_metadata()
-        self._until_done(lambda: self._producer.send_offsets_to_transaction(offsets, group, KAFKA_TIMEOUT_S),
+        group, producer = self._consumer.consumer_group_metadata(), self._producer
+        self._until_done(lambda: producer.send_offsets_to_transaction(offsets, group, KAFKA_TIMEOUT_S),
                          stop, "sending the offsets")
         # A commit that timed out (a broker down) may be under way: it is only ever repeated,
         # never aborted, until the coordinator answers.
-        self._until_done(lambda: self._producer.commit_transaction(KAFKA_TIMEOUT_S), stop, "committing")
+        self._until_done(lambda: producer.commit_transaction(KAFKA_TIMEOUT_S), stop, "committing")
 
     def _produce(self, out: Output) -> None:
         while True:
@@ -204,11 +212,12 @@ class ExactlyOnceProcessor:
 
     def _until_done(self, call: Callable[[], object], stop: threading.Event, what: str) -> None:
         """call(), again after a backoff while it fails with an error librdkafka says may be
-        retried (a transactional call may be repeated); raises any other error, or _Stopped."""
+        retried (a transactional call may be repeated); raises any other error, _Wedged when a
+        call does not return long after its timeout, or _Stopped."""
         attempt = 0
         while True:
             try:
-                call()
+                self._within_deadline(call, what)
                 return
             except KafkaException as e:
                 error = e.args[0]
@@ -219,28 +228,49 @@ class ExactlyOnceProcessor:
             if stop.wait(backoff_delay(attempt, self.retry_backoff, self.max_backoff)):
                 raise _Stopped()
 
+    def _within_deadline(self, call: Callable[[], object], what: str) -> None:
+        """call() in the caller thread, waiting at most twice its timeout. librdkafka (2.16) can
+        block in send_offsets_to_transaction for good once the group coordinator it had cached
+        went away (librdkafka issues 5456, 5511): past the deadline the call is given up on, with
+        the thread it blocks, and the producer is replaced (_Wedged)."""
+        if not self._caller.call(call, timeout=2 * KAFKA_TIMEOUT_S):
+            self._caller = _Caller()  # the old one's thread stays blocked in librdkafka
+            raise _Wedged(f"{what}: no answer from librdkafka within {2 * KAFKA_TIMEOUT_S} s")
+
     def _abort(self, stop: threading.Event) -> None:
+        producer = self._producer
         try:
-            self._until_done(lambda: self._producer.abort_transaction(KAFKA_TIMEOUT_S), stop, "aborting")
+            self._until_done(lambda: producer.abort_transaction(KAFKA_TIMEOUT_S), stop, "aborting")
         except KafkaException as e:
             if e.args[0].fatal():
-                self._renew_producer(e.args[0], stop)
+                self._renew_producer(str(e.args[0]), stop)
             else:  # no transaction was open (begin_transaction failed): nothing to abort
                 log.debug("abort: %s", e)
+        except _Wedged as e:
+            self._renew_producer(str(e), stop)
 
-    def _renew_producer(self, error: KafkaError, stop: threading.Event) -> None:
-        """A fatal error leaves the producer unusable: a new one with the same transactional.id
-        fences it and aborts what it left open. Unless we were fenced: then a newer process of
-        ours runs, and this one must stop."""
-        if error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH):
-            raise KafkaException(error)
-        log.error("transactional producer failed (%s): starting a new one", error)
-        try:
-            self._producer.flush(0)
-        except KafkaException:
-            pass
+    def _renew_producer(self, why: str, stop: threading.Event) -> None:
+        """A fatal error (or a wedged call) leaves the producer unusable: a new one with the same
+        transactional.id fences it and aborts what it left open.
+
+        "Fenced" is one of those errors: the coordinator fences a producer whose transaction
+        outlived transaction.timeout.ms (a broker down for longer), by bumping its epoch. Were
+        two processes to share a transactional id, they would fence each other in turn: each
+        batch still commits once, and this line in both logs says so."""
+        log.error("transactional producer unusable (%s): starting a new one (were this to repeat, "
+                  "two processes would share the transactional id)", why)
         self._producer = Producer(self._producer_config)
-        self._init_transactions(stop)
+        self._register(stop)
+
+    def _register(self, stop: threading.Event) -> None:
+        """_init_transactions, with a new producer each time the call wedges."""
+        while True:
+            try:
+                self._init_transactions(stop)
+                return
+            except _Wedged as e:
+                log.error("%s; trying again with a new producer", e)
+                self._producer = Producer(self._producer_config)
 
     def _failed(self, batch: list, why: str, stop: threading.Event) -> None:
         self.stats.retried += 1
@@ -328,6 +358,41 @@ class ExactlyOnceProcessor:
 
 class _Stopped(Exception):
     """`stop` was set while a transactional call was being retried."""
+
+
+class _Caller:
+    """One daemon thread that runs calls handed to it: a call it never comes back from holds
+    this thread only (a daemon does not keep the process from exiting), not the caller."""
+
+    def __init__(self):
+        self._calls: queue.Queue = queue.Queue()
+        threading.Thread(target=self._serve, name="transactional-call", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            call, outcome, done = self._calls.get()
+            try:
+                call()
+            except BaseException as e:  # handed back to the caller
+                outcome.append(e)
+            done.set()
+
+    def call(self, call: Callable[[], object], timeout: float) -> bool:
+        """Run call() on the thread; False if it did not return within `timeout` seconds.
+        Raises what the call raised."""
+        outcome: list[BaseException] = []
+        done = threading.Event()
+        self._calls.put((call, outcome, done))
+        if not done.wait(timeout):
+            return False
+        if outcome:
+            raise outcome[0]
+        return True
+
+
+class _Wedged(Exception):
+    """A transactional call did not return long after its timeout: the producer is unusable."""
+
 
 
 def _describe(batch: list) -> str:
