@@ -1,19 +1,24 @@
-"""`make run`: start one Catalog and two Order instances, place orders alternately on both,
-then show the single shared orders table in MariaDB and the catalog stock before and after."""
+"""`make run`: start the gate, one Catalog and two Order instances, place orders alternately on
+both, then show the single shared orders table in MariaDB and the catalog stock before and after;
+last, publish the course's hand-written envelope as it is and show the gate refusing it."""
 
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import grpc
 import sqlalchemy as sa
+from confluent_kafka import Producer
 
+from ops.dead_letters import read_dead_letters
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
 from stack.topology import Topology
-from svc_runtime.settings import Settings
+from svc_runtime.settings import ROOT, Settings
 
 ORDERS = [("CATALOG-001", 5), ("CATALOG-002", 3), ("CATALOG-001", 2), ("CATALOG-003", 4), ("CATALOG-002", 1)]
+COURSE_ENVELOPE = Path(__file__).resolve().parent / "course-envelope.json"
 
 
 def stock_table(catalog) -> dict[str, int]:
@@ -81,6 +86,8 @@ def main() -> int:
     for product_id in sorted(before):
         print(f"  {product_id:11}  {before[product_id]:6}  {ordered.get(product_id, 0):7}  {after[product_id]:5}")
 
+    show_a_refusal(settings)
+
     o = order_stubs[0][1]
     print(f"""
 The services keep running. Try them with grpcurl (built by `make setup` into .stack/bin):
@@ -92,6 +99,23 @@ The services keep running. Try them with grpcurl (built by `make setup` into .st
   .stack/bin/grpcurl -plaintext {catalog_address} ordersync.catalog.v1.CatalogService/ListProducts
 Stop the services with `make services-down`, the stack with `make stack-down`.""")
     return 0
+
+
+def show_a_refusal(settings: Settings) -> None:
+    """The course's envelope (its "type": "String", no created_at), published to the orders topic
+    as a hand-written producer would: the gate refuses it, with the reason, once."""
+    key = f"course-{uuid.uuid4().hex[:8]}"
+    producer = Producer(settings.kafka_client(acks="all"))
+    producer.produce(settings.orders_topic, key=key, value=COURSE_ENVELOPE.read_bytes())
+    if producer.flush(15):
+        raise TimeoutError(f"the course's envelope was not acknowledged by {settings.orders_topic}")
+    print(f"\nThe course's hand-written envelope, published to {settings.orders_topic} as it is (key {key}):")
+    letter = wait_for(lambda: next((d for d in read_dead_letters(settings.kafka_bootstrap, settings.rejected_topic)
+                                    if d.key == key.encode()), None), 60, "the gate to decide on it")
+    print(f"  refused by the gate into {settings.rejected_topic} ({letter.position}): {letter.error_class}: "
+          f"{letter.error_message}")
+    print(f"  neither the table nor the stock got it; `make doctor FILE={COURSE_ENVELOPE.relative_to(ROOT)}` "
+          "says what to fix")
 
 
 def _rows_if_complete(engine, query, user_id: str, count: int):

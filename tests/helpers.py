@@ -372,32 +372,9 @@ def envelope_check(envelopes: list[bytes]) -> list[dict]:
 
 # --- the course's envelope ------------------------------------------------------------------
 
-# The course's hand-written envelope, copied from its note (Korean):
-# /work/shared/seeds/000_c70c492c6a6b8989.txt, "part 2 / Using a single database with Kafka Connect".
-COURSE_ENVELOPE = """{
-  "schema": {
-    "type": "struct",
-    "fields": [
-      { "type": "String", "optional": true, "field": "order_id" },
-      { "type": "string", "optional": true, "field": "user_id" },
-      { "type": "string", "optional": true, "field": "product_id" },
-      { "type": "int32", "optional": true, "field": "pty" },
-      { "type": "int32", "optional": true, "field": "total_price" },
-      { "type": "int32", "optional": true, "field": "unit-price" }
-    ],
-    "optional": false,
-    "name": "orders"
-  },
-  "payload": {
-    "order_id": "~~~",
-    "user_id": "user1",
-    "product_id": "CATALOG-001",
-    "qty": 5,
-    "total_price": 6000,
-    "unit_price": 1200
-  }
-}
-"""
+# The course's hand-written envelope, as its note has it (part 2, "Using a single database with
+# Kafka Connect"): the demo publishes it too.
+COURSE_ENVELOPE = (ROOT / "demo" / "course-envelope.json").read_text()
 KEY = ("order_id",)
 
 
