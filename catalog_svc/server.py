@@ -4,7 +4,6 @@ import logging
 import threading
 
 import grpc
-from grpc_health.v1 import health_pb2
 
 from bus.consumer import EventConsumer
 from bus.failures import PermanentError
@@ -14,7 +13,7 @@ from ordersync.order.v1 import order_event_pb2
 from svc_runtime import metrics
 from svc_runtime.event_rules import check_order_placed
 from svc_runtime.ids import InvalidInput, check_id
-from svc_runtime.server import MAX_WORKERS, build_server, serve_until_stopped, stop_on_signals
+from svc_runtime.server import MAX_WORKERS, build_server, health_reporter, serve_until_stopped, stop_on_signals
 
 log = logging.getLogger("catalog_svc")
 
@@ -76,19 +75,6 @@ def order_events_handler(engine, catalog_metrics: metrics.CatalogMetrics | None 
         counts.duplicates.inc(outcome.duplicates)
         return refused
     return handle
-
-
-def health_reporter(health_servicer, service_names, serving_gauge=None):
-    """The consumer's on_health: the service reports NOT_SERVING while its consumer is stuck,
-    since the stock it answers with no longer follows the orders (and serving_gauge says 0)."""
-    def report(serving: bool, reason: str) -> None:
-        if serving_gauge is not None:
-            serving_gauge.set(1 if serving else 0)
-        status = (health_pb2.HealthCheckResponse.SERVING if serving
-                  else health_pb2.HealthCheckResponse.NOT_SERVING)
-        for name in ("", *service_names):
-            health_servicer.set(name, status)
-    return report
 
 
 def _consume(consumer: EventConsumer, stop: threading.Event) -> None:

@@ -16,7 +16,6 @@ import threading
 from collections import Counter
 
 import sqlalchemy as sa
-from grpc_health.v1 import health_pb2
 
 from bus import consumer as dead_letter
 from bus.envelope import encode
@@ -24,7 +23,7 @@ from bus.processor import ExactlyOnceProcessor, Output
 from gate import config, verdict
 from gate.first_events import GateStore
 from svc_runtime import metrics
-from svc_runtime.server import build_server, serve_until_stopped, stop_on_signals
+from svc_runtime.server import build_server, health_reporter, serve_until_stopped, stop_on_signals
 
 log = logging.getLogger("gate")
 
@@ -97,14 +96,6 @@ def counter_for(settings: config.GateSettings, gate_metrics: metrics.GateMetrics
     return committed
 
 
-def health_reporter(health_servicer, serving_gauge):
-    def report(serving: bool, reason: str) -> None:
-        serving_gauge.set(1 if serving else 0)
-        health_servicer.set("", health_pb2.HealthCheckResponse.SERVING if serving
-                            else health_pb2.HealthCheckResponse.NOT_SERVING)
-    return report
-
-
 def _process(processor: ExactlyOnceProcessor, stop: threading.Event) -> None:
     # Only a fatal Kafka error gets here (fenced by a newer instance of ours, say).
     try:
@@ -123,7 +114,7 @@ def serve() -> None:
     engine = sa.create_engine(settings.gate_db_url, pool_pre_ping=True, pool_recycle=3600, pool_size=1,
                               max_overflow=0)
     server, health = build_server(lambda s: None, [], settings.listen, serving=False)
-    report = health_reporter(health, gate_metrics.serving)
+    report = health_reporter(health, [], gate_metrics.serving)
     processor = ExactlyOnceProcessor(
         settings.orders_topic, settings.group, settings.transactional_id,
         transform_for(settings, GateStore(engine, settings.catalog_db)),

@@ -57,6 +57,20 @@ def build_server(register, service_names, address, max_workers=MAX_WORKERS, serv
     return server, health_servicer
 
 
+def health_reporter(health_servicer, service_names, serving_gauge=None):
+    """An on_health(serving, reason) callback for a process whose work is a consumer (the Catalog,
+    the gate): it reports NOT_SERVING while the consumer is stuck, since what it serves no longer
+    follows the orders, and sets serving_gauge (1 or 0)."""
+    def report(serving: bool, reason: str) -> None:
+        if serving_gauge is not None:
+            serving_gauge.set(1 if serving else 0)
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for name in ("", *service_names):
+            health_servicer.set(name, status)
+    return report
+
+
 def serve_until_stopped(server, health_servicer, stop: threading.Event, grace: float = 5.0):
     """Block until `stop` is set, then stop answering health checks and finish in-flight calls."""
     stop.wait()

@@ -13,6 +13,7 @@ from catalog_svc import server, stock
 from ordersync.order.v1 import order_event_pb2
 from svc_runtime import sql
 from svc_runtime.metrics import CatalogMetrics
+from svc_runtime.server import health_reporter
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -202,7 +203,7 @@ def status(servicer, name):
 def test_the_service_is_not_serving_while_its_consumer_is_stuck():
     servicer = health.HealthServicer()
     names = ["ordersync.catalog.v1.CatalogService"]
-    report = server.health_reporter(servicer, names)
+    report = health_reporter(servicer, names)
     report(False, "stuck on orders[0]@7: database down")
     assert [status(servicer, n) for n in ("", *names)] == [NOT_SERVING, NOT_SERVING]
     report(True, "recovered")
@@ -224,7 +225,7 @@ def test_the_handler_counts_applied_and_duplicate_events_and_times_every_call(en
 
 def test_the_serving_gauge_follows_the_consumers_health():
     registry = CollectorRegistry()
-    report = server.health_reporter(health.HealthServicer(), [], CatalogMetrics(registry).serving)
+    report = health_reporter(health.HealthServicer(), [], CatalogMetrics(registry).serving)
     assert registry.get_sample_value("ordersync_consumer_serving") == 1
     report(False, "stuck")
     assert registry.get_sample_value("ordersync_consumer_serving") == 0
