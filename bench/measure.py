@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from confluent_kafka import Consumer, libversion
 
 from bus.lag import group_offsets
-from stack import infra
-from stack.topology import Topology
-from svc_runtime.settings import ROOT, Settings
+from ordersync.config import ROOT, Settings
+from ordersync.stack import infra
+from ordersync.stack.topology import Topology
 
 RESULTS = ROOT / "bench" / "results"
 GHZ = infra.TOOLS_DIR / "bin" / "ghz"

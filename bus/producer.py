@@ -8,7 +8,7 @@ from confluent_kafka import KafkaException, Producer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from bus import client_config
-from bus.serde import EnvelopeSerializer
+from bus.envelope.serde import EnvelopeSerializer
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
-"""Catalog service settings: the shared ones (svc_runtime.settings) that it uses."""
+"""Catalog service settings: the shared ones (ordersync.config) that it uses."""
 
 import os
 from dataclasses import dataclass
 
-from svc_runtime.settings import HOST, Settings
+from ordersync.config import HOST, Settings
 
 
 @dataclass(frozen=True)

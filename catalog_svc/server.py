@@ -7,13 +7,13 @@ import grpc
 
 from bus.consumer import EventConsumer
 from bus.failures import PermanentError
-from catalog_svc import config, stock
+from catalog_svc import config, metrics, stock
+from ordersync import metrics as exporter
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
+from ordersync.contract.event_rules import check_order_placed
+from ordersync.contract.ids import InvalidInput, check_id
+from ordersync.grpc_server import MAX_WORKERS, build_server, health_reporter, serve_until_stopped, stop_on_signals
 from ordersync.order.v1 import order_event_pb2
-from svc_runtime import metrics
-from svc_runtime.event_rules import check_order_placed
-from svc_runtime.ids import InvalidInput, check_id
-from svc_runtime.server import MAX_WORKERS, build_server, health_reporter, serve_until_stopped, stop_on_signals
 
 log = logging.getLogger("catalog_svc")
 
@@ -91,7 +91,7 @@ def serve() -> None:
     settings = config.load()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s catalog %(levelname)s %(message)s")
     stop = stop_on_signals()
-    metrics.serve(settings.metrics_port)
+    exporter.serve(settings.metrics_port)
     catalog_metrics = metrics.CatalogMetrics()
     engine = stock.create_engine(settings.catalog_db_url, connections=MAX_WORKERS + 1)  # + the consumer
     stock.prepare(engine)

@@ -8,7 +8,8 @@ import typing
 import sqlalchemy as sa
 
 from bus.failures import PermanentError
-from svc_runtime import sql
+from ordersync import db_failures
+from ordersync.contract import sql
 
 log = logging.getLogger("catalog_svc")
 
@@ -111,7 +112,7 @@ def apply_orders(engine: sa.Engine, orders: list[Order]) -> Outcome:
     batch) with other content. Raises PermanentError when the database refuses
     the batch as a whole (data the table cannot hold; the caller then applies the
     orders one at a time to find which), TransientError when the database is
-    unreachable, busy or restarting (see svc_runtime.sql.db_failure).
+    unreachable, busy or restarting (see ordersync.db_failures).
     """
     outcome = Outcome()
     for i, order in enumerate(orders):
@@ -121,7 +122,7 @@ def apply_orders(engine: sa.Engine, orders: list[Order]) -> Outcome:
         with engine.begin() as conn:
             _apply_in(conn, orders, outcome)
     except sa.exc.DBAPIError as e:
-        raise sql.db_failure(e, "catalog database") from e
+        raise db_failures.db_failure(e, "catalog database") from e
     log.info("%d orders applied, %d already applied, %d refused", outcome.applied, outcome.duplicates,
               len(outcome.refused))
     return outcome

@@ -3,7 +3,7 @@
     python -m connect.register --wait [--config connect/orders-sink.json] [--timeout 120]
 
 The JSON file is data in Kafka Connect's own format ({"name": ..., "config": {...}}).
-Its strings may use ${NAME} for any variable of svc_runtime.settings (ORDERS_TOPIC,
+Its strings may use ${NAME} for any variable of ordersync.config (ORDERS_TOPIC,
 ORDERS_DB, ORDERS_TABLE, SINK_NAME, MARIADB_HOST, ...), ${ACCEPTED_TOPIC} and ${SINK_DLQ_TOPIC}; keys
 that start with "_" are comments and are not sent.
 """
@@ -16,7 +16,7 @@ from string import Template
 
 from bus import topics
 from connect import rest
-from svc_runtime.settings import Settings
+from ordersync.config import Settings
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "orders-sink.json"
 TOPIC_PARTITIONS = 3  # like the broker's num.partitions; dead-letter topics get 1

@@ -20,7 +20,7 @@ import sys
 import time
 
 from connect import rest
-from svc_runtime.settings import Settings
+from ordersync.config import Settings
 
 log = logging.getLogger("connect.watchdog")
 

@@ -1,10 +1,10 @@
-"""Order service settings: the shared ones (svc_runtime.settings) and this instance's own."""
+"""Order service settings: the shared ones (ordersync.config) and this instance's own."""
 
 import os
 import socket
 from dataclasses import dataclass
 
-from svc_runtime.settings import HOST, Settings
+from ordersync.config import HOST, Settings
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import re
 import uuid
 from datetime import datetime
 
-from svc_runtime.event_rules import MAX_INT32, MAX_QTY, MIN_UNIT_PRICE
-from svc_runtime.ids import InvalidInput, check_id  # noqa: F401 (re-exported: part of the rules)
+from ordersync.contract.event_rules import MAX_INT32, MAX_QTY, MIN_UNIT_PRICE
+from ordersync.contract.ids import InvalidInput, check_id  # noqa: F401 (re-exported: part of the rules)
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -54,7 +54,7 @@ def order_id_for(user_id: str, request_id: str) -> str:
 
 
 def check_unit_price(product_id: str, unit_price: int) -> int:
-    # The Catalog and the orders table refuse such an event (svc_runtime.event_rules).
+    # The Catalog and the orders table refuse such an event (ordersync.contract.event_rules).
     if unit_price < MIN_UNIT_PRICE:
         raise NotOrderable(f"product {product_id} has unit price {unit_price} in the catalog, below the "
                            f"minimum {MIN_UNIT_PRICE}; it cannot be ordered until its price is fixed")

@@ -11,14 +11,14 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus.producer import EventProducer, PublishError
-from order_svc import config, rules
+from order_svc import config, metrics, rules
 from order_svc.products import ProductView
 from order_svc.store import OrderStore, StoreUnavailable
+from ordersync import metrics as exporter
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
+from ordersync.contract.event_rules import check_order_placed
+from ordersync.grpc_server import MAX_WORKERS, build_server, serve_until_stopped, stop_on_signals
 from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
-from svc_runtime import metrics
-from svc_runtime.event_rules import check_order_placed
-from svc_runtime.server import MAX_WORKERS, build_server, serve_until_stopped, stop_on_signals
 
 log = logging.getLogger("order_svc")
 
@@ -323,7 +323,7 @@ def serve() -> None:
     settings = config.load()
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s order[{settings.instance}] %(levelname)s %(message)s")
     stop = stop_on_signals()
-    metrics.serve(settings.metrics_port)
+    exporter.serve(settings.metrics_port)
     channel = catalog_channel(settings.catalog_address)
     producer = EventProducer(settings.orders_topic, "order_id", bootstrap=settings.kafka_bootstrap,
                              extra_config=settings.kafka_config)

@@ -6,7 +6,7 @@ import time
 import uuid
 
 from connect import register
-from gate import verdict
+from ordersync.gate import verdict
 from ordersync.order.v1 import order_service_pb2
 from tests.helpers import add_product, read_topic, stock_of, table_and_stock, wait_until
 from tests.poisons import KINDS, poison, reused_id

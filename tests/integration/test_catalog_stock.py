@@ -16,9 +16,9 @@ from bus.envelope import encode
 from bus.failures import PermanentError, TransientError
 from bus.producer import EventProducer
 from catalog_svc import stock
+from catalog_svc.metrics import CatalogMetrics
 from catalog_svc.server import order_events_handler
 from ordersync.order.v1 import order_event_pb2
-from svc_runtime.metrics import CatalogMetrics
 from tests.helpers import consumer_lag, wait_until
 
 

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from ordersync.catalog.v1 import catalog_service_pb2
+from ordersync.contract import sql
 from ordersync.order.v1 import order_service_pb2
-from svc_runtime import sql
 from tests.helpers import add_product, read_topic, stock_of, table_and_stock, wait_for_row, wait_until
 from tests.poisons import valid_envelope
 

@@ -10,10 +10,10 @@ from prometheus_client import CollectorRegistry
 
 from bus.failures import PermanentError, TransientError, is_permanent
 from catalog_svc import server, stock
+from catalog_svc.metrics import CatalogMetrics
+from ordersync import db_failures
+from ordersync.grpc_server import health_reporter
 from ordersync.order.v1 import order_event_pb2
-from svc_runtime import sql
-from svc_runtime.metrics import CatalogMetrics
-from svc_runtime.server import health_reporter
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -157,17 +157,17 @@ def mariadb_error(cls, driver_cls, code, message="stand-in"):
 
 @pytest.mark.parametrize("code", [1040, 1053, 1205, 1213, 1927, 2002, 2003, 2006, 2013, 4031])
 def test_errors_that_pass_with_time_are_transient(code):
-    failure = sql.db_failure(mariadb_error(sa.exc.OperationalError,
+    failure = db_failures.db_failure(mariadb_error(sa.exc.OperationalError,
                                              pymysql.err.OperationalError, code))
     assert isinstance(failure, TransientError)
-    assert sql.TRANSIENT_DB_ERRORS[code] in str(failure)
+    assert db_failures.TRANSIENT_DB_ERRORS[code] in str(failure)
 
 
 def test_a_closed_or_invalidated_connection_is_transient():
     closed = sa.exc.InterfaceError("SELECT 1", {}, pymysql.err.InterfaceError(0, ""))
-    assert isinstance(sql.db_failure(closed), TransientError)
+    assert isinstance(db_failures.db_failure(closed), TransientError)
     invalidated = sa.exc.OperationalError("SELECT 1", {}, Exception("?"), connection_invalidated=True)
-    assert isinstance(sql.db_failure(invalidated), TransientError)
+    assert isinstance(db_failures.db_failure(invalidated), TransientError)
 
 
 @pytest.mark.parametrize("cls, driver_cls, code", [
@@ -176,12 +176,12 @@ def test_a_closed_or_invalidated_connection_is_transient():
     (sa.exc.IntegrityError, pymysql.err.IntegrityError, 1048),  # column cannot be null
 ])
 def test_data_the_table_cannot_hold_is_permanent(cls, driver_cls, code):
-    assert isinstance(sql.db_failure(mariadb_error(cls, driver_cls, code)), PermanentError)
+    assert isinstance(db_failures.db_failure(mariadb_error(cls, driver_cls, code)), PermanentError)
 
 
 def test_other_database_errors_stay_as_they_are_so_the_consumer_retries_them():
     missing_table = mariadb_error(sa.exc.ProgrammingError, pymysql.err.ProgrammingError, 1146)
-    failure = sql.db_failure(missing_table)
+    failure = db_failures.db_failure(missing_table)
     assert failure is missing_table and not is_permanent(failure)
 
 

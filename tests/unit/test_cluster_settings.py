@@ -7,8 +7,8 @@ import pytest
 from catalog_svc import config as catalog_config
 from connect import register
 from order_svc import config as order_config
-from stack import accounts
-from svc_runtime.settings import Settings
+from ordersync.config import Settings
+from ordersync.stack import accounts
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ orders table's SQL, JsonConverter and the whole pipeline."""
 import pytest
 
 from bus.envelope import decode
-from gate import verdict
+from ordersync.gate import verdict
 from ordersync.order.v1.order_event_pb2 import OrderPlaced
 from tests.conformance import corpus
 

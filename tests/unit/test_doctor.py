@@ -14,13 +14,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given, settings
 
 from bus.envelope import encode
-from bus.schema import connect_schema
-from gate import verdict
-from ops import connect_json, doctor
-from ops.connect_json import CONVERTER, SILENT, SINK
-from ops.doctor import Column
+from bus.envelope.schema import connect_schema
+from ordersync.config import Settings
+from ordersync.gate import verdict
+from ordersync.ops import connect_json, doctor
+from ordersync.ops.connect_json import CONVERTER, SILENT, SINK
+from ordersync.ops.doctor import Column
 from ordersync.order.v1 import order_event_pb2
-from svc_runtime.settings import Settings
 from tests.helpers import COURSE_ENVELOPE, KEY, corrected_course, doctor_database, orders_table_columns
 from tests.unit.envelope_strategies import messages
 
@@ -88,7 +88,7 @@ COURSE_REFUSED = [
     "contract's schema",
     "gate      $.payload: with the contract's schema: BreaksEventRules: order '~~~' breaks the event rules: "
     "order_id '~~~' may only contain letters, digits, '.', '_' and '-' -> the gate refuses it still. "
-    "Fix: follow the event rules (svc_runtime/event_rules.py)",
+    "Fix: follow the event rules (ordersync/contract/event_rules.py)",
     "verdict: REFUSED by the gate (NotAnOrderPlaced): it goes to orders.rejected; neither the table nor the stock "
     "gets it",
 ]

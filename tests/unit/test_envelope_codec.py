@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bus
-from bus import codec as codec_module
-from bus.codec import codec_for, to_json
 from bus.envelope import EnvelopeError, decode, encode, to_envelope
-from bus.kinds import ARRAY, KINDS, MAP, STRUCT, WRAPPER, element_kind, kind_of
+from bus.envelope import codec as codec_module
+from bus.envelope.codec import codec_for, to_json
+from bus.envelope.kinds import ARRAY, KINDS, MAP, STRUCT, WRAPPER, element_kind, kind_of
 from ordersync.order.v1 import order_event_pb2
 from ordersync.testing.v1 import all_types_pb2
 from tests.unit.envelope_strategies import json_values, messages, order_placed

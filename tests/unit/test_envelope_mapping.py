@@ -6,7 +6,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus.envelope import decode, encode, to_envelope
-from bus.schema import connect_schema
+from bus.envelope.schema import connect_schema
 from ordersync.order.v1 import order_event_pb2
 from ordersync.testing.v1 import all_types_pb2
 

@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus import producer as bus_producer
 from bus.envelope import EnvelopeError, decode, encode
-from bus.serde import EnvelopeDeserializer, EnvelopeSerializer
+from bus.envelope.serde import EnvelopeDeserializer, EnvelopeSerializer
 from ordersync.order.v1 import order_event_pb2
 
 OrderPlaced = order_event_pb2.OrderPlaced

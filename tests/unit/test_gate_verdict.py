@@ -6,7 +6,7 @@ import json
 import pytest
 
 from bus.envelope import encode
-from gate import verdict
+from ordersync.gate import verdict
 from tests.poisons import KINDS, poison, reused_id, valid_event
 
 PRODUCT = "GATE-001"

@@ -11,11 +11,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bus.consumer import ConsumerStats
 from catalog_svc import config as catalog_config
+from catalog_svc.metrics import CatalogMetrics
 from order_svc import config as order_config
-from stack import topology as topology_module
-from stack.topology import Topology
-from svc_runtime import metrics
-from svc_runtime.settings import HOST, Settings
+from ordersync import metrics
+from ordersync.config import HOST, Settings
+from ordersync.stack import topology as topology_module
+from ordersync.stack.topology import Topology
 
 
 def test_each_service_serves_metrics_on_its_grpc_port_plus_the_offset():
@@ -55,7 +56,7 @@ def test_the_consumers_counts_and_lag_are_read_at_each_scrape():
     consumer = SimpleNamespace(stats=ConsumerStats(),
                                lag=lambda: measured.append(1) or {("orders", 1): 4, ("orders", 0): 0})
     registry = CollectorRegistry(auto_describe=True)  # like the default one
-    metrics.CatalogMetrics(registry).watch(consumer)
+    CatalogMetrics(registry).watch(consumer)
     assert measured == []  # registering does not ask Kafka
     consumer.stats.dead_lettered, consumer.stats.retried = 2, 7
     assert registry.get_sample_value("ordersync_events_dead_lettered_total") == 2

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from order_svc import rules
-from svc_runtime.ids import MAX_ID_LENGTH
+from ordersync.contract.ids import MAX_ID_LENGTH
 
 
 @pytest.mark.parametrize("value, complaint", [
@@ -133,8 +133,8 @@ def test_page_token_length_is_bounded():
 def test_event_rules_refuse_a_timestamp_protobuf_itself_cannot_convert():
     from google.protobuf.timestamp_pb2 import Timestamp
 
+    from ordersync.contract.event_rules import InvalidInput, check_order_placed
     from ordersync.order.v1 import order_event_pb2
-    from svc_runtime.event_rules import InvalidInput, check_order_placed
     event = order_event_pb2.OrderPlaced(order_id="o-1", user_id="u", product_id="p", qty=1, unit_price=1,
                                         total_price=1, created_at=Timestamp(seconds=253_402_300_800))
     with pytest.raises(InvalidInput, match="created_at"):

@@ -15,12 +15,12 @@ from prometheus_client import CollectorRegistry
 
 from bus.producer import PublishError
 from order_svc import server
+from order_svc.metrics import OrderMetrics
 from order_svc.rules import order_id_for
 from order_svc.server import OrderService
 from order_svc.store import StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2
 from ordersync.order.v1 import order_service_pb2
-from svc_runtime.metrics import OrderMetrics
 
 # The product view off (every order asks the Catalog) unless a test turns it on.
 SETTINGS = SimpleNamespace(catalog_deadline_s=1.0, publish_timeout_s=1.0, product_fresh_s=0, product_stale_s=0)

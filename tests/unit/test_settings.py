@@ -3,9 +3,9 @@ from pathlib import Path
 
 from catalog_svc import config as catalog_config
 from connect import register
-from gate import config as gate_config
 from order_svc import config as order_config
-from svc_runtime.settings import Settings
+from ordersync.config import Settings
+from ordersync.gate import config as gate_config
 
 
 def test_defaults_fit_the_local_stack():

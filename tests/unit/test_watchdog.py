@@ -2,7 +2,7 @@
 and never touches a record (the gate decided every record before the sink read it)."""
 
 from connect.watchdog import FIRST_PAUSE_S, MAX_PAUSE_S, Watchdog
-from svc_runtime.settings import Settings
+from ordersync.config import Settings
 
 
 class Worker:

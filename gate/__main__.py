@@ -1,3 +1,0 @@
-from gate.server import serve
-
-serve()

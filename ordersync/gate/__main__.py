@@ -1,0 +1,3 @@
+from ordersync.gate.server import serve
+
+serve()

@@ -1,0 +1,134 @@
+"""The gate process: ORDERS_TOPIC -> ORDERS_TOPIC.accepted and .rejected, exactly once.
+
+    python -m ordersync.gate          (the stack starts it with the services; GATE_INSTANCES of them)
+
+Each polled batch is decided by gate.verdict against the gate's database (gate.first_events),
+then written in one Kafka transaction with the batch's offsets (bus.processor): an accepted
+event as our own canonical envelope, keyed by its order id, with the record's timestamp and
+headers; a refused record as it came, with the reason and its origin in the headers of
+bus.consumer's dead letters (so `ops.dead_letters` lists and replays them). A duplicate writes
+nothing. The gRPC health service says NOT_SERVING while the gate is stuck retrying a batch
+(its database or Kafka is down), and until it has registered its transactional producer.
+"""
+
+import logging
+import threading
+from collections import Counter
+
+import sqlalchemy as sa
+
+from bus import consumer as dead_letter
+from bus.envelope import encode
+from bus.processor import ExactlyOnceProcessor, Output
+from ordersync import metrics as exporter
+from ordersync.gate import config, metrics, verdict
+from ordersync.gate.first_events import GateStore
+from ordersync.grpc_server import build_server, health_reporter, serve_until_stopped, stop_on_signals
+
+log = logging.getLogger("gate")
+
+# Where an accepted event was on the orders topic (its dead letters say so in bus.consumer's names).
+H_ORIGIN_TOPIC, H_ORIGIN_PARTITION, H_ORIGIN_OFFSET = "origin.topic", "origin.partition", "origin.offset"
+# A record too large for the rejected topic goes there as its first 64 KiB (like the Catalog's).
+MAX_DEAD_LETTER_BYTES = 512 * 1024
+TRUNCATED_BYTES = 64 * 1024
+
+
+def transform_for(settings: config.GateSettings, store: GateStore):
+    """The processor's transform: a batch of orders records -> what the gate writes for them."""
+    def transform(batch: list) -> list[Output]:
+        records = [(m.value(), (m.topic(), m.partition(), m.offset())) for m in batch]
+        verdicts = store.decide(lambda known, first: verdict.decide(records, known, first))
+        outputs = []
+        for m, v in zip(batch, verdicts):
+            if v.outcome == verdict.ACCEPTED:
+                assert v.event is not None
+                outputs.append(accepted(settings.accepted_topic, m, v.event))
+            elif v.outcome == verdict.REFUSED:
+                outputs.append(rejected(settings.rejected_topic, m, v))
+        return outputs
+    return transform
+
+
+def accepted(topic: str, m, event) -> Output:
+    origin = [(H_ORIGIN_TOPIC, m.topic()), (H_ORIGIN_PARTITION, str(m.partition())),
+              (H_ORIGIN_OFFSET, str(m.offset()))]
+    return Output(topic, event.order_id.encode(), encode(event), [*(m.headers() or ()), *origin],
+                  m.timestamp()[1] if m.timestamp()[0] else None)
+
+
+def rejected(topic: str, m, v: verdict.Verdict) -> Output:
+    headers = [*(m.headers() or ()),
+               (dead_letter.H_ERROR_CLASS, v.reason),
+               (dead_letter.H_ERROR_MESSAGE, v.message[:dead_letter.MAX_ERROR_MESSAGE]),
+               (dead_letter.H_ORIGIN_TOPIC, m.topic()),
+               (dead_letter.H_ORIGIN_PARTITION, str(m.partition())),
+               (dead_letter.H_ORIGIN_OFFSET, str(m.offset())),
+               (dead_letter.H_ATTEMPTS, "1")]
+    key, value = m.key(), m.value()
+    if len(value or b"") + len(key or b"") > MAX_DEAD_LETTER_BYTES:
+        # Its own headers go too: they could be what is large.
+        headers = headers[len(m.headers() or ()):] + [
+            (dead_letter.H_TRUNCATED, "true"), (dead_letter.H_ORIGINAL_SIZE, str(len(value or b""))),
+            (dead_letter.H_TRUNCATED_REASON, f"larger than {MAX_DEAD_LETTER_BYTES} bytes")]
+        key = key[:TRUNCATED_BYTES] if key is not None else None
+        value = (value or b"")[:TRUNCATED_BYTES]
+    return Output(topic, key, value, headers, m.timestamp()[1] if m.timestamp()[0] else None)
+
+
+def counter_for(settings: config.GateSettings, gate_metrics: metrics.GateMetrics):
+    """The processor's on_committed: count what a committed batch became, and log the refusals."""
+    def committed(batch: list, outputs: list[Output]) -> None:
+        refused: Counter[str] = Counter()
+        for out in outputs:
+            if out.topic == settings.rejected_topic:
+                headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in out.headers}
+                refused[headers[dead_letter.H_ERROR_CLASS]] += 1
+                log.warning("refused %s[%s]@%s key=%s: %s", headers[dead_letter.H_ORIGIN_TOPIC],
+                            headers[dead_letter.H_ORIGIN_PARTITION], headers[dead_letter.H_ORIGIN_OFFSET],
+                            (out.key or b"")[:100].decode("utf-8", "replace"), headers[dead_letter.H_ERROR_MESSAGE])
+        taken = sum(1 for out in outputs if out.topic == settings.accepted_topic)
+        gate_metrics.records.labels(verdict.ACCEPTED).inc(taken)
+        gate_metrics.records.labels(verdict.REFUSED).inc(sum(refused.values()))
+        gate_metrics.records.labels(verdict.DUPLICATE).inc(len(batch) - len(outputs))
+        for reason, n in refused.items():
+            gate_metrics.refused.labels(reason).inc(n)
+    return committed
+
+
+def _process(processor: ExactlyOnceProcessor, stop: threading.Event) -> None:
+    # Only a fatal Kafka error gets here (fenced by a newer instance of ours, say).
+    try:
+        processor.run(stop)
+    except Exception:
+        log.exception("the gate stopped processing; shutting down")
+        stop.set()
+
+
+def serve() -> None:
+    settings = config.load()
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s gate[{settings.instance}] %(levelname)s %(message)s")
+    stop = stop_on_signals()
+    exporter.serve(settings.metrics_port)
+    gate_metrics = metrics.GateMetrics()
+    engine = sa.create_engine(settings.gate_db_url, pool_pre_ping=True, pool_recycle=3600, pool_size=1,
+                              max_overflow=0)
+    server, health = build_server(lambda s: None, [], settings.listen, serving=False)
+    report = health_reporter(health, [], gate_metrics.serving)
+    processor = ExactlyOnceProcessor(
+        settings.orders_topic, settings.group, settings.transactional_id,
+        transform_for(settings, GateStore(engine, settings.catalog_db)),
+        bootstrap=settings.kafka_bootstrap, extra_config={"client.id": settings.instance, **settings.kafka_config},
+        on_health=report,
+        on_committed=counter_for(settings, gate_metrics))
+    gate_metrics.watch(processor)
+    processing = threading.Thread(target=_process, args=(processor, stop), name="gate", daemon=True)
+    processing.start()
+    log.info("health on %s; %s -> %s and %s as group %s (transactional id %s)", settings.listen,
+             settings.orders_topic, settings.accepted_topic, settings.rejected_topic, settings.group,
+             settings.transactional_id)
+    serve_until_stopped(server, health, stop)
+    processing.join(timeout=30)
+    processor.close()
+    engine.dispose()
+    log.info("stopped")

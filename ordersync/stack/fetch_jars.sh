@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Fetches the pinned jars of ordersync/stack/pom.xml from Maven Central into .stack/:
+#   .stack/kafka/libs/                           broker, tools, Connect worker, logging
+#   .stack/plugins/debezium-connector-jdbc/      Debezium JDBC sink + MariaDB driver
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+# Shared by every stack (the demo's and the tests' private ones), whatever STACK_DIR says.
+STACK=.stack
+LIBS="$STACK/kafka/libs"
+PLUGIN="$STACK/plugins/debezium-connector-jdbc"
+MVN=(mvn -B -q -f ordersync/stack/pom.xml -s ordersync/stack/maven-settings.xml)
+
+copy() {  # copy(profile, dir, extra args...): the profile's runtime jars, transitively
+    local profile=$1 dir=$2; shift 2
+    echo "fetching the $profile jars into $dir ..."
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    # Maven 3.8 prints colour codes even when quiet: keep its output for failures only.
+    if ! "${MVN[@]}" -P "$profile" dependency:copy-dependencies \
+            -DincludeScope=runtime -DoutputDirectory="$PWD/$dir.tmp" "$@" >"$STACK/mvn.log" 2>&1; then
+        cat "$STACK/mvn.log" >&2
+        echo "fetch_jars: Maven could not resolve profile $profile (see above)" >&2
+        exit 1
+    fi
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    echo "fetched $(ls "$dir" | wc -l) jars into $dir"
+}
+
+copy runtime "$LIBS"
+# The worker provides the Kafka/Connect API, slf4j and Jackson (same 2.19 version) to
+# every plugin: keep them out, or Debezium's converters see two JsonNode classes.
+# Also leave out the drivers of databases we do not use (less for the worker to scan).
+copy plugin "$PLUGIN" -DexcludeGroupIds=org.apache.kafka,org.slf4j,org.apache.logging.log4j \
+    -DexcludeArtifactIds=jackson-core,jackson-databind,jackson-annotations,mssql-jdbc,ojdbc11,postgresql,mysql-connector-j

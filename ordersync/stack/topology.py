@@ -1,0 +1,230 @@
+"""One topology builder for the demo, the tests and the benches: a stack, its connector, N Orders, M Catalogs.
+
+    topo = Topology(settings, orders=2, catalogs=1)
+    topo.up()            # infrastructure, schema, connector, services; each health-gated
+    topo.down()          # services, then infrastructure
+
+`Topology.private()` makes a private stack (own data dir and free ports), so a
+test run or a bench never touches what `make run` shows.
+
+The settings say how big it is: KAFKA_BROKERS brokers (with as many KRaft
+controllers), CONNECT_WORKERS workers in one group; with TLS and SASL (cluster
+mode, stack/tls.py) every part acts as its own account (stack/accounts.py) with only the rights
+that stack/acl.py and stack/config/mariadb-accounts.sql give it.
+"""
+
+import contextlib
+import dataclasses
+import random
+import shutil
+import socket
+import sys
+import time
+import uuid
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bus import topics
+from connect import register
+from ordersync.config import HOST, ROOT, Settings
+from ordersync.stack import accounts, acl, infra, schema, tls
+from ordersync.stack.process import Part, StackError, Supervisor, process_token, say, token_alive
+
+PRIVATE_STACKS = ROOT / ".stack" / "private"
+
+
+def pipeline_topics(settings: Settings) -> dict[str, int]:
+    """Every topic of the pipeline with its partitions (the sink's dead-letter topic is made when
+    the connector is registered), made before anything runs."""
+    partitions = register.TOPIC_PARTITIONS
+    return {settings.orders_topic: partitions, settings.accepted_topic: partitions,
+            settings.rejected_topic: 1, settings.catalog_dlq_topic: 1}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def grpc_serving(address: str, timeout: float = 1.0) -> bool:
+    """Whether a gRPC server answers its overall health check with SERVING."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+# The variable each service reads its own port from, and the account it acts as.
+PORT_VARS = {"catalog_svc": "CATALOG_PORT", "order_svc": "ORDER_PORT", "ordersync.gate": "GATE_PORT"}
+ACCOUNTS = {"catalog_svc": accounts.CATALOG, "order_svc": accounts.ORDER, "ordersync.gate": accounts.GATE}
+
+
+def service_part(settings: Settings, name: str, module: str, port: int, env: dict | None = None) -> Part:
+    """A gRPC service process on `port`, healthy when its health check says SERVING."""
+    address = f"{HOST}:{port}"
+    port_var = PORT_VARS[module]
+    account = ACCOUNTS[module]
+    return Part(name, port, env_var=port_var, command=lambda: [sys.executable, "-m", module],
+                healthy=lambda: grpc_serving(address),
+                env={**accounts.env_for(settings, account), **(env or {}), port_var: str(port)}, cwd=ROOT)
+
+
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive free ports (a cluster's nodes sit on consecutive ports)."""
+    if count == 1:
+        return free_port()
+    for _ in range(200):
+        first = random.randrange(20_000, 60_000)
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first, first + count):
+                    s = held.enter_context(socket.socket())
+                    s.bind((HOST, port))
+        except OSError:
+            continue
+        return first
+    raise StackError(f"no {count} consecutive free ports found")
+
+
+class Topology:
+    def __init__(self, settings: Settings, orders: int | None = None, catalogs: int | None = None):
+        if catalogs is not None and catalogs != settings.catalog_instances:
+            settings = dataclasses.replace(settings, catalog_instances=catalogs)  # the Orders ask each
+        self.settings = settings
+        self.supervisor = Supervisor(settings.stack_dir)
+        self.mariadb = infra.mariadb(settings)
+        self.brokers = infra.brokers(settings)
+        self.workers = infra.workers(settings)
+        self.watchdog = infra.watchdog(settings)
+        self.infra = [self.mariadb, *self.brokers, *self.workers, self.watchdog]
+        ports = settings.order_ports[:orders] if orders is not None else settings.order_ports
+        if len(ports) < (orders or 0):
+            raise ValueError(f"{orders} Order instances need {orders} ORDER_PORTS, got {ports}")
+        # Several Catalogs share their group as named members (catalog_svc.config._membership).
+        named = settings.catalog_instances > 1
+        self.catalogs = [service_part(settings, f"catalog-{i}", "catalog_svc", port,
+                                      {"CATALOG_INSTANCE": f"catalog-{i}"} if named else {})
+                         for i, port in enumerate(settings.catalog_ports, start=1)]
+        self.orders = [service_part(settings, f"order-{i}", "order_svc", port, {"ORDER_INSTANCE": f"order-{i}"})
+                       for i, port in enumerate(ports, start=1)]
+        self.gates = [service_part(settings, f"gate-{i}", "ordersync.gate", port, {"GATE_INSTANCE": f"gate-{i}"})
+                      for i, port in enumerate(settings.gate_ports, start=1)]
+
+    @classmethod
+    def private(cls, orders: int = 2, catalogs: int = 1, secured: bool = False, **changes) -> "Topology":
+        """A private stack under .stack/private/<run>, on free ports, owned by this process
+        (tests and benches: it never touches what `make run` shows). `secured`: SASL, one
+        account per part, secrets generated into the stack dir (what `make cluster-up` does)."""
+        reap_abandoned_private_stacks()
+        run = uuid.uuid4().hex[:8]
+        stack_dir = PRIVATE_STACKS / run
+        stack_dir.mkdir(parents=True)
+        (stack_dir / "owner").write_text(process_token() + "\n")
+        if secured:
+            changes = {"kafka_security_protocol": "SASL_SSL", "kafka_user": accounts.KAFKA_ADMIN,
+                       "secrets_file": str(accounts.secrets_path(stack_dir)),
+                       "kafka_ssl_ca": str(tls.tls_dir(stack_dir) / "ca.pem"), **changes}
+        brokers, workers = changes.get("kafka_brokers", 1), changes.get("connect_workers", 1)
+        settings = Settings(
+            stack_dir=stack_dir, mariadb_port=free_port(), kafka_port=free_port_run(brokers),
+            kafka_controller_port=free_port_run(brokers), connect_port=free_port_run(workers),
+            catalog_port=free_port_run(catalogs), catalog_instances=catalogs,
+            order_ports=tuple(free_port() for _ in range(orders)),
+            gate_port=free_port_run(changes.get("gate_instances", 1)), **changes)
+        topology = cls(settings, orders=orders, catalogs=catalogs)
+        for part in topology.services:  # gRPC port + METRICS_PORT_OFFSET could be taken: a free one each
+            part.env["METRICS_PORT"] = str(free_port())
+        return topology
+
+    @property
+    def services(self) -> list[Part]:
+        """In start order: the gates first (nothing reaches the sink or the Catalog without them)."""
+        return [*self.gates, *self.catalogs, *self.orders]
+
+    def part(self, name: str) -> Part:
+        return next(p for p in [*self.infra, *self.services] if p.name == name)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def infra_up(self) -> None:
+        """MariaDB, the brokers and the workers, then the schema and the connector."""
+        settings, timeout = self.settings, self.settings.stack_startup_timeout
+        settings.stack_dir.mkdir(parents=True, exist_ok=True)
+        if settings.secured:
+            accounts.ensure_secrets(settings)
+        if settings.kafka_brokers > 1:
+            tls.ensure_certificates(settings)
+        self.supervisor.ensure_up(self.mariadb, timeout)
+        # Started together: no node of a KRaft quorum is healthy before a majority runs.
+        self.supervisor.ensure_all_up(self.brokers, timeout)
+        if settings.secured:
+            acl.provision(settings)  # the workers log in as their own principal
+        try:
+            topics.create_missing(settings.kafka_client(), pipeline_topics(settings), timeout)
+        except topics.TopicError as err:
+            raise StackError(str(err)) from err
+        for part in [*self.workers, self.watchdog]:
+            self.supervisor.ensure_up(part, timeout)
+        schema.prepare(settings)
+        began = time.monotonic()
+        # The sink writes as its own MariaDB account; the stack creates its topics as the admin.
+        sink = dataclasses.replace(settings, mariadb_user=accounts.SINK.mariadb_user) if settings.secured else settings
+        register.register(register.DEFAULT_CONFIG, sink, timeout=timeout)
+        say(f"connector {settings.sink_name}: RUNNING ({time.monotonic() - began:.1f}s)")
+
+    def services_up(self, timeout: float = 60) -> None:
+        for part in self.services:  # Catalogs before Orders: an Order asks them about every product
+            self.supervisor.ensure_up(part, timeout)
+
+    def up(self) -> None:
+        self.infra_up()
+        self.services_up()
+
+    def services_down(self) -> None:
+        for part in reversed(self.services):
+            self.supervisor.stop(part, grace=20)
+
+    def down(self) -> None:
+        self.services_down()
+        self.supervisor.stop(self.watchdog)
+        self.supervisor.stop_all(self.workers)  # Connect first, MariaDB last
+        self.supervisor.stop_all(self.brokers)
+        self.supervisor.stop(self.mariadb)
+
+    def destroy(self) -> None:
+        """down(), then delete the stack dir (private stacks only)."""
+        self.down()
+        shutil.rmtree(self.settings.stack_dir, ignore_errors=True)
+
+    def status(self) -> list[dict]:
+        """Each part: name, pid, port, healthy."""
+        report = []
+        for part in [*self.infra, *self.services]:
+            pid = self.supervisor.pid(part)
+            report.append({"name": part.name, "pid": pid, "port": part.port,
+                           "healthy": pid is not None and part.healthy()})
+        return report
+
+    def healthy(self, report: list[dict]) -> bool:
+        """Whether a status() report is healthy: every infrastructure part, and every service that runs."""
+        needed = {part.name for part in self.infra}
+        return all(p["healthy"] for p in report if p["pid"] or p["name"] in needed)
+
+
+def reap_abandoned_private_stacks() -> None:
+    """Stop and delete the private stacks whose owner died without cleaning up (e.g. killed)."""
+    for stack_dir in PRIVATE_STACKS.glob("*/"):
+        owner = stack_dir / "owner"
+        if owner.exists() and token_alive(owner.read_text().strip()):
+            continue  # a live run (maybe a concurrent one) owns it
+        say(f"removing the abandoned private stack {stack_dir}")
+        supervisor = Supervisor(stack_dir)
+        last = {"connect": 1, "kafka": 2, "mariadb": 3}  # services first, MariaDB last
+        for pid_file in sorted((stack_dir / "run").glob("*.pid"),
+                               key=lambda f: last.get(f.stem.split("-")[0], 0)):
+            supervisor.stop(Part(pid_file.stem, 0, "", list, lambda: False), grace=10)
+        shutil.rmtree(stack_dir, ignore_errors=True)

@@ -1,1 +1,0 @@
-"""What both gRPC services share: server start-up with health and reflection, and shutdown on signals."""
