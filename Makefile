@@ -29,7 +29,7 @@ help:
 	@echo "make cluster-up | cluster-down | cluster-status   3 brokers, 2 workers, 2 Catalogs, 2 Orders, secured"
 	@echo "make test-cluster the cluster's tests (node loss under load, refusals) on a private cluster"
 	@echo "make bench        run the benchmarks in bench/"
-	@echo "make dlq          list the dead letters (replay: $(PY) -m ordersync.ops.dead_letters replay --help)"
+	@echo "make dlq          list the dead letters (replay: $(PY) -m ops.dead_letters replay --help)"
 	@echo "make doctor FILE=envelope.json   what JsonConverter and the sink do with it (FILE=- for stdin)"
 
 setup: $(VENV)/.installed system jars tools protos
@@ -43,13 +43,13 @@ $(VENV)/.installed: requirements.txt
 
 # MariaDB from Debian's packages (only when it is not installed yet).
 system:
-	@bash ordersync/stack/install_system.sh
+	@bash stack/install_system.sh
 
 # Kafka broker, Connect runtime, Debezium JDBC sink and JDBC driver from Maven Central.
 jars: $(TOOLS)/jars.stamp
-$(TOOLS)/jars.stamp: ordersync/stack/pom.xml ordersync/stack/fetch_jars.sh
+$(TOOLS)/jars.stamp: stack/pom.xml stack/fetch_jars.sh
 	@echo "setup: Kafka, Connect, the Debezium JDBC sink and the MariaDB driver from Maven Central (first time: a few minutes)"
-	bash ordersync/stack/fetch_jars.sh
+	bash stack/fetch_jars.sh
 	touch $@
 
 # grpcurl and ghz (Go module proxy) and buf (npm registry), pinned, under .stack/.
@@ -78,26 +78,26 @@ gen/.stamp: $(PROTOS) $(VENV)/.installed pyproject.toml
 
 # MariaDB, Kafka and Connect, the tables, and the JDBC sink connector (RUNNING).
 stack-up: setup
-	$(PY) -m ordersync.stack up
+	$(PY) -m stack up
 
 stack-down:
-	@if [ -x $(PY) ]; then $(PY) -m ordersync.stack down; else echo "nothing to stop"; fi
+	@if [ -x $(PY) ]; then $(PY) -m stack down; else echo "nothing to stop"; fi
 
 stack-status:
-	$(PY) -m ordersync.stack status
+	$(PY) -m stack status
 
 # One screen: parts, connectors and tasks, consumer lag, dead-letter depth, service health.
 status:
-	@$(PY) -m ordersync.ops.status
+	@$(PY) -m ops.status
 
 services-up: stack-up
-	$(PY) -m ordersync.stack services-up
+	$(PY) -m stack services-up
 
 services-down:
-	@if [ -x $(PY) ]; then $(PY) -m ordersync.stack services-down; else echo "nothing to stop"; fi
+	@if [ -x $(PY) ]; then $(PY) -m stack services-down; else echo "nothing to stop"; fi
 
 run: stack-up
-	$(PY) -m ordersync.demo.run
+	$(PY) -m demo.run
 
 # Lint and types first (seconds), then the tests on a private stack of their own (own ports
 # and data dir under .stack/private/), so they never touch what `make run` shows.
@@ -119,14 +119,14 @@ CLUSTER_ENV := STACK_DIR=$(CLUSTER_DIR) KAFKA_BROKERS=3 CONNECT_WORKERS=2 CATALO
     KAFKA_HEAP_OPTS="-Xms128m -Xmx384m" CONNECT_HEAP_OPTS="-Xms128m -Xmx512m"
 
 cluster-up: setup
-	$(CLUSTER_ENV) $(PY) -m ordersync.stack up
-	$(CLUSTER_ENV) $(PY) -m ordersync.stack services-up
+	$(CLUSTER_ENV) $(PY) -m stack up
+	$(CLUSTER_ENV) $(PY) -m stack services-up
 
 cluster-down:
-	@if [ -x $(PY) ]; then $(CLUSTER_ENV) $(PY) -m ordersync.stack down; else echo "nothing to stop"; fi
+	@if [ -x $(PY) ]; then $(CLUSTER_ENV) $(PY) -m stack down; else echo "nothing to stop"; fi
 
 cluster-status:
-	@$(CLUSTER_ENV) $(PY) -m ordersync.ops.status; $(CLUSTER_ENV) $(PY) -m ordersync.ops.cluster_status
+	@$(CLUSTER_ENV) $(PY) -m ops.status; $(CLUSTER_ENV) $(PY) -m ops.cluster_status
 
 lint: $(VENV)/.installed protos
 	$(VENV)/bin/ruff check .
@@ -151,7 +151,7 @@ $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
 # The Catalog's and the sink's dead-letter topics, one line per message.
 .PHONY: dlq
 dlq: $(VENV)/.installed
-	$(PY) -m ordersync.ops.dead_letters list
+	$(PY) -m ops.dead_letters list
 
 # Whether the system takes a (hand-written) envelope: the gate's verdict, the orders table, the fixes.
 # `make doctor` exits with the doctor's own code (0 accepted, 1 problems, 2 usage or unreadable
@@ -164,7 +164,7 @@ MAKEFLAGS += -q
 endif
 .PHONY: doctor
 doctor:
-	+@MAKEFLAGS= $(MAKE) --no-print-directory $(VENV)/.installed protos >/dev/null && $(PY) -m ordersync.ops.doctor $(FILE)
+	+@MAKEFLAGS= $(MAKE) --no-print-directory $(VENV)/.installed protos >/dev/null && $(PY) -m ops.doctor $(FILE)
 
 clean: services-down stack-down
 	rm -rf $(TOOLS) $(VENV) gen

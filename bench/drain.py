@@ -31,7 +31,7 @@ from bus.producer import EventProducer
 from catalog_svc import stock
 from connect import rest
 from ordersync.order.v1 import order_event_pb2
-from ordersync.stack.topology import Topology
+from stack.topology import Topology
 
 POLL_S = 0.1
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from catalog_svc import stock
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
-from ordersync.stack.topology import Topology
+from stack.topology import Topology
 
 POLL_S = 0.05  # visibility is sampled this often, so lags carry up to this much error
 

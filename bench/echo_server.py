@@ -8,7 +8,7 @@ work per call: the request's bytes are not parsed, and the answer is one CreateO
 serialized at start, of the size a real one has. (Sending the request's own bytes back is not
 possible here: they do not parse as a CreateOrderResponse, and ghz checks what it receives.)
 What is left is the cost of grpcio's unary path (HTTP/2, the thread pool) on this machine,
-with the services' pool size (ordersync.grpc_server.build_server). With --aio it is the same
+with the services' pool size (ordersync.serving.grpc_server.build_server). With --aio it is the same
 server on grpc.aio (one event loop, no thread pool): bench/server_models.py compares the two.
 """
 
@@ -21,8 +21,8 @@ from concurrent import futures
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from ordersync.grpc_server import MAX_WORKERS  # the services' pool size
 from ordersync.order.v1 import order_service_pb2
+from ordersync.serving.grpc_server import MAX_WORKERS  # the services' pool size
 
 METHOD_SERVICE = "ordersync.order.v1.OrderService"
 METHOD_NAME = "CreateOrder"

@@ -47,8 +47,8 @@ import sqlalchemy as sa
 from catalog_svc import stock
 from connect.register import ConnectorError
 from ordersync.config import ROOT
-from ordersync.stack.process import StackError
-from ordersync.stack.topology import Topology, free_port
+from stack.process import StackError
+from stack.topology import Topology, free_port
 
 PROTOS = ROOT / "protos"
 PROTO = PROTOS / "ordersync" / "order" / "v1" / "order_service.proto"

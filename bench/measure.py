@@ -18,8 +18,8 @@ from confluent_kafka import Consumer, libversion
 
 from bus.lag import group_offsets
 from ordersync.config import ROOT, Settings
-from ordersync.stack import infra
-from ordersync.stack.topology import Topology
+from stack import infra
+from stack.topology import Topology
 
 RESULTS = ROOT / "bench" / "results"
 GHZ = infra.TOOLS_DIR / "bin" / "ghz"

@@ -1,4 +1,4 @@
-"""The Catalog service's Prometheus metrics (served by ordersync.metrics.serve).
+"""The Catalog service's Prometheus metrics (served by ordersync.serving.metrics.serve).
 
     ordersync_events_applied_total          order events that lowered the stock
     ordersync_events_duplicate_total        order events applied before, skipped

@@ -8,12 +8,12 @@ import grpc
 from bus.consumer import EventConsumer
 from bus.failures import PermanentError
 from catalog_svc import config, metrics, stock
-from ordersync import metrics as exporter
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.contract.event_rules import check_order_placed
 from ordersync.contract.ids import InvalidInput, check_id
-from ordersync.grpc_server import MAX_WORKERS, build_server, health_reporter, serve_until_stopped, stop_on_signals
 from ordersync.order.v1 import order_event_pb2
+from ordersync.serving import metrics as exporter
+from ordersync.serving.grpc_server import MAX_WORKERS, build_server, health_reporter, serve_until_stopped, stop_on_signals
 
 log = logging.getLogger("catalog_svc")
 

@@ -8,8 +8,8 @@ import typing
 import sqlalchemy as sa
 
 from bus.failures import PermanentError
-from ordersync import db_failures
 from ordersync.contract import sql
+from ordersync.serving import db_failures
 
 log = logging.getLogger("catalog_svc")
 
@@ -112,7 +112,7 @@ def apply_orders(engine: sa.Engine, orders: list[Order]) -> Outcome:
     batch) with other content. Raises PermanentError when the database refuses
     the batch as a whole (data the table cannot hold; the caller then applies the
     orders one at a time to find which), TransientError when the database is
-    unreachable, busy or restarting (see ordersync.db_failures).
+    unreachable, busy or restarting (see ordersync.serving.db_failures).
     """
     outcome = Outcome()
     for i, order in enumerate(orders):

@@ -1,4 +1,4 @@
-"""The Order service's Prometheus metrics (served by ordersync.metrics.serve).
+"""The Order service's Prometheus metrics (served by ordersync.serving.metrics.serve).
 
     ordersync_create_order_total{code}      CreateOrder answers by gRPC status code (OK, INVALID_ARGUMENT, ...)
     ordersync_create_order_seconds          CreateOrder latency (histogram)

@@ -14,11 +14,11 @@ from bus.producer import EventProducer, PublishError
 from order_svc import config, metrics, rules
 from order_svc.products import ProductView
 from order_svc.store import OrderStore, StoreUnavailable
-from ordersync import metrics as exporter
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.contract.event_rules import check_order_placed
-from ordersync.grpc_server import MAX_WORKERS, build_server, serve_until_stopped, stop_on_signals
 from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
+from ordersync.serving import metrics as exporter
+from ordersync.serving.grpc_server import MAX_WORKERS, build_server, serve_until_stopped, stop_on_signals
 
 log = logging.getLogger("order_svc")
 

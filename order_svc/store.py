@@ -37,7 +37,7 @@ class OrderStore:
         # round trip SQLAlchemy's Connection sends (a third of a read's time under load), and
         # without a ping (pool_pre_ping) either: a pooled connection that died meanwhile fails
         # its read at once and the read is tried once more on a fresh one (_query).
-        # `connections`: one per call served at once (ordersync.grpc_server.MAX_WORKERS). Beyond
+        # `connections`: one per call served at once (ordersync.serving.grpc_server.MAX_WORKERS). Beyond
         # the pool SQLAlchemy opens an "overflow" connection per read and closes it after: a
         # connect and login per order, which at 16 calls in flight cost most of the CPU.
         self._engine = sa.create_engine(

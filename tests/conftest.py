@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from connect import register
 from ordersync.catalog.v1 import catalog_service_pb2_grpc
 from ordersync.order.v1 import order_service_pb2_grpc
-from ordersync.stack.topology import Topology
+from stack.topology import Topology
 from tests.helpers import Producer, create_private_sink, remove_private_sink, session_topology
 
 

@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from connect import register
 from ordersync.config import ROOT, Settings
-from ordersync.stack.infra import KAFKA_LIBS
-from ordersync.stack.process import Part, StackError
+from stack.infra import KAFKA_LIBS
+from stack.process import Part, StackError
 
 
 def session_topology(topology, what: str):
@@ -380,7 +380,7 @@ def envelope_check(envelopes: list[bytes]) -> list[dict]:
 
 # The course's hand-written envelope, as its note has it (part 2, "Using a single database with
 # Kafka Connect"): the demo publishes it too.
-COURSE_ENVELOPE = (ROOT / "ordersync" / "demo" / "course-envelope.json").read_text()
+COURSE_ENVELOPE = (ROOT / "demo" / "course-envelope.json").read_text()
 KEY = ("order_id",)
 
 
@@ -404,7 +404,7 @@ def table_and_stock(settings: Settings, product_id: str, stock_before: int) -> d
 def orders_table_columns() -> list:
     """The columns of the orders table stack.schema creates, as ops.doctor reads them from
     information_schema (tests/integration/test_doctor_truth.py holds them to the real table)."""
-    from ordersync.ops.doctor import Column
+    from ops.doctor import Column
     return [*(Column(name, "varchar", "varchar(64)", False, False, 64) for name in ("order_id", "user_id", "product_id")),
             *(Column(name, "int", "int(11)", False, False, None, 10, 0) for name in ("qty", "unit_price", "total_price")),
             Column("created_at", "datetime", "datetime(3)", False, False)]
@@ -414,8 +414,8 @@ def doctor_database(products=("CATALOG-001",), tables: dict | None = None, first
     """An ops.doctor.Database in memory: the catalog's products, the columns of each table of the
     orders database (default: the orders table only), the first accepted event of each order id
     (default: gate.verdict.first_events_in_memory())."""
+    from ops.doctor import Database
     from ordersync.gate.verdict import first_events_in_memory
-    from ordersync.ops.doctor import Database
     tables = {"orders": orders_table_columns()} if tables is None else tables
     return Database(lambda ids: ids & set(products), first_events or first_events_in_memory(),
                     lambda table: tables.get(table, []))

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from bus.failures import TransientError
-from ordersync import db_failures
 from ordersync.contract import sql
 from ordersync.gate.verdict import Candidate, Content, Origin
+from ordersync.serving import db_failures
 
 metadata = sa.MetaData()
 

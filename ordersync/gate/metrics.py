@@ -1,4 +1,4 @@
-"""The gate's Prometheus metrics (served by ordersync.metrics.serve).
+"""The gate's Prometheus metrics (served by ordersync.serving.metrics.serve).
 
     ordersync_gate_records_total{verdict}   records of the orders topic by verdict (accepted, duplicate, refused)
     ordersync_gate_refused_total{reason}    refused records by reason (NotAnOrderPlaced, BreaksEventRules, ...)

@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from bus import consumer as dead_letter
 from bus.envelope import encode
 from bus.processor import ExactlyOnceProcessor, Output
-from ordersync import metrics as exporter
 from ordersync.gate import config, metrics, verdict
 from ordersync.gate.first_events import GateStore
-from ordersync.grpc_server import build_server, health_reporter, serve_until_stopped, stop_on_signals
+from ordersync.serving import metrics as exporter
+from ordersync.serving.grpc_server import build_server, health_reporter, serve_until_stopped, stop_on_signals
 
 log = logging.getLogger("gate")
 

@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient
 
 from bus.envelope import encode
 from connect import rest
-from ordersync.stack import accounts
+from stack import accounts
 from tests.helpers import add_product, stock_of, wait_until
 from tests.poisons import valid_event
 

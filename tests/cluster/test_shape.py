@@ -6,7 +6,7 @@ import sys
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from connect import register, rest
-from ordersync.stack.infra import CONNECT_GROUP
+from stack.infra import CONNECT_GROUP
 from tests.helpers import wait_until
 
 
@@ -56,7 +56,7 @@ def test_catalogs_share_the_partitions(cluster):
 
 def test_cluster_status_shows_every_node(cluster):
     s = cluster.settings
-    out = subprocess.run([sys.executable, "-m", "ordersync.ops.cluster_status"], env={**s.to_env(), "PATH": "/usr/bin:/bin"},
+    out = subprocess.run([sys.executable, "-m", "ops.cluster_status"], env={**s.to_env(), "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True, timeout=120)
     print(out.stdout)
     assert out.returncode == 0, out.stdout + out.stderr

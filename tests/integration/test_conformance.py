@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from bus.envelope import EnvelopeError, decode, encode
 from ordersync.order.v1.order_event_pb2 import OrderPlaced
-from ordersync.stack.schema import orders_table_ddl
+from stack.schema import orders_table_ddl
 from tests.conformance import corpus
 from tests.helpers import envelope_check, read_topic, wait_until
 

@@ -9,7 +9,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bus.consumer import EventConsumer
-from ordersync.ops import dead_letters
+from ops import dead_letters
 from ordersync.order.v1 import order_event_pb2
 from tests.helpers import read_topic, wait_until
 

@@ -16,10 +16,10 @@ from types import SimpleNamespace
 import pytest
 
 from bus.envelope import encode
+from ops import doctor
 from ordersync.config import ROOT
-from ordersync.ops import doctor
-from ordersync.stack.schema import orders_table_ddl
-from ordersync.stack.topology import free_port
+from stack.schema import orders_table_ddl
+from stack.topology import free_port
 from tests.helpers import COURSE_ENVELOPE, orders_table_columns, stock_of, wait_for_row, wait_until
 from tests.poisons import valid_event
 
@@ -40,8 +40,8 @@ def fresh_id() -> str:
 
 
 def run_doctor(stack, *args, **env) -> subprocess.CompletedProcess:
-    """python -m ordersync.ops.doctor with the stack's settings (and env's changes) in its environment."""
-    return subprocess.run([sys.executable, "-m", "ordersync.ops.doctor", *map(str, args)], cwd=ROOT, capture_output=True,
+    """python -m ops.doctor with the stack's settings (and env's changes) in its environment."""
+    return subprocess.run([sys.executable, "-m", "ops.doctor", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env={**os.environ, **stack.to_env(), **env})
 
 

@@ -15,8 +15,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus.envelope import encode
 from bus.envelope.schema import connect_schema
-from ordersync.ops import connect_json, doctor
-from ordersync.ops.connect_json import CONVERTER, LEVELS, SILENT, SINK
+from ops import connect_json, doctor
+from ops.connect_json import CONVERTER, LEVELS, SILENT, SINK
 from ordersync.order.v1 import order_event_pb2
 from tests.helpers import COURSE_ENVELOPE, KEY, corrected_course, envelope_check
 

@@ -20,8 +20,8 @@ from bus.envelope.kinds import WRAPPER, element_kind
 from bus.envelope.schema import connect_schema, is_map
 from ordersync.config import ROOT
 from ordersync.order.v1 import order_event_pb2
-from ordersync.stack.infra import KAFKA_LIBS as LIBS
 from ordersync.testing.v1 import all_types_pb2
+from stack.infra import KAFKA_LIBS as LIBS
 from tests.unit.envelope_strategies import messages
 
 CHECK = ROOT / "tests" / "java" / "EnvelopeCheck.java"

@@ -15,7 +15,7 @@ import grpc
 
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
-from ordersync.stack.topology import free_port, service_part
+from stack.topology import free_port, service_part
 from tests.helpers import read_topic, wait_for_user_rows, wait_until
 
 IN_FLIGHT = 4

@@ -6,7 +6,7 @@ uses nor on the tests' shared one. The figures are printed, not asserted: on a b
 """
 import time
 
-from ordersync.stack.topology import Topology
+from stack.topology import Topology
 
 
 def timed(action) -> float:

@@ -1,5 +1,5 @@
 """`make status` on the tests' private stack: every part, the connector, the lag and the dead letters."""
-from ordersync.ops import status
+from ops import status
 
 
 def test_status_shows_every_part_and_exits_0_when_healthy(topology, monkeypatch, capsys):

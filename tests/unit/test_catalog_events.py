@@ -11,9 +11,9 @@ from prometheus_client import CollectorRegistry
 from bus.failures import PermanentError, TransientError, is_permanent
 from catalog_svc import server, stock
 from catalog_svc.metrics import CatalogMetrics
-from ordersync import db_failures
-from ordersync.grpc_server import health_reporter
 from ordersync.order.v1 import order_event_pb2
+from ordersync.serving import db_failures
+from ordersync.serving.grpc_server import health_reporter
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

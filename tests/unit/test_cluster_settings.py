@@ -8,7 +8,7 @@ from catalog_svc import config as catalog_config
 from connect import register
 from order_svc import config as order_config
 from ordersync.config import Settings
-from ordersync.stack import accounts
+from stack import accounts
 
 
 @pytest.fixture

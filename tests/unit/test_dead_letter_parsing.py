@@ -1,7 +1,7 @@
 """ops.dead_letters without a broker: header parsing, selection, refusals, line and preview format."""
 import pytest
 
-from ordersync.ops import dead_letters as dl
+from ops import dead_letters as dl
 
 BUS_HEADERS = [
     ("trace-id", b"t-1"),

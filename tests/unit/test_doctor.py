@@ -15,11 +15,11 @@ from hypothesis import given, settings
 
 from bus.envelope import encode
 from bus.envelope.schema import connect_schema
+from ops import connect_json, doctor
+from ops.connect_json import CONVERTER, SILENT, SINK
+from ops.doctor import Column
 from ordersync.config import Settings
 from ordersync.gate import verdict
-from ordersync.ops import connect_json, doctor
-from ordersync.ops.connect_json import CONVERTER, SILENT, SINK
-from ordersync.ops.doctor import Column
 from ordersync.order.v1 import order_event_pb2
 from tests.helpers import COURSE_ENVELOPE, KEY, corrected_course, doctor_database, orders_table_columns
 from tests.unit.envelope_strategies import messages

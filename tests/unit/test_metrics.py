@@ -13,10 +13,10 @@ from bus.consumer import ConsumerStats
 from catalog_svc import config as catalog_config
 from catalog_svc.metrics import CatalogMetrics
 from order_svc import config as order_config
-from ordersync import metrics
 from ordersync.config import HOST, Settings
-from ordersync.stack import topology as topology_module
-from ordersync.stack.topology import Topology
+from ordersync.serving import metrics
+from stack import topology as topology_module
+from stack.topology import Topology
 
 
 def test_each_service_serves_metrics_on_its_grpc_port_plus_the_offset():

@@ -1,8 +1,8 @@
 """Envelope doctor: whether the running system takes a hand-written record of the orders topic
 (a Connect JSON envelope, {"schema": ..., "payload": ...}), and if not, why and how to fix it.
 
-    python -m ordersync.ops.doctor FILE | -  [--table NAME] [--offline] [--connector connect/orders-sink.json] [--fix]
-    python -m ordersync.ops.doctor --topic T --offset P:O [--bootstrap HOST:PORT] [...]
+    python -m ops.doctor FILE | -  [--table NAME] [--offline] [--connector connect/orders-sink.json] [--fix]
+    python -m ops.doctor --topic T --offset P:O [--bootstrap HOST:PORT] [...]
 
 It asks what really decides. The gate (gate.verdict) reads every record of the orders topic
 before anything writes it: the doctor asks it the same question, with what the real database
@@ -48,6 +48,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from bus.envelope import to_envelope
 from bus.envelope.schema import TIMESTAMP, connect_schema
+from ops.connect_json import Problem, diagnose, dumps, fix, key_fields, parse
 from ordersync.config import ROOT, Settings
 from ordersync.contract import sql
 from ordersync.gate.first_events import ReadOnlyLookups
@@ -65,7 +66,6 @@ from ordersync.gate.verdict import (
     decide,
     read_event,
 )
-from ordersync.ops.connect_json import Problem, diagnose, dumps, fix, key_fields, parse
 from ordersync.order.v1.order_event_pb2 import OrderPlaced
 
 GATE = "gate"    # the gate refuses the record: orders.rejected gets it, the table and the stock do not
@@ -325,7 +325,7 @@ def read_record(bootstrap: str, topic: str, partition: int, offset: int, timeout
 def main(argv=None, database: Database | None = None) -> int:
     """The command line; `database` stands in for the real one of the settings (tests)."""
     parser = argparse.ArgumentParser(
-        prog="python -m ordersync.ops.doctor",
+        prog="python -m ops.doctor",
         description="Say whether the system takes a Connect JSON envelope on the orders topic (the gate's verdict "
                     "with the real database, and the orders table's columns), and how to fix what stops it.",
         epilog="Exit codes: 0 accepted (or a duplicate: nothing changes), 1 refused, a table problem or MariaDB "

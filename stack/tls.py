@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from ordersync.config import Settings
-from ordersync.stack.process import StackError
+from stack.process import StackError
 
 DAYS = 825
 SAN = "subjectAltName=IP:127.0.0.1,DNS:localhost"

@@ -9,8 +9,8 @@ headers and gets `replayed.from` = "<origin topic>:<partition>:<offset>" (the de
 position when its origin is unknown); one whose marker is already in the origin topic is
 skipped, so replaying twice adds nothing. A truncated copy is never replayed.
 
-    python -m ordersync.ops.dead_letters list [--topic T ...] [--json]
-    python -m ordersync.ops.dead_letters replay --topic T (--all | --offset P:O ... | --key K ...) [--dry-run]
+    python -m ops.dead_letters list [--topic T ...] [--json]
+    python -m ops.dead_letters replay --topic T (--all | --offset P:O ... | --key K ...) [--dry-run]
 
 Exit codes: 0 ok, 1 nothing matched or something refused or failed, 2 usage.
 The library functions take the broker and topics as parameters; only main() reads Settings.
@@ -364,7 +364,7 @@ def _record_ack(acks: dict, marker: str):
 
 def main(argv=None) -> int:
     settings = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="python -m ordersync.ops.dead_letters",
+    parser = argparse.ArgumentParser(prog="python -m ops.dead_letters",
                                      description="List dead letters and replay them to their origin topic.")
     parser.add_argument("--bootstrap", default=settings.kafka_bootstrap,
                         help="Kafka bootstrap address (default: %(default)s)")

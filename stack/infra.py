@@ -18,8 +18,8 @@ from string import Template
 
 from connect import rest
 from ordersync.config import HOST, ROOT, Settings
-from ordersync.stack import accounts, tls
-from ordersync.stack.process import Part, StackError, say
+from stack import accounts, tls
+from stack.process import Part, StackError, say
 
 TOOLS_DIR = ROOT / ".stack"  # what `make setup` fetched: jars, plugins, grpcurl, buf
 KAFKA_LIBS = TOOLS_DIR / "kafka" / "libs"

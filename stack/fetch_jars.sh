@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Fetches the pinned jars of ordersync/stack/pom.xml from Maven Central into .stack/:
+# Fetches the pinned jars of stack/pom.xml from Maven Central into .stack/:
 #   .stack/kafka/libs/                           broker, tools, Connect worker, logging
 #   .stack/plugins/debezium-connector-jdbc/      Debezium JDBC sink + MariaDB driver
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 
 # Shared by every stack (the demo's and the tests' private ones), whatever STACK_DIR says.
 STACK=.stack
 LIBS="$STACK/kafka/libs"
 PLUGIN="$STACK/plugins/debezium-connector-jdbc"
-MVN=(mvn -B -q -f ordersync/stack/pom.xml -s ordersync/stack/maven-settings.xml)
+MVN=(mvn -B -q -f stack/pom.xml -s stack/maven-settings.xml)
 
 copy() {  # copy(profile, dir, extra args...): the profile's runtime jars, transitively
     local profile=$1 dir=$2; shift 2

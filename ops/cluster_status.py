@@ -1,7 +1,7 @@
 """The cluster on one screen: each broker, each Connect worker with its tasks, each member of the
 Catalog's group, and the ISR of each partition of the orders topic.
 
-    python -m ordersync.ops.cluster_status        (make cluster-status)
+    python -m ops.cluster_status        (make cluster-status)
 
 Exit code 0 when every broker and worker answers, every task runs and every partition of
 the orders topic has all its replicas in sync; 1 otherwise.

@@ -54,7 +54,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"  # the local stack binds to loopback only
 
 

@@ -20,9 +20,9 @@ from confluent_kafka.admin import (
 )
 
 from ordersync.config import Settings
-from ordersync.stack import accounts
-from ordersync.stack.infra import CONNECT_GROUP
-from ordersync.stack.process import StackError
+from stack import accounts
+from stack.infra import CONNECT_GROUP
+from stack.process import StackError
 
 SCRAM_ITERATIONS = 8192
 LITERAL, PREFIXED = ResourcePatternType.LITERAL, ResourcePatternType.PREFIXED

@@ -28,8 +28,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bus import topics
 from connect import register
 from ordersync.config import HOST, ROOT, Settings
-from ordersync.stack import accounts, acl, infra, schema, tls
-from ordersync.stack.process import Part, StackError, Supervisor, process_token, say, token_alive
+from stack import accounts, acl, infra, schema, tls
+from stack.process import Part, StackError, Supervisor, process_token, say, token_alive
 
 PRIVATE_STACKS = ROOT / ".stack" / "private"
 

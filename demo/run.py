@@ -11,11 +11,11 @@ import grpc
 import sqlalchemy as sa
 from confluent_kafka import Producer
 
+from ops.dead_letters import read_dead_letters
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.config import ROOT, Settings
-from ordersync.ops.dead_letters import read_dead_letters
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
-from ordersync.stack.topology import Topology
+from stack.topology import Topology
 
 ORDERS = [("CATALOG-001", 5), ("CATALOG-002", 3), ("CATALOG-001", 2), ("CATALOG-003", 4), ("CATALOG-002", 1)]
 COURSE_ENVELOPE = Path(__file__).resolve().parent / "course-envelope.json"

@@ -1,10 +1,10 @@
 """Start, stop and report the local stack and the services.
 
-    python -m ordersync.stack up            MariaDB, Kafka, Connect, the tables and the connector
-    python -m ordersync.stack services-up   one Catalog and an Order instance per ORDER_PORTS entry
-    python -m ordersync.stack services-down
-    python -m ordersync.stack down          services, then the stack (Connect first, MariaDB last)
-    python -m ordersync.stack status        each part: pid, port, health; exit 1 if one is down
+    python -m stack up            MariaDB, Kafka, Connect, the tables and the connector
+    python -m stack services-up   one Catalog and an Order instance per ORDER_PORTS entry
+    python -m stack services-down
+    python -m stack down          services, then the stack (Connect first, MariaDB last)
+    python -m stack status        each part: pid, port, health; exit 1 if one is down
 
 Every setting comes from the environment (ordersync.config): STACK_DIR, the
 ports, topic, databases and table; KAFKA_BROKERS, CONNECT_WORKERS, CATALOG_INSTANCES
@@ -14,8 +14,8 @@ import sys
 
 from connect.register import ConnectorError
 from ordersync.config import Settings
-from ordersync.stack.process import StackError
-from ordersync.stack.topology import Topology
+from stack.process import StackError
+from stack.topology import Topology
 
 COMMANDS = ("up", "down", "status", "services-up", "services-down")
 
@@ -23,7 +23,7 @@ COMMANDS = ("up", "down", "status", "services-up", "services-down")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or argv[0] not in COMMANDS:
-        print(f"usage: python -m ordersync.stack {'|'.join(COMMANDS)}", file=sys.stderr)
+        print(f"usage: python -m stack {'|'.join(COMMANDS)}", file=sys.stderr)
         return 2
     topology = Topology(Settings.from_env())
     try:

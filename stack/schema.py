@@ -21,7 +21,7 @@ from catalog_svc import stock
 from ordersync.config import Settings
 from ordersync.contract import event_rules, sql
 from ordersync.gate import first_events
-from ordersync.stack.process import StackError
+from stack.process import StackError
 
 ID_COLUMNS = ("order_id", "user_id", "product_id")
 

@@ -1,6 +1,6 @@
 """The operator's view on one screen: parts, connectors, consumer lag, dead letters, service health.
 
-    python -m ordersync.ops.status        (make status)
+    python -m ops.status        (make status)
 
 Exit code 0 when everything that should run is healthy, 1 otherwise.
 """
@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from bus.lag import group_offsets
 from connect import rest
 from ordersync.config import Settings
-from ordersync.stack.topology import Topology
+from stack.topology import Topology
 
 
 def parts_report(report: list[dict]) -> list[str]:
