@@ -19,6 +19,7 @@ class CatalogSettings:
 
 
 def load(env=None) -> CatalogSettings:
+    """The Catalog's settings, each checked (SettingError names the first that is not usable)."""
     env = os.environ if env is None else env
     shared = Settings.from_env(env)
     return CatalogSettings(

@@ -9,6 +9,7 @@ from bus.consumer import EventConsumer
 from bus.failures import PermanentError
 from catalog_svc import config, metrics, stock
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
+from ordersync.config import exits_on_bad_setting
 from ordersync.contract.event_rules import check_order_placed
 from ordersync.contract.ids import InvalidInput, check_id
 from ordersync.order.v1 import order_event_pb2
@@ -87,6 +88,7 @@ def _consume(consumer: EventConsumer, stop: threading.Event) -> None:
         stop.set()
 
 
+@exits_on_bad_setting
 def serve() -> None:
     settings = config.load()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s catalog %(levelname)s %(message)s")

@@ -16,7 +16,7 @@ from string import Template
 
 from bus import topics
 from connect import rest
-from ordersync.config import Settings
+from ordersync.config import Settings, exits_on_bad_setting
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "orders-sink.json"
 TOPIC_PARTITIONS = 3  # like the broker's num.partitions; dead-letter topics get 1
@@ -141,6 +141,7 @@ def delete(url: str, name: str) -> bool:
     return True
 
 
+@exits_on_bad_setting
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m connect.register", description=__doc__,

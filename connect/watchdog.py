@@ -20,7 +20,7 @@ import sys
 import time
 
 from connect import rest
-from ordersync.config import Settings
+from ordersync.config import Settings, exits_on_bad_setting
 
 log = logging.getLogger("connect.watchdog")
 
@@ -75,6 +75,7 @@ class Watchdog:
         raise error
 
 
+@exits_on_bad_setting
 def main() -> int:
     settings = Settings.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sink-watchdog %(levelname)s %(message)s")

@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 
 from ops.dead_letters import read_dead_letters
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
-from ordersync.config import ROOT, Settings
+from ordersync.config import ROOT, Settings, exits_on_bad_setting
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
 from stack.topology import Topology
 
@@ -35,9 +35,10 @@ def wait_for(condition, timeout: float, what: str):
     return result
 
 
+@exits_on_bad_setting
 def main() -> int:
-    print("Starting the services:")
     settings = Settings.from_env()
+    print("Starting the services:")
     topology = Topology(settings)
     topology.services_up()
     catalog_address = topology.catalogs[0].address

@@ -4,7 +4,7 @@ import os
 import socket
 from dataclasses import dataclass
 
-from ordersync.config import HOST, Settings
+from ordersync.config import HOST, PORT, SECONDS, SettingError, Settings, setting
 
 
 @dataclass(frozen=True)
@@ -25,20 +25,26 @@ class OrderSettings:
 
 
 def load(env=None) -> OrderSettings:
+    """This instance's settings, each checked (SettingError names the first that is not usable)."""
     env = os.environ if env is None else env
     shared = Settings.from_env(env)
     # ORDER_PORT is this instance's port, one of ORDER_PORTS (the supervisor sets it).
-    port = int(env.get("ORDER_PORT") or shared.order_ports[0])
+    port = setting(env, "ORDER_PORT", PORT, shared.order_ports[0])
+    # How old a product may be before the Catalog is asked again, and when it cannot answer.
+    product_fresh_s = setting(env, "PRODUCT_FRESH_S", SECONDS, 1.0)
+    product_stale_s = setting(env, "PRODUCT_STALE_S", SECONDS, 300.0)
+    if product_stale_s < product_fresh_s:
+        raise SettingError("PRODUCT_STALE_S", str(product_stale_s),
+                           f"at least PRODUCT_FRESH_S ({product_fresh_s}): a product is asked for again once it is older")
     return OrderSettings(
         listen=f"{HOST}:{port}",
         metrics_port=shared.metrics_port(port, env),
         instance=env.get("ORDER_INSTANCE") or f"{socket.gethostname()}:{port}",
         catalog_address=shared.catalog_address,
-        catalog_deadline_s=float(env.get("CATALOG_DEADLINE_S", "2.0")),
-        # How old a product may be before the Catalog is asked again, and when it cannot answer.
-        product_fresh_s=float(env.get("PRODUCT_FRESH_S", "1.0")),
-        product_stale_s=float(env.get("PRODUCT_STALE_S", "300")),
-        publish_timeout_s=float(env.get("PUBLISH_TIMEOUT_S", "10.0")),
+        catalog_deadline_s=setting(env, "CATALOG_DEADLINE_S", SECONDS, 2.0),
+        product_fresh_s=product_fresh_s,
+        product_stale_s=product_stale_s,
+        publish_timeout_s=setting(env, "PUBLISH_TIMEOUT_S", SECONDS, 10.0),
         kafka_bootstrap=shared.kafka_bootstrap,
         kafka_config=shared.kafka_security(),
         orders_topic=shared.orders_topic,

@@ -15,6 +15,7 @@ from order_svc import config, metrics, rules
 from order_svc.products import ProductView
 from order_svc.store import OrderStore, StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
+from ordersync.config import exits_on_bad_setting
 from ordersync.contract.event_rules import check_order_placed
 from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
 from ordersync.serving import metrics as exporter
@@ -319,6 +320,7 @@ def catalog_channel(address: str) -> grpc.Channel:
     return grpc.insecure_channel(address, options=CATALOG_CHANNEL_OPTIONS + balance)
 
 
+@exits_on_bad_setting
 def serve() -> None:
     settings = config.load()
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s order[{settings.instance}] %(levelname)s %(message)s")

@@ -13,13 +13,14 @@ and the SASL/TLS settings make it a cluster (`make cluster-up` sets them).
 import sys
 
 from connect.register import ConnectorError
-from ordersync.config import Settings
+from ordersync.config import Settings, exits_on_bad_setting
 from stack.process import StackError
 from stack.topology import Topology
 
 COMMANDS = ("up", "down", "status", "services-up", "services-down")
 
 
+@exits_on_bad_setting
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or argv[0] not in COMMANDS:

@@ -5,6 +5,16 @@
 the supervisor sees exactly what its parent saw. Libraries (`bus`, `connect`)
 read no environment: they take these values as parameters.
 
+Every setting is checked when it is read (and when Settings is built in code): a
+value that is not of its kind raises SettingError, whose message names the
+variable, the value and the form expected (KAFKA_PORT='notanumber': expected a
+port number 1-65535). Ports are 1-65535 and no two parts of the stack share one,
+counts at least 1, seconds above 0, ORDER_PORTS distinct, names that end up in a
+topic or in SQL of the characters those allow. A process's own settings
+(ORDER_PORT, CATALOG_DEADLINE_S, METRICS_PORT, ...) are read the same way, with
+`setting()`. An entry point decorated with `exits_on_bad_setting` exits with code 2
+and that one line on stderr.
+
 | variable               | default                 | what it moves                                   |
 |------------------------|-------------------------|-------------------------------------------------|
 | STACK_DIR              | .stack                  | data, logs, pids and config of the local stack  |
@@ -41,7 +51,9 @@ read no environment: they take these values as parameters.
 | KAFKA_BROKERS          | 1                       | brokers (3: a KRaft cluster on KAFKA_PORT and   |
 |                        |                         | the next ports, controllers likewise)           |
 | CONNECT_WORKERS        | 1                       | Connect workers (on CONNECT_PORT and the next)  |
-| KAFKA_SECURITY_PROTOCOL | PLAINTEXT              | SASL_SSL (cluster): TLS, SCRAM users and ACLs   |
+| KAFKA_SECURITY_PROTOCOL | PLAINTEXT              | SASL_SSL (cluster): TLS, SCRAM users and ACLs;  |
+|                        |                         | also SSL, SASL_PLAINTEXT (SASL: KAFKA_USER and  |
+|                        |                         | SECRETS_FILE needed)                            |
 | KAFKA_SSL_CA           | (unset)                 | the CA certificate that signed the brokers'     |
 | KAFKA_SASL_MECHANISM   | SCRAM-SHA-512           | the SASL mechanism of clients                   |
 | KAFKA_USER             | (unset)                 | this process's Kafka principal (with SASL)      |
@@ -51,87 +63,226 @@ read no environment: they take these values as parameters.
 """
 
 import dataclasses
+import functools
+import math
 import os
+import re
+import sys
+import urllib.parse
 from pathlib import Path
+from typing import Any, Callable, ParamSpec, TypeVar
+
+from ordersync.contract.sql import IDENTIFIER
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"  # the local stack binds to loopback only
 
 
+class SettingError(ValueError):
+    """A setting that cannot be used; the message names the variable, its value and the form expected:
+    KAFKA_PORT='notanumber': expected a port number 1-65535."""
+
+    def __init__(self, variable: str, value: object, expected: str):
+        self.variable, self.value, self.expected = variable, value, expected
+        super().__init__(f"{variable}={value!r}: expected {expected}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """How a setting is written: `parse` turns its text into the value (ValueError when it cannot),
+    `valid` says whether a value can be used, `expected` says both to a person."""
+    expected: str
+    parse: Callable[[str], Any] = str
+    valid: Callable[[Any], bool] = lambda value: True
+
+    def read(self, variable: str, text: str) -> Any:
+        """The value of `variable` written as `text`, or SettingError."""
+        try:
+            value = self.parse(text)
+        except ValueError:
+            raise SettingError(variable, text, self.expected) from None
+        return self.check(variable, value, text)
+
+    def check(self, variable: str, value: Any, text: str | None = None) -> Any:
+        """`value`, or SettingError when it is not valid (`text`: how it was written)."""
+        if not self.valid(value):
+            raise SettingError(variable, _as_text(value) if text is None else text, self.expected)
+        return value
+
+
+def _as_text(value) -> str:
+    """A value as its variable holds it (to_env, SettingError)."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _in_port_range(port: int) -> bool:
+    return 1 <= port <= 65535
+
+
+def _ports(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(",") if p.strip())
+
+
+def _claim(users: dict[int, str], port: int, user: str, variable: str, value: str) -> None:
+    """Give `port` to `user`, unless another part of the stack has it (then SettingError on `variable`)."""
+    if users.setdefault(port, user) != user:
+        raise SettingError(variable, value, f"no port that another part of the stack uses: {users[port]} has {port}")
+
+
+def one_of(*values: str) -> Kind:
+    """One of `values` (upper case), written in any case."""
+    return Kind("one of " + ", ".join(values), str.upper, lambda value: value in values)
+
+
+def _bootstrap_valid(servers: str) -> bool:
+    """host:port[,host:port...] as librdkafka reads it (a port is optional, a PROTOCOL:// prefix allowed)."""
+    entries = [entry.strip() for entry in servers.split(",")]
+    matches = [_BOOTSTRAP_ENTRY.fullmatch(entry) for entry in entries]
+    return all(m and (m["port"] is None or _in_port_range(int(m["port"]))) for m in matches)
+
+
+def _url_valid(url: str) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+_BOOTSTRAP_ENTRY = re.compile(r"(?:[A-Za-z_]+://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:,/\[\]]+)(?::(?P<port>\d+))?")
+_TOPIC_PART = re.compile(r"[A-Za-z0-9._-]{1,200}")
+
+TEXT = Kind("text")
+PATH = Kind("a folder", Path)
+PORT = Kind("a port number 1-65535", int, _in_port_range)
+PORT_OR_NONE = Kind("a port number 1-65535, or 0 for none", int, lambda port: port == 0 or _in_port_range(port))
+PORTS = Kind("one or more distinct port numbers 1-65535, comma-separated", _ports,
+             lambda ports: bool(ports) and len(set(ports)) == len(ports) and all(map(_in_port_range, ports)))
+PORT_OFFSET = Kind("0 (no exporter) or a number 1-65534 added to each gRPC port", int, lambda n: 0 <= n <= 65534)
+COUNT = Kind("a whole number, at least 1", int, lambda n: n >= 1)
+SECONDS = Kind("a number of seconds greater than 0", float, lambda s: 0 < s < math.inf)
+TOPIC_PART = Kind("at most 200 letters, digits, '.', '_' or '-' (it names a Kafka topic)",
+                  valid=lambda name: bool(_TOPIC_PART.fullmatch(name)) and name not in (".", ".."))
+SQL_NAME = Kind("a plain SQL identifier: 1-64 letters, digits or '_'", valid=lambda name: bool(IDENTIFIER.fullmatch(name)))
+# Empty: made from CONNECT_PORT, KAFKA_PORT and KAFKA_BROKERS.
+URL = Kind("an http:// or https:// URL", valid=lambda url: url == "" or _url_valid(url))
+BOOTSTRAP = Kind("host:port[,host:port...], ports 1-65535", valid=lambda servers: servers == "" or _bootstrap_valid(servers))
+
+
+def _setting(default, kind: Kind) -> Any:
+    """A field of Settings, with the kind its variable is read and checked as."""
+    return dataclasses.field(default=default, metadata={"kind": kind})
+
+
+def setting(env, variable: str, kind: Kind, default):
+    """One process's own setting (ORDER_PORT, CATALOG_DEADLINE_S, METRICS_PORT...), read and checked
+    like the shared ones: `default` when it is unset or empty, SettingError when it is not of `kind`."""
+    text = env.get(variable)
+    return default if text is None or text == "" else kind.read(variable, text)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def exits_on_bad_setting(entry_point: Callable[P, R]) -> Callable[P, R]:
+    """For an entry point (a main(), a service's serve()): a bad setting ends the process with exit
+    code 2 and one line on stderr that names the variable, instead of a traceback."""
+    @functools.wraps(entry_point)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return entry_point(*args, **kwargs)
+        except SettingError as err:
+            print(f"bad setting: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+    return checked
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    stack_dir: Path = ROOT / ".stack"
-    mariadb_host: str = HOST
-    mariadb_port: int = 3306
-    mariadb_user: str = "ordersync"
-    mariadb_password: str = "ordersync"
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
-    kafka_bootstrap: str = ""  # empty: 127.0.0.1:kafka_port
-    connect_port: int = 8083
-    connect_url: str = ""  # empty: http://127.0.0.1:connect_port
-    orders_topic: str = "orders"
-    orders_db: str = "orders_db"
-    orders_table: str = "orders"
-    catalog_db: str = "catalog_db"
-    gate_db: str = "gate_db"
-    catalog_group: str = "catalog-stock"
-    gate_group: str = "orders-gate"
-    sink_name: str = "orders-sink"
-    sink_tasks: int = 1
-    catalog_port: int = 50061
-    catalog_instances: int = 1
-    order_ports: tuple[int, ...] = (50051, 50052)
-    gate_port: int = 50071
-    gate_instances: int = 1
-    metrics_port_offset: int = 1000  # 0: no metrics exporter
+    stack_dir: Path = _setting(ROOT / ".stack", PATH)
+    mariadb_host: str = _setting(HOST, TEXT)
+    mariadb_port: int = _setting(3306, PORT)
+    mariadb_user: str = _setting("ordersync", TEXT)
+    mariadb_password: str = _setting("ordersync", TEXT)
+    kafka_port: int = _setting(9092, PORT)
+    kafka_controller_port: int = _setting(9093, PORT)
+    kafka_bootstrap: str = _setting("", BOOTSTRAP)  # empty: 127.0.0.1:kafka_port
+    connect_port: int = _setting(8083, PORT)
+    connect_url: str = _setting("", URL)  # empty: http://127.0.0.1:connect_port
+    orders_topic: str = _setting("orders", TOPIC_PART)
+    orders_db: str = _setting("orders_db", SQL_NAME)
+    orders_table: str = _setting("orders", SQL_NAME)
+    catalog_db: str = _setting("catalog_db", SQL_NAME)
+    gate_db: str = _setting("gate_db", SQL_NAME)
+    catalog_group: str = _setting("catalog-stock", TOPIC_PART)  # in its dead-letter topic's name
+    gate_group: str = _setting("orders-gate", TEXT)
+    sink_name: str = _setting("orders-sink", TOPIC_PART)  # in its dead-letter topic's name
+    sink_tasks: int = _setting(1, COUNT)
+    catalog_port: int = _setting(50061, PORT)
+    catalog_instances: int = _setting(1, COUNT)
+    order_ports: tuple[int, ...] = _setting((50051, 50052), PORTS)
+    gate_port: int = _setting(50071, PORT)
+    gate_instances: int = _setting(1, COUNT)
+    metrics_port_offset: int = _setting(1000, PORT_OFFSET)  # 0: no metrics exporter
     # The stack's own processes.
-    java_home: str = "/usr/lib/jvm/java-17-openjdk-amd64"
-    kafka_heap_opts: str = "-Xms256m -Xmx512m"
-    connect_heap_opts: str = "-Xms256m -Xmx768m"
-    stack_startup_timeout: float = 120.0
+    java_home: str = _setting("/usr/lib/jvm/java-17-openjdk-amd64", TEXT)
+    kafka_heap_opts: str = _setting("-Xms256m -Xmx512m", TEXT)
+    connect_heap_opts: str = _setting("-Xms256m -Xmx768m", TEXT)
+    stack_startup_timeout: float = _setting(120.0, SECONDS)
     # Cluster mode: more brokers and workers, SASL/SCRAM, one account per part.
-    kafka_brokers: int = 1
-    connect_workers: int = 1
-    kafka_security_protocol: str = "PLAINTEXT"
-    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
-    kafka_user: str = ""
-    kafka_ssl_ca: str = ""
-    secrets_file: str = ""
+    kafka_brokers: int = _setting(1, COUNT)
+    connect_workers: int = _setting(1, COUNT)
+    kafka_security_protocol: str = _setting("PLAINTEXT", one_of("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"))
+    kafka_sasl_mechanism: str = _setting("SCRAM-SHA-512", one_of("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512",
+                                                                 "GSSAPI", "OAUTHBEARER"))
+    kafka_user: str = _setting("", TEXT)
+    kafka_ssl_ca: str = _setting("", TEXT)
+    secrets_file: str = _setting("", TEXT)
 
     def __post_init__(self):
+        object.__setattr__(self, "stack_dir", Path(self.stack_dir).resolve())
+        for f in dataclasses.fields(self):
+            f.metadata["kind"].check(f.name.upper(), getattr(self, f.name))
+        self._check_together()
         if not self.kafka_bootstrap:
             object.__setattr__(self, "kafka_bootstrap",
                                ",".join(f"{HOST}:{port}" for port in self.kafka_ports))
         if not self.connect_url:
             object.__setattr__(self, "connect_url", f"http://{HOST}:{self.connect_port}")
-        object.__setattr__(self, "stack_dir", Path(self.stack_dir).resolve())
+
+    def _check_together(self) -> None:
+        """What no setting says alone: each run of ports fits, no two parts share a port, SASL has a user."""
+        runs = [("MARIADB_PORT", self.mariadb_port, 1, "MARIADB_PORT"),
+                ("KAFKA_PORT", self.kafka_port, self.kafka_brokers, "KAFKA_BROKERS"),
+                ("KAFKA_CONTROLLER_PORT", self.kafka_controller_port, self.kafka_brokers, "KAFKA_BROKERS"),
+                ("CONNECT_PORT", self.connect_port, self.connect_workers, "CONNECT_WORKERS"),
+                ("CATALOG_PORT", self.catalog_port, self.catalog_instances, "CATALOG_INSTANCES"),
+                ("GATE_PORT", self.gate_port, self.gate_instances, "GATE_INSTANCES")]
+        users: dict[int, str] = {}  # port -> who has it, as a message names it
+        for variable, first, count, count_variable in runs:
+            if first + count - 1 > 65535:
+                raise SettingError(variable, str(first), f"a port number 1-{65536 - count}, so that {count_variable}={count} "
+                                                         "fit on it and the next ports")
+            user = variable if count == 1 else f"{variable} with {count_variable}={count}"
+            for port in range(first, first + count):
+                _claim(users, port, user, variable, str(first))
+        for port in self.order_ports:
+            _claim(users, port, "ORDER_PORTS", "ORDER_PORTS", _as_text(self.order_ports))
+        if self.kafka_security_protocol.startswith("SASL_"):
+            for variable, value, what in (("KAFKA_USER", self.kafka_user, "the Kafka principal of this process"),
+                                          ("SECRETS_FILE", self.secrets_file, "the file that holds its password")):
+                if not value:
+                    raise SettingError(variable, value, f"{what}: KAFKA_SECURITY_PROTOCOL="
+                                                        f"{self.kafka_security_protocol} logs in with it")
 
     @classmethod
     def from_env(cls, env=None) -> "Settings":
+        """The settings in `env` (default: os.environ); SettingError names the first one that is not usable."""
         env = os.environ if env is None else env
-        values: dict[str, object] = {}
-        for f in dataclasses.fields(cls):
-            raw = env.get(f.name.upper())
-            if raw is None or raw == "":
-                continue
-            if f.type is int:
-                values[f.name] = int(raw)
-            elif f.type is float:
-                values[f.name] = float(raw)
-            elif f.name == "order_ports":
-                values[f.name] = tuple(int(p) for p in raw.split(",") if p.strip())
-            else:
-                values[f.name] = raw
-        return cls(**values)  # type: ignore[arg-type]  # each value converted to its field's type above
+        values = {f.name: setting(env, f.name.upper(), f.metadata["kind"], f.default) for f in dataclasses.fields(cls)}
+        return cls(**values)
 
     def to_env(self) -> dict[str, str]:
         """These settings as environment variables (for a child process)."""
-        env = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            env[f.name.upper()] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-        return env
+        return {f.name.upper(): _as_text(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @property
     def kafka_ports(self) -> list[int]:
@@ -150,11 +301,15 @@ class Settings:
     def secret(self, key: str) -> str:
         """One password from SECRETS_FILE (a Java properties file that Connect's FileConfigProvider
         reads too), read when needed so that it never travels in an environment variable."""
-        for line in Path(self.secrets_file).read_text().splitlines():
+        try:
+            lines = Path(self.secrets_file).read_text().splitlines()
+        except OSError as err:
+            raise SettingError("SECRETS_FILE", self.secrets_file, f"a readable file of passwords ({err.strerror})") from None
+        for line in lines:
             name, sep, value = line.partition("=")
             if sep and name.strip() == key:
                 return value.strip()
-        raise KeyError(f"no {key} in {self.secrets_file}")
+        raise SettingError("SECRETS_FILE", self.secrets_file, f"a file with the password {key}=...")
 
     def secret_reference(self, key: str) -> str:
         """How Connect configuration names a secret: resolved by the worker, never shown by its REST API."""
@@ -166,13 +321,17 @@ class Settings:
         return self.secret(f"mariadb.{self.mariadb_user}") if self.secrets_file else self.mariadb_password
 
     def kafka_security(self) -> dict[str, str]:
-        """librdkafka settings that authenticate this process as KAFKA_USER ({} without SASL);
+        """librdkafka settings that authenticate this process as KAFKA_USER ({} on PLAINTEXT);
         for a client's extra_config."""
         if not self.secured:
             return {}
-        tls = {"ssl.ca.location": self.kafka_ssl_ca} if self.kafka_ssl_ca else {}
-        return {"security.protocol": self.kafka_security_protocol, "sasl.mechanism": self.kafka_sasl_mechanism,
-                "sasl.username": self.kafka_user, "sasl.password": self.secret(f"kafka.{self.kafka_user}"), **tls}
+        security = {"security.protocol": self.kafka_security_protocol}
+        if self.kafka_ssl_ca:
+            security["ssl.ca.location"] = self.kafka_ssl_ca
+        if self.kafka_security_protocol.startswith("SASL_"):
+            security.update({"sasl.mechanism": self.kafka_sasl_mechanism, "sasl.username": self.kafka_user,
+                             "sasl.password": self.secret(f"kafka.{self.kafka_user}")})
+        return security
 
     def kafka_client(self, **config) -> dict:
         """A client configuration: bootstrap servers, this process's credentials, then `config`."""
@@ -217,9 +376,16 @@ class Settings:
     def metrics_port(self, grpc_port: int, env) -> int:
         """The metrics port of the service on `grpc_port` (0: no exporter). METRICS_PORT in `env`
         is one process's own, like ORDER_PORT, so it is not a shared setting; it wins when set."""
-        if env.get("METRICS_PORT"):
-            return int(env["METRICS_PORT"])
-        return grpc_port + self.metrics_port_offset if self.metrics_port_offset else 0
+        port = setting(env, "METRICS_PORT", PORT_OR_NONE, None)
+        if port is not None:
+            return port
+        if not self.metrics_port_offset:
+            return 0
+        if grpc_port + self.metrics_port_offset > 65535:
+            raise SettingError("METRICS_PORT_OFFSET", str(self.metrics_port_offset),
+                               f"0 (no exporter) or at most {65535 - grpc_port}: the service on {grpc_port} "
+                               "has its metrics on its port + this")
+        return grpc_port + self.metrics_port_offset
 
     def mariadb_url(self, database: str | None = None) -> str:
         """SQLAlchemy URL (PyMySQL driver) of one database (None: no default database)."""

@@ -23,6 +23,7 @@ class GateSettings:
 
 
 def load(env=None) -> GateSettings:
+    """This gate's settings, each checked (SettingError names the first that is not usable)."""
     env = os.environ if env is None else env
     shared = Settings.from_env(env)
     # GATE_PORT is this instance's port (the supervisor sets it: GATE_PORT and the next ones).

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from bus import consumer as dead_letter
 from bus.envelope import encode
 from bus.processor import ExactlyOnceProcessor, Output
+from ordersync.config import exits_on_bad_setting
 from ordersync.gate import config, metrics, verdict
 from ordersync.gate.first_events import GateStore
 from ordersync.serving import metrics as exporter
@@ -105,6 +106,7 @@ def _process(processor: ExactlyOnceProcessor, stop: threading.Event) -> None:
         stop.set()
 
 
+@exits_on_bad_setting
 def serve() -> None:
     settings = config.load()
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s gate[{settings.instance}] %(levelname)s %(message)s")

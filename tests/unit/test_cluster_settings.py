@@ -67,3 +67,19 @@ def test_without_sasl_everything_is_as_before():
     s = Settings()
     assert s.kafka_security() == {} and accounts.acting_as(s, accounts.ORDER) == s
     assert catalog_config.load({}).consumer_config == {"isolation.level": "read_committed"}
+
+
+def test_the_makefile_s_cluster_settings_pass_their_checks():
+    """`make cluster-up`'s variables are read like any others (ordersync.config checks them): its
+    controllers sit on ports of their own, not on the brokers' next ports."""
+    import re
+    import shlex
+
+    from ordersync.config import ROOT
+    makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    line = re.search(r"^CLUSTER_ENV := (.*)$", makefile, re.MULTILINE)
+    assert line, "no CLUSTER_ENV in the Makefile"
+    env = dict(word.split("=", 1) for word in shlex.split(line[1].replace("$(CLUSTER_DIR)", "/tmp/cluster")))
+    s = Settings.from_env(env)
+    assert (s.kafka_brokers, s.connect_workers, s.catalog_instances, s.gate_instances) == (3, 2, 2, 2)
+    assert s.secured and s.kafka_user == "admin" and s.kafka_ports == [19092, 19093, 19094]
