@@ -2,7 +2,9 @@
 
 A message that can never succeed goes to a dead-letter topic; one that failed
 for now is retried until it passes, and the consumer reports meanwhile that it
-is stuck (see bus.failures for which is which).
+is stuck (see bus.failures for which is which). This module polls, hands over,
+retries and commits; the dead letters (bus.dead_letters), the health it reports
+(bus.health) and its lag (bus.lag) are ideas of their own.
 """
 
 import dataclasses
@@ -11,36 +13,19 @@ import signal
 import threading
 import time
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from bus import client_config, envelope
-from bus.failures import TransientError, backoff_delay, is_permanent
+from bus import dead_letters, envelope
+from bus.clients import CONSUMER_GROUP, LIBRDKAFKA, RECONNECT, KafkaClients
+from bus.dead_letters import DeadLetterError, DeadLetterWriter, describe
+from bus.failures import backoff_delay, is_permanent
+from bus.health import Health
+from bus.lag import LagMeter
 
 log = logging.getLogger(__name__)
 
-# Headers added to a dead-lettered message (its key, value and own headers are kept).
-H_ERROR_CLASS = "dlq.error.class"
-H_ERROR_MESSAGE = "dlq.error.message"
-H_ORIGIN_TOPIC = "dlq.origin.topic"
-H_ORIGIN_PARTITION = "dlq.origin.partition"
-H_ORIGIN_OFFSET = "dlq.origin.offset"
-H_ATTEMPTS = "dlq.attempts"
-# Only on a copy cut short because the whole message was too large for the dead-letter topic.
-H_TRUNCATED = "dlq.truncated"
-H_ORIGINAL_SIZE = "dlq.original.size"
-H_TRUNCATED_REASON = "dlq.truncated.reason"
-
-# A too large message is dead-lettered as its first 64 KiB: enough to see what it was.
-TRUNCATED_SIZE = 64 * 1024
-MAX_ERROR_MESSAGE = 4096
-# Seconds a dead-letter write may take (librdkafka gives up on it after DLQ_TIMEOUT_MS);
-# the consumer does not poll meanwhile, so max.poll.interval.ms must be well above it.
-DLQ_TIMEOUT_MS = 10_000
-# The consumer's thread measures its lag at most this often (a round trip per assigned
-# partition, each waiting up to LAG_TIMEOUT seconds). Not in the exporter's thread: a call into
-# the Kafka consumer from another thread can wait until the polling stops.
+# The consumer's thread measures its lag at most this often (bus.lag.LagMeter).
 LAG_MAX_AGE = 5.0
-LAG_TIMEOUT = 0.5
 RETRY_BACKOFF = 0.1  # seconds before the first retry; doubled for each later one ...
 MAX_BACKOFF = 5.0  # ... up to this
 # Most messages a batch handler gets at once: what the fetcher already holds, up to this many.
@@ -65,8 +50,7 @@ class ConsumerStats:
     retried: int = 0  # handling attempts that failed transiently (the message is tried again)
 
 
-class DeadLetterError(TransientError):
-    """A message could not be written to the dead-letter topic; its offset is not committed."""
+__all__ = ["DeadLetterError", "EventConsumer", "EventMeta", "ConsumerStats", "install_signal_handlers"]
 
 
 class EventConsumer:
@@ -119,43 +103,36 @@ class EventConsumer:
 
     def __init__(self, topic, message_class, group_id, handler=None, *, bootstrap, batch_handler=None,
                  max_batch=MAX_BATCH, dlq_topic=None, retry_backoff=RETRY_BACKOFF, max_backoff=MAX_BACKOFF,
-                 on_health=None, extra_config=None, dlq_config=None):
+                 on_health=None, extra_config=None, dlq_config=None, clients: KafkaClients = LIBRDKAFKA):
         if (handler is None) == (batch_handler is None):
             raise ValueError("give either handler or batch_handler")
         self.topic = topic
-        self.dlq_topic = dlq_topic or f"{topic}.{group_id}.dlq"
         self.message_class = message_class
         self._handle_items = batch_handler or _one_at_a_time(handler)
         self._max_batch = max_batch if batch_handler is not None else 1
         self.retry_backoff = retry_backoff
         self.max_backoff = max_backoff
-        self._on_health = on_health
-        self._serving = True
+        self._health = Health(on_health, logger=log)
         self.stats = ConsumerStats()
-        self._lag = {}  # (topic, partition) -> messages, as last measured
-        self._lag_at = float("-inf")
         conf = {
             "bootstrap.servers": bootstrap,
             "group.id": group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            **client_config.CONSUMER_GROUP,
-            **client_config.RECONNECT,
+            **CONSUMER_GROUP,
+            **RECONNECT,
         }
         conf.update(extra_config or {})
-        self._consumer = Consumer(conf)
-        # Not idempotent: a fatal idempotence error would block the dead-letter path for good,
-        # and dead-lettering is at-least-once anyway (a crash before the commit repeats it).
-        dlq_conf = {"bootstrap.servers": bootstrap, "acks": "all",
-                    "message.timeout.ms": DLQ_TIMEOUT_MS, **client_config.RECONNECT}
-        dlq_conf.update(dlq_config or {})
-        self._dlq = Producer(dlq_conf)
-        self._dlq_wait = dlq_conf["message.timeout.ms"] / 1000 + 5
+        self._consumer = clients.consumer(conf)
+        self._dlq = DeadLetterWriter(dlq_topic or dead_letters.topic_for(topic, group_id),
+                                     {"bootstrap.servers": bootstrap, **(dlq_config or {})}, clients)
+        self.dlq_topic = self._dlq.topic
         self._consumer.subscribe([topic], on_revoke=self._on_revoke, on_lost=self._on_lost)
         # Next offset to commit per (topic, partition): only messages fully dealt with.
-        self._done = {}
+        self._done: dict[tuple[str, int], int] = {}
+        self._lag = LagMeter(self._consumer, lambda: dict(self._done), LAG_MAX_AGE)
         # Partitions taken from us since the current message's retries began.
-        self._revoked = set()
+        self._revoked: set[tuple[str, int]] = set()
         self._poll_timeout = 0.5
 
     def run(self, stop: threading.Event, poll_timeout=0.5):
@@ -220,7 +197,7 @@ class EventConsumer:
                 pending = [m for m in pending if (m.topic(), m.partition()) not in self._revoked]
                 if not pending:
                     if stuck_since is not None:
-                        self._set_serving(True, f"gave up retrying after {attempts} attempts: partition revoked")
+                        self._health.recovered(f"gave up retrying after {attempts} attempts: partition revoked")
                     return False
                 attempts += 1
                 try:
@@ -231,8 +208,8 @@ class EventConsumer:
                     self.stats.retried += 1
                     if stuck_since is None:
                         stuck_since = time.monotonic()
-                        self._set_serving(False, f"stuck on {_describe_all(pending)}, retrying until it "
-                                                 f"passes: {type(e).__name__}: {str(e)[:MAX_ERROR_MESSAGE]}")
+                        self._health.stuck(f"stuck on {_describe_all(pending)}, retrying until it passes: "
+                                           f"{type(e).__name__}: {str(e)[:dead_letters.MAX_ERROR_MESSAGE]}")
                         # Paused, the consumer can poll (and so stay in its group) without
                         # receiving anything; the messages in hand are retried as they are.
                         paused = self._consumer.assignment()
@@ -244,8 +221,8 @@ class EventConsumer:
             if paused:
                 self._resume(paused)
         if stuck_since is not None:
-            self._set_serving(True, f"recovered on {_describe_all(pending)} after {attempts} attempts "
-                                    f"in {time.monotonic() - stuck_since:.1f}s")
+            self._health.recovered(f"recovered on {_describe_all(pending)} after {attempts} attempts "
+                                   f"in {time.monotonic() - stuck_since:.1f}s")
         self._commit(pending)
         return True
 
@@ -266,7 +243,8 @@ class EventConsumer:
         refused += self._refused_by_handler(decoded)
         for m, error in refused:
             if (m.partition(), m.offset()) not in dead_lettered:
-                self._dead_letter(m, error, attempts)
+                self._dlq.write(m, error, attempts)
+                self.stats.dead_lettered += 1
                 dead_lettered.add((m.partition(), m.offset()))
         log.debug("handled %s", _describe_all(messages))
 
@@ -310,17 +288,6 @@ class EventConsumer:
         except KafkaException as e:  # some were revoked meanwhile; a new assignment is not paused
             log.warning("resume on %s failed: %s", self.topic, e)
 
-    def _set_serving(self, serving, reason):
-        if serving == self._serving:
-            return
-        self._serving = serving
-        log.log(logging.INFO if serving else logging.WARNING, "%s", reason)
-        if self._on_health is not None:
-            try:
-                self._on_health(serving, reason)
-            except Exception:  # a broken callback must not stop the consumption
-                log.exception("on_health callback failed")
-
     def _commit(self, messages):
         ends = {}
         for m in messages:
@@ -355,45 +322,6 @@ class EventConsumer:
         except KafkaException as e:
             log.debug("commit past markers failed: %s", e)
 
-    def _dead_letter(self, m, error, attempts):
-        """Write `m` to the dead-letter topic; raise DeadLetterError if that failed."""
-        reason = [
-            (H_ERROR_CLASS, type(error).__name__),
-            (H_ERROR_MESSAGE, str(error)[:MAX_ERROR_MESSAGE]),
-            (H_ORIGIN_TOPIC, m.topic()),
-            (H_ORIGIN_PARTITION, str(m.partition())),
-            (H_ORIGIN_OFFSET, str(m.offset())),
-            (H_ATTEMPTS, str(attempts)),
-        ]
-        failed = self._write_dead_letter(m.key(), m.value(), list(m.headers() or ()) + reason)
-        if failed is not None and failed.code() == KafkaError.MSG_SIZE_TOO_LARGE:
-            # Keep what fits: a dead letter nobody can write would stop the consumer for good.
-            # The original headers are dropped as they could be what is too large.
-            size = len(m.value() or b"")
-            failed = self._write_dead_letter(
-                (m.key() or b"")[:TRUNCATED_SIZE] if m.key() is not None else None,
-                (m.value() or b"")[:TRUNCATED_SIZE],
-                reason + [(H_TRUNCATED, "true"), (H_ORIGINAL_SIZE, str(size)),
-                          (H_TRUNCATED_REASON, str(failed))])
-        if failed is not None:
-            raise DeadLetterError(f"could not write {_describe(m)} to {self.dlq_topic}: {failed}")
-        self.stats.dead_lettered += 1
-        log.error("dead-lettered %s to %s: %s: %s", _describe(m), self.dlq_topic,
-                  type(error).__name__, str(error)[:MAX_ERROR_MESSAGE])
-
-    def _write_dead_letter(self, key, value, headers):
-        """Produce one record to the dead-letter topic and wait: its KafkaError, or None."""
-        outcome = []
-        try:
-            self._dlq.produce(self.dlq_topic, key=key, value=value, headers=headers,
-                              on_delivery=lambda err, msg: outcome.append(err))
-        except KafkaException as e:  # e.g. larger than the producer's message.max.bytes
-            return e.args[0]
-        except BufferError:  # earlier attempts still queued
-            return KafkaError(KafkaError._QUEUE_FULL)
-        self._dlq.flush(self._dlq_wait)
-        return outcome[0] if outcome else KafkaError(KafkaError._MSG_TIMED_OUT)
-
     def _on_revoke(self, consumer, partitions):
         # Commit what was handled so that the next owner starts after it, and forget those
         # partitions: a later commit of them could move back another member's position.
@@ -420,45 +348,18 @@ class EventConsumer:
     def lag(self) -> dict[tuple[str, int], int]:
         """Messages not yet dealt with per assigned (topic, partition), as last measured (at most
         LAG_MAX_AGE seconds ago while the consumer polls). Safe to call from another thread."""
-        return dict(self._lag)
+        return self._lag.last()
 
     def measure_lag(self, max_age=LAG_MAX_AGE) -> dict[tuple[str, int], int]:
         """Measure lag() unless done less than max_age seconds ago (the consumer's thread only):
-        the high watermark minus the next offset to handle, the message being retried included.
-        A partition whose offsets cannot be read now (broker down) keeps its last value."""
-        if time.monotonic() - self._lag_at < max_age:
-            return self.lag()
-        self._lag_at = time.monotonic()
-        try:
-            assigned = self._consumer.assignment()
-            # Nothing handled yet since the assignment: the group's committed offset is next.
-            unhandled = [tp for tp in assigned if (tp.topic, tp.partition) not in self._done]
-            offsets = self._consumer.committed(unhandled, timeout=LAG_TIMEOUT) if unhandled else []
-            committed = {(c.topic, c.partition): c.offset for c in offsets}
-        except KafkaException as e:
-            log.debug("lag of %s not measured: %s", self.topic, e)
-            return self.lag()
-        lag = {}
-        for tp in assigned:
-            where = (tp.topic, tp.partition)
-            try:
-                low, high = self._consumer.get_watermark_offsets(tp, timeout=LAG_TIMEOUT)
-            except KafkaException as e:
-                log.debug("lag of %s not measured: %s", where, e)
-                if where in self._lag:
-                    lag[where] = self._lag[where]
-                continue
-            next_offset = self._done.get(where, committed.get(where, -1))
-            # No commit yet (a negative offset): auto.offset.reset=earliest starts at `low`.
-            lag[where] = max(0, high - (next_offset if next_offset >= 0 else low))
-        self._lag = lag  # replaced whole: a reader in another thread sees one measure or the next
-        return self.lag()
+        the high watermark minus the next offset to handle, the message being retried included."""
+        return self._lag.measure(max_age)
 
     def close(self):
         """Commit what was handled, leave the group and flush the dead-letter producer."""
         self._commit_done(list(self._done))
         self._consumer.close()
-        self._dlq.flush(10)
+        self._dlq.close()
 
     def __enter__(self):
         return self
@@ -473,15 +374,10 @@ def _fatal(error: KafkaError) -> bool:
     return error.fatal() or error.code() == KafkaError._FATAL
 
 
-def _describe(m):
-    key = m.key().decode("utf-8", "replace")[:100] if m.key() is not None else None
-    return f"{m.topic()}[{m.partition()}]@{m.offset()} key={key}"
-
-
 def _describe_all(messages):
     if len(messages) == 1:
-        return _describe(messages[0])
-    return f"a batch of {len(messages)} messages from {_describe(messages[0])}"
+        return describe(messages[0])
+    return f"a batch of {len(messages)} messages from {describe(messages[0])}"
 
 
 def _one_at_a_time(handler):

@@ -1,8 +1,12 @@
-"""A consumer group's position on a topic, read from Kafka without joining the group."""
+"""Lag: a consumer group's position on a topic, read from Kafka without joining the group
+(group_offsets), and a consumer's own, as it measures it while it polls (LagMeter)."""
 
+import logging
 import time
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+log = logging.getLogger(__name__)
 
 # A transactional writer (the gate) ends each transaction with a commit marker, which takes an
 # offset but is no record: a group that consumed everything can still be an offset or a few
@@ -57,3 +61,53 @@ def _records_left(probe: Consumer, topic: str, starts: dict[int, int], ends: dic
         return {p: n for p, n in counted.items() if p in done}
     finally:
         probe.unassign()
+
+
+class LagMeter:
+    """A consumer's own lag, {(topic, partition): records left}: measured by the consumer's polling
+    thread at most every max_age seconds (a round trip per assigned partition, each waiting up to
+    `timeout`), read from any thread. Not measured from the exporter's thread: a call into the
+    Kafka consumer from another thread can wait until the polling stops.
+
+    next_offsets() gives the next offset to handle of the partitions the consumer knows (what it
+    handled, or its position); for the others the group's committed offset is next, or the
+    partition's first (auto.offset.reset=earliest). A partition whose offsets cannot be read now
+    (a broker down) keeps its last value."""
+
+    def __init__(self, consumer: Consumer, next_offsets, max_age: float = 5.0, timeout: float = 0.5):
+        self._consumer, self._next_offsets = consumer, next_offsets
+        self.max_age, self._timeout = max_age, timeout
+        self._lag: dict[tuple[str, int], int] = {}
+        self._at = float("-inf")
+
+    def last(self) -> dict[tuple[str, int], int]:
+        return dict(self._lag)
+
+    def measure(self, max_age: float | None = None) -> dict[tuple[str, int], int]:
+        """Measure unless done less than max_age seconds ago; the lag, as last measured."""
+        if time.monotonic() - self._at < (self.max_age if max_age is None else max_age):
+            return self.last()
+        self._at = time.monotonic()
+        try:
+            assigned = self._consumer.assignment()
+            known = self._next_offsets()
+            unknown = [tp for tp in assigned if (tp.topic, tp.partition) not in known]
+            offsets = self._consumer.committed(unknown, timeout=self._timeout) if unknown else []
+            committed = {(c.topic, c.partition): c.offset for c in offsets}
+        except KafkaException as e:
+            log.debug("lag not measured: %s", e)
+            return self.last()
+        lag = {}
+        for tp in assigned:
+            where = (tp.topic, tp.partition)
+            try:
+                low, high = self._consumer.get_watermark_offsets(tp, timeout=self._timeout)
+            except KafkaException as e:
+                log.debug("lag of %s not measured: %s", where, e)
+                if where in self._lag:
+                    lag[where] = self._lag[where]
+                continue
+            at = known.get(where, committed.get(where, -1))
+            lag[where] = max(0, high - (at if at >= 0 else low))
+        self._lag = lag  # replaced whole: a reader in another thread sees one measure or the next
+        return self.last()

@@ -22,13 +22,14 @@ import dataclasses
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from bus import client_config
+from bus.clients import CONSUMER_GROUP, LIBRDKAFKA, RECONNECT, KafkaClients
 from bus.failures import backoff_delay
+from bus.health import Health
+from bus.lag import LagMeter
 
 log = logging.getLogger(__name__)
 
@@ -80,35 +81,35 @@ class ExactlyOnceProcessor:
                  transform: Callable[[list], list[Output]], *, bootstrap: str, extra_config: dict | None = None,
                  on_health: Callable[[bool, str], None] | None = None,
                  on_committed: Callable[[list, list[Output]], None] | None = None, max_batch: int = MAX_BATCH,
-                 retry_backoff: float = RETRY_BACKOFF, max_backoff: float = MAX_BACKOFF):
+                 retry_backoff: float = RETRY_BACKOFF, max_backoff: float = MAX_BACKOFF,
+                 clients: KafkaClients = LIBRDKAFKA):
         self.topic = topic
         self._transform = transform
-        self._on_health = on_health
         self._on_committed = on_committed
         self._max_batch = max_batch
         self.retry_backoff, self.max_backoff = retry_backoff, max_backoff
         self.stats = ProcessorStats()
-        self._serving: bool | None = None  # not yet: until the producer is registered
+        self._health = Health(on_health, serving=None, logger=log)  # not yet: until the producer is registered
         self._failures = 0  # consecutive failed attempts
-        self._lag: dict[tuple[str, int], int] = {}
-        self._lag_at = float("-inf")
-        common = {"bootstrap.servers": bootstrap, **client_config.RECONNECT, **(extra_config or {})}
-        self._consumer = Consumer({
+        common = {"bootstrap.servers": bootstrap, **RECONNECT, **(extra_config or {})}
+        self._clients = clients
+        self._consumer = clients.consumer({
             **common,
             "group.id": group_id,
             "enable.auto.commit": False,  # offsets go into the transaction
             "auto.offset.reset": "earliest",
             # Our own input may come from a transactional writer too: never read an aborted record.
             "isolation.level": "read_committed",
-            **client_config.CONSUMER_GROUP,
+            **CONSUMER_GROUP,
         })
+        self._lag = LagMeter(self._consumer, self._positions)
         self._producer_config = {
             **common,
             "transactional.id": transactional_id,  # implies enable.idempotence and acks=all
             "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
             "linger.ms": 5,  # a transaction's records go out together anyway, at its commit
         }
-        self._producer = Producer(self._producer_config)
+        self._producer = clients.producer(self._producer_config)
         # Transactional calls run here, so that one that never returns can be given up on.
         self._caller = _Caller()
 
@@ -133,12 +134,12 @@ class ExactlyOnceProcessor:
         producer = self._producer
         self._until_done(lambda: producer.init_transactions(KAFKA_TIMEOUT_S), stop,
                          "registering the transactional producer")
-        self._serving, self._failures = True, 0
-        self._report(True, "transactional producer registered")
+        self._failures = 0
+        self._health.ready("transactional producer registered")
 
     def _poll_batch(self, timeout: float) -> list:
         """What has arrived, at most max_batch, waiting up to `timeout` for the first only."""
-        self._measure_lag()
+        self._lag.measure()
         first = self._consumer.poll(timeout)
         if first is None or not self._usable(first):
             return []
@@ -181,7 +182,8 @@ class ExactlyOnceProcessor:
         self.stats.consumed += len(batch)
         self.stats.produced += len(outputs)
         if self._failures:
-            self._recovered()
+            self._health.recovered(f"recovered after {self._failures} failed attempts")
+            self._failures = 0
         if self._on_committed is not None:
             self._on_committed(batch, outputs)
 
@@ -224,7 +226,7 @@ class ExactlyOnceProcessor:
                 if error.fatal() or error.txn_requires_abort() or not error.retriable():
                     raise
                 attempt += 1
-                self._stuck(f"{what}: {error}; trying again")
+                self._health.stuck(f"{what}: {error}; trying again")
             if stop.wait(backoff_delay(attempt, self.retry_backoff, self.max_backoff)):
                 raise _Stopped()
 
@@ -259,7 +261,7 @@ class ExactlyOnceProcessor:
         batch still commits once, and this line in both logs says so."""
         log.error("transactional producer unusable (%s): starting a new one (were this to repeat, "
                   "two processes would share the transactional id)", why)
-        self._producer = Producer(self._producer_config)
+        self._producer = self._clients.producer(self._producer_config)
         self._register(stop)
 
     def _register(self, stop: threading.Event) -> None:
@@ -270,11 +272,11 @@ class ExactlyOnceProcessor:
                 return
             except _Wedged as e:
                 log.error("%s; trying again with a new producer", e)
-                self._producer = Producer(self._producer_config)
+                self._producer = self._clients.producer(self._producer_config)
 
     def _failed(self, batch: list, why: str, stop: threading.Event) -> None:
         self.stats.retried += 1
-        self._stuck(f"stuck on {_describe(batch)}, retrying until it passes: {why}")
+        self._health.stuck(f"stuck on {_describe(batch)}, retrying until it passes: {why}")
         self._rewind(batch)
         stop.wait(self._backoff())
 
@@ -296,56 +298,16 @@ class ExactlyOnceProcessor:
 
     # ------------------------------------------------------------ health and lag
 
-    def _stuck(self, reason: str) -> None:
-        if self._serving is not False:
-            self._serving = False
-            log.warning("%s", reason)
-            self._report(False, reason)
-        else:
-            log.debug("%s", reason)
-
-    def _recovered(self) -> None:
-        reason = f"recovered after {self._failures} failed attempts"
-        self._failures = 0
-        if self._serving is False:
-            self._serving = True
-            log.info("%s", reason)
-            self._report(True, reason)
-
-    def _report(self, serving: bool, reason: str) -> None:
-        if self._on_health is None:
-            return
-        try:
-            self._on_health(serving, reason)
-        except Exception:  # a broken callback must not stop the processing
-            log.exception("on_health callback failed")
-
     def lag(self) -> dict[tuple[str, int], int]:
-        """Records not yet processed per assigned partition, as the loop last measured them (at
-        most 5 s ago). Safe to call from another thread."""
-        return dict(self._lag)
+        """Records not yet processed per assigned partition, as the loop last measured them (at most
+        5 s ago). Safe to call from another thread."""
+        return self._lag.last()
 
-    def _measure_lag(self, max_age: float = 5.0) -> None:
-        if time.monotonic() - self._lag_at < max_age:
-            return
-        self._lag_at = time.monotonic()
-        lag = {}
-        try:
-            assigned = self._consumer.assignment()
-            positions = {(p.topic, p.partition): p.offset for p in self._consumer.position(assigned)}
-            committed = {(p.topic, p.partition): p.offset
-                         for p in self._consumer.committed(assigned, timeout=0.5)} if assigned else {}
-            for tp in assigned:
-                where = (tp.topic, tp.partition)
-                low, high = self._consumer.get_watermark_offsets(tp, timeout=0.5)
-                # Not fetched yet since the assignment: from the group's commit (or the start).
-                at = positions.get(where, -1)
-                at = at if at >= 0 else committed.get(where, -1)
-                lag[where] = max(0, high - (at if at >= 0 else low))
-        except KafkaException as e:
-            log.debug("lag not measured: %s", e)
-            return
-        self._lag = lag
+    def _positions(self) -> dict[tuple[str, int], int]:
+        """The next offset to process of each assigned partition that has one yet (a position
+        steps over commit markers and the batch in hand is not done: both as wanted for lag)."""
+        return {(p.topic, p.partition): p.offset for p in self._consumer.position(self._consumer.assignment())
+                if p.offset >= 0}
 
     def close(self) -> None:
         """Leave the group (no offsets to commit: they are in the transactions) and close."""

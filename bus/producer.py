@@ -4,10 +4,10 @@ import logging
 import threading
 import time
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from bus import client_config
+from bus.clients import LIBRDKAFKA, RECONNECT, KafkaClients
 from bus.envelope.serde import EnvelopeSerializer
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class EventProducer:
     background thread serves by polling the producer.
     """
 
-    def __init__(self, topic, key_field, *, bootstrap, extra_config=None):
+    def __init__(self, topic, key_field, *, bootstrap, extra_config=None, clients: KafkaClients = LIBRDKAFKA):
         self.topic = topic
         self.key_field = key_field
         conf = {
@@ -60,10 +60,10 @@ class EventProducer:
             # Each publish waits for its ack, so a linger is pure latency; under load librdkafka
             # still batches what queues while a request is in flight.
             "linger.ms": 0,
-            **client_config.RECONNECT,
+            **RECONNECT,
         }
         conf.update(extra_config or {})
-        self._producer = Producer(conf)
+        self._producer = clients.producer(conf)
         # The serializer a SerializingProducer of one's own would use (bus.serde).
         self._serialize = EnvelopeSerializer()
         self._context = SerializationContext(topic, MessageField.VALUE)

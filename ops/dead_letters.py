@@ -12,36 +12,32 @@ skipped, so replaying twice adds nothing. A truncated copy is never replayed.
     python -m ops.dead_letters list [--topic T ...] [--json]
     python -m ops.dead_letters replay --topic T (--all | --offset P:O ... | --key K ...) [--dry-run]
 
-Exit codes: 0 ok, 1 nothing matched or something refused or failed, 2 usage.
-The library functions take the broker and topics as parameters; only main() reads Settings.
+Exit codes: 0 ok, 1 nothing matched, an unknown topic, something refused or failed; 2 usage.
+The library functions take the client configuration (bootstrap servers and credentials, as
+ordersync.config.Settings.kafka_client() builds it: a secured cluster too) and the topics as
+parameters; only main() reads Settings.
 """
 
 import argparse
 import dataclasses
 import json
 import sys
-import time
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException
 
-from bus import consumer as bus
+from bus import dead_letters as contract
+from bus.clients import LIBRDKAFKA, KafkaClients
+from bus.topic_reader import NoSuchTopic, ReadTimeout, read_range
 from ordersync.config import Settings
 
-BUS_PREFIX = "dlq."
-CONNECT_PREFIX = "__connect.errors."
-# A consumer that cut an oversized message down to fit the dead-letter topic says so here.
-H_TRUNCATED = "dlq.truncated"
-H_ORIGINAL_SIZE = "dlq.original.size"
 H_REPLAYED_FROM = "replayed.from"
 
-# The same facts under the bus consumer's header names and Connect's.
+# The same facts under the dead-letter contract's header names (bus.dead_letters) and Connect's.
 FIELDS = {
-    "origin_topic": (bus.H_ORIGIN_TOPIC, "__connect.errors.topic"),
-    "origin_partition": (bus.H_ORIGIN_PARTITION, "__connect.errors.partition"),
-    "origin_offset": (bus.H_ORIGIN_OFFSET, "__connect.errors.offset"),
-    "error_class": (bus.H_ERROR_CLASS, "__connect.errors.exception.class.name"),
-    "error_message": (bus.H_ERROR_MESSAGE, "__connect.errors.exception.message"),
-    "attempts": (bus.H_ATTEMPTS,),
+    field: (name, *([contract.CONNECT_HEADERS[name]] if name in contract.CONNECT_HEADERS else []))
+    for field, name in (("origin_topic", contract.H_ORIGIN_TOPIC), ("origin_partition", contract.H_ORIGIN_PARTITION),
+                        ("origin_offset", contract.H_ORIGIN_OFFSET), ("error_class", contract.H_ERROR_CLASS),
+                        ("error_message", contract.H_ERROR_MESSAGE), ("attempts", contract.H_ATTEMPTS))
 }
 INT_FIELDS = {"origin_partition", "origin_offset", "attempts"}
 FIELD_OF_HEADER = {name: field for field, names in FIELDS.items() for name in names}
@@ -108,12 +104,12 @@ def parse(topic, partition, offset, key, value, headers) -> DeadLetter:
             facts[field] = _int(_text(raw))
         elif field and field not in INT_FIELDS:
             facts[field] = _text(raw)
-        elif name.startswith((BUS_PREFIX, CONNECT_PREFIX)) or name == H_REPLAYED_FROM:
+        elif name.startswith((contract.PREFIX, contract.CONNECT_PREFIX)) or name == H_REPLAYED_FROM:
             extra[name] = _text(raw)  # unknown ones, unreadable numbers, an earlier replay's marker
         else:
             own.append((name, raw))
-    flag = extra.get(H_TRUNCATED, "").strip().lower()
-    size = _int(extra.get(H_ORIGINAL_SIZE))
+    flag = extra.get(contract.H_TRUNCATED, "").strip().lower()
+    size = _int(extra.get(contract.H_ORIGINAL_SIZE))
     truncated = flag not in ("", "0", "false", "no") or (size is not None and size != len(value or b""))
     return DeadLetter(topic, partition, offset, key, value, tuple(own), truncated=truncated,
                       extra=extra, **facts)
@@ -150,14 +146,14 @@ def format_line(d: DeadLetter, copies: int = 1) -> str:
     """One line of `list`: position, key, origin, error, attempts, copies, extra headers, payload."""
     error_class = (d.error_class or "?").rsplit(".", 1)[-1]
     parts = [d.position, f"key={key_text(d.key)}", f"origin={origin_text(d)}",
-             f"{error_class}: {shorten(d.error_message, 60)}" if d.error_message else error_class]
+             f"{error_class}: {escape(d.error_message)}" if d.error_message else error_class]
     if copies > 1:
         parts.append(f"copies={copies}")
     if d.attempts is not None:
         parts.append(f"attempts={d.attempts}")
     for name, text in d.extra.items():
         if name not in NOT_IN_LINE:
-            short = name.removeprefix(CONNECT_PREFIX).removeprefix(BUS_PREFIX)
+            short = name.removeprefix(contract.CONNECT_PREFIX).removeprefix(contract.PREFIX)
             parts.append(f"{short}={shorten(text, 40)}")
     parts.append(f"value={preview(d.value)}")
     return "  ".join(parts)
@@ -176,52 +172,23 @@ def to_json(d: DeadLetter, copies: int = 1) -> dict:
     }
 
 
-def _read(bootstrap, topic, start=None, timeout=60.0):
-    """Yield the messages of `topic` from `start` ({partition: offset}, only those partitions;
-    default: every partition from its beginning) up to the end each partition had when called.
-    Yields nothing for a topic that does not exist."""
-    # assign() rather than subscribe(): nothing is committed and no group is left behind.
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "ops-dead-letters",
-                  "enable.auto.commit": False})
+def _read(client: dict, topic: str, starts=None, timeout: float = 60.0, missing_ok: bool = False):
+    """The records of `topic` (from `starts` when given), as bus.topic_reader reads them. Raises
+    NoSuchTopic for a topic that does not exist, unless missing_ok (then: nothing)."""
     try:
-        meta = c.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or (meta.error is not None
-                            and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
-            return
-        if meta.error is not None:
-            raise DeadLetterError(f"cannot read {topic}: {meta.error}")
-        ends, assignment = {}, []
-        for p in meta.partitions:
-            if start is not None and p not in start:
-                continue
-            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            first = low if start is None else max(low, start[p])
-            if first < high:
-                ends[p] = high
-                assignment.append(TopicPartition(topic, p, first))
-        c.assign(assignment)
-        deadline = time.monotonic() + timeout
-        while ends:
-            if time.monotonic() > deadline:
-                raise DeadLetterError(f"could not read {topic} to its end within {timeout:.0f}s")
-            for m in c.consume(500, 0.5):
-                if m.error():
-                    if m.error().fatal():
-                        raise KafkaException(m.error())
-                    continue
-                if m.offset() < ends.get(m.partition(), -1):
-                    yield m
-            for tp in c.position([TopicPartition(topic, p) for p in ends]):
-                if tp.offset >= ends[tp.partition]:
-                    del ends[tp.partition]
-    finally:
-        c.close()
+        yield from read_range(client, topic, starts, timeout=timeout)
+    except NoSuchTopic:
+        if not missing_ok:
+            raise
+    except ReadTimeout as e:
+        raise DeadLetterError(str(e)) from None
 
 
-def read_dead_letters(bootstrap: str, topic: str, timeout: float = 60) -> list[DeadLetter]:
-    """Every message of a dead-letter topic, in partition and offset order (copies included)."""
+def read_dead_letters(client: dict, topic: str, timeout: float = 60) -> list[DeadLetter]:
+    """Every message of a dead-letter topic, in partition and offset order (copies included).
+    Raises bus.topic_reader.NoSuchTopic for a topic that does not exist."""
     letters = [parse(topic, m.partition(), m.offset(), m.key(), m.value(), m.headers())
-               for m in _read(bootstrap, topic, timeout=timeout)]
+               for m in _read(client, topic, timeout=timeout)]
     return sorted(letters, key=lambda d: (d.partition, d.offset))
 
 
@@ -253,16 +220,16 @@ def refusal(d: DeadLetter) -> str | None:
     """Why this dead letter must not be replayed, or None."""
     if d.truncated:
         kept = 0 if d.value is None else len(d.value)
-        size = d.extra.get(H_ORIGINAL_SIZE, "?")
+        size = d.extra.get(contract.H_ORIGINAL_SIZE, "?")
         return (f"truncated copy ({kept} of {size} bytes kept), replaying it would publish a "
                 f"damaged message; recover the original from {origin_text(d)}")
     if not d.origin_topic:
-        return (f"no origin topic in its headers ({bus.H_ORIGIN_TOPIC} or "
+        return (f"no origin topic in its headers ({contract.H_ORIGIN_TOPIC} or "
                 f"{FIELDS['origin_topic'][1]})")
     return None
 
 
-def replayed_markers(bootstrap: str, letters, timeout: float = 60) -> set[str]:
+def replayed_markers(client: dict, letters, timeout: float = 60) -> set[str]:
     """The markers of `letters` already present in their origin topics.
 
     A replay is appended after its original, so each origin partition is read from just after
@@ -282,7 +249,7 @@ def replayed_markers(bootstrap: str, letters, timeout: float = 60) -> set[str]:
             topic_starts[p] = min(o, topic_starts.get(p, o))
     found = set()
     for topic, topic_starts in starts.items():
-        for m in _read(bootstrap, topic, topic_starts, timeout):
+        for m in _read(client, topic, topic_starts, timeout, missing_ok=True):
             for name, raw in m.headers() or ():
                 if name == H_REPLAYED_FROM and _text(raw) in wanted:
                     found.add(_text(raw))
@@ -300,7 +267,8 @@ class Outcome:
         return f"{self.action} {self.letter.position} key={key_text(self.letter.key)}: {self.detail}"
 
 
-def replay(bootstrap: str, letters, *, dry_run: bool = False, timeout: float = 60) -> list[Outcome]:
+def replay(client: dict, letters, *, dry_run: bool = False, timeout: float = 60,
+           clients: KafkaClients = LIBRDKAFKA) -> list[Outcome]:
     """Re-produce each dead letter's key, value and own headers to its origin topic (to its origin
     partition when known), with `replayed.from`; skips those already replayed, refuses truncated
     copies and those without an origin. Waits for every acknowledgement."""
@@ -314,7 +282,7 @@ def replay(bootstrap: str, letters, *, dry_run: bool = False, timeout: float = 6
             outcomes[d.marker] = Outcome(d, "refused", reason)
         else:
             todo.append(d)
-    present = replayed_markers(bootstrap, todo, timeout)
+    present = replayed_markers(client, todo, timeout)
     send = []
     for d in todo:
         if d.marker in present:
@@ -327,8 +295,7 @@ def replay(bootstrap: str, letters, *, dry_run: bool = False, timeout: float = 6
             send.append(d)
     if send:
         acks: dict[str, tuple] = {}
-        producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                             "acks": "all"})
+        producer = clients.producer({**client, "enable.idempotence": True, "acks": "all"})
         for d in send:
             assert d.origin_topic  # refusal() said so
             # An unknown partition: the producer's partitioner picks one (PARTITION_UA).
@@ -366,13 +333,14 @@ def main(argv=None) -> int:
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(prog="python -m ops.dead_letters",
                                      description="List dead letters and replay them to their origin topic.")
-    parser.add_argument("--bootstrap", default=settings.kafka_bootstrap,
-                        help="Kafka bootstrap address (default: %(default)s)")
+    parser.add_argument("--bootstrap", help=f"Kafka bootstrap address (default: {settings.kafka_bootstrap}, "
+                        "KAFKA_BOOTSTRAP; the credentials are the settings')")
     commands = parser.add_subparsers(dest="command", required=True)
     ls = commands.add_parser("list", help="one line per dead letter")
     defaults = [settings.rejected_topic, settings.catalog_dlq_topic, settings.sink_dlq_topic]
     ls.add_argument("--topic", action="append", help="dead-letter topic (repeatable; default: "
                     f"{', '.join(defaults)})")
+    ls.add_argument("--key", action="append", help="only dead letters with this key (repeatable)")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     rp = commands.add_parser("replay", help="re-produce chosen dead letters to their origin topic")
     rp.add_argument("--topic", required=True, help="the dead-letter topic")
@@ -383,11 +351,24 @@ def main(argv=None) -> int:
     chosen.add_argument("--key", action="append", help="dead letters with this key (repeatable)")
     rp.add_argument("--dry-run", action="store_true", help="say what would be replayed, write nothing")
     args = parser.parse_args(argv)
+    # One function builds every client (bootstrap, TLS, SASL): the tools work on a secured cluster too.
+    client = settings.kafka_client(**({"bootstrap.servers": args.bootstrap} if args.bootstrap else {}))
 
     try:
         if args.command == "list":
             for topic in args.topic or defaults:
-                origins = by_origin(read_dead_letters(args.bootstrap, topic))
+                try:
+                    letters = read_dead_letters(client, topic)
+                except NoSuchTopic:
+                    if args.topic:  # asked for by name: a typo, most likely
+                        print(f"error: no topic {topic} at {client['bootstrap.servers']}", file=sys.stderr)
+                        return 1
+                    if not args.json:
+                        print(f"# {topic}: 0 dead letters (no topic yet)")
+                    continue
+                if args.key:
+                    letters = select(letters, keys=args.key)[0]
+                origins = by_origin(letters)
                 if not args.json:
                     copies = sum(n for _, n in origins) - len(origins)
                     print(f"# {topic}: {len(origins)} dead letter{'' if len(origins) == 1 else 's'}"
@@ -395,14 +376,17 @@ def main(argv=None) -> int:
                 for d, n in origins:
                     print(json.dumps(to_json(d, n)) if args.json else format_line(d, n))
             return 0
-        letters = read_dead_letters(args.bootstrap, args.topic)
+        letters = read_dead_letters(client, args.topic)
         picked, unmatched = select(letters, all_=args.all, positions=args.offset or (),
                                    keys=args.key or ())
         if unmatched or not picked:
             print(f"nothing replayed: no dead letter in {args.topic} matched "
                   f"{', '.join(unmatched) or '--all'}", file=sys.stderr)
             return 1
-        outcomes = replay(args.bootstrap, picked, dry_run=args.dry_run)
+        outcomes = replay(client, picked, dry_run=args.dry_run)
+    except NoSuchTopic as e:
+        print(f"error: {e} at {client['bootstrap.servers']}", file=sys.stderr)
+        return 1
     except (DeadLetterError, KafkaException) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -39,15 +39,15 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 
 from bus.envelope import to_envelope
 from bus.envelope.schema import TIMESTAMP, connect_schema
+from bus.topic_reader import NoSuchPartition, NoSuchTopic, ReadTimeout, read_range
 from ops.connect_json import Problem, diagnose, dumps, fix, key_fields, parse
 from ordersync.config import ROOT, Settings
 from ordersync.contract import sql
@@ -289,37 +289,15 @@ def _table(text: str) -> str:
     return text
 
 
-def read_record(bootstrap: str, topic: str, partition: int, offset: int, timeout: float = 20.0) -> bytes | None:
-    """The value of one record (None: a tombstone)."""
-    # assign() rather than subscribe(): nothing is committed and no group is left behind.
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "ops-doctor", "enable.auto.commit": False})
+def read_record(client: dict, topic: str, partition: int, offset: int, timeout: float = 20.0) -> bytes | None:
+    """The value of one record (None: a tombstone); `client`: Settings.kafka_client()."""
     try:
-        meta = c.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or (meta.error is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
-            raise InputError(f"no topic {topic} at {bootstrap}")
-        if partition not in meta.partitions:
-            raise InputError(f"{topic} has no partition {partition} (it has {len(meta.partitions)})")
-        low, high = c.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        if not low <= offset < high:
-            held = f"holds offsets {low} to {high - 1}" if low < high else f"is empty (next offset {high})"
-            raise InputError(f"{topic}[{partition}] {held}: no offset {offset}")
-        c.assign([TopicPartition(topic, partition, offset)])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is None:
-                continue
-            error = m.error()
-            if error is not None:
-                if error.fatal():
-                    raise KafkaException(error)
-                continue
-            if m.offset() != offset:  # compacted away, or a transaction marker
-                raise InputError(f"no record at {topic}[{partition}]@{offset} (next is @{m.offset()})")
+        for m in read_range(client, topic, {partition: offset}, {partition: offset + 1}, timeout):
             return m.value()
-        raise InputError(f"could not read {topic}[{partition}]@{offset} within {timeout:.0f}s")
-    finally:
-        c.close()
+    except (NoSuchTopic, NoSuchPartition, ReadTimeout) as e:
+        raise InputError(f"{e} at {client['bootstrap.servers']}") from None
+    raise InputError(f"no record at {topic}[{partition}]@{offset}: past the end of the partition, before its "
+                     "start, or no record there (a transaction marker)")
 
 
 def main(argv=None, database: Database | None = None) -> int:
@@ -362,10 +340,10 @@ def main(argv=None, database: Database | None = None) -> int:
         keys = key_fields(connector)
         origin = FILE_ORIGIN
         if args.topic:
-            bootstrap = args.bootstrap or settings.kafka_bootstrap
+            client = settings.kafka_client(**({"bootstrap.servers": args.bootstrap} if args.bootstrap else {}))
             origin = (args.topic, *args.offset)
             try:
-                envelope = read_record(bootstrap, args.topic, *args.offset)
+                envelope = read_record(client, args.topic, *args.offset)
             except KafkaException as e:
                 raise InputError(f"cannot read {args.topic}: {e}") from None
         elif args.file == "-":

@@ -94,39 +94,23 @@ def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
 
 
 def read_topic(bootstrap: str, topic: str, count: int | None = None, timeout: float = 30) -> list:
-    """Every message of a topic from the start of each partition (assign(): no group left behind).
+    """Every message of a topic, from the start of each partition to its end (bus.topic_reader).
 
-    With `count`, stops once that many are read (after a short look for more: more is a bug)."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False})
-    try:
-        def existing():
-            meta = c.list_topics(topic, timeout=10).topics.get(topic)
-            return meta if meta is not None and meta.error is None and meta.partitions else None
-        # Messages are expected: wait for their topic to be created; otherwise none is none.
-        meta = wait_until(existing, timeout=timeout, what=f"topic {topic}") if count else existing()
-        if meta is None:
+    With `count`, waits (up to `timeout`) until the topic holds that many, then reads once more a
+    second later (more is a bug the caller should see); without, a missing topic is empty."""
+    from bus.topic_reader import NoSuchTopic, read_range
+    client = {"bootstrap.servers": bootstrap}
+
+    def read() -> list:
+        try:
+            return list(read_range(client, topic, timeout=timeout))
+        except NoSuchTopic:
             return []
-        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
-        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions}
-        out, deadline = [], time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if count is not None and len(out) >= count:
-                break
-            if count is None and all(c.position([TopicPartition(topic, p)])[0].offset >= end
-                                     for p, end in ends.items() if end > 0):
-                break
-            m = c.poll(0.5)
-            if m is not None and not m.error():
-                out.append(m)
-        if count is not None:
-            time.sleep(1)
-            while (m := c.poll(0.5)) is not None:
-                if not m.error():
-                    out.append(m)
-        return out
-    finally:
-        c.close()
+    if count is None:
+        return read()
+    wait_until(lambda: len(read()) >= count, timeout=timeout, interval=0.5, what=f"{count} messages in {topic}")
+    time.sleep(1)
+    return read()
 
 
 def add_product(settings: Settings, prefix: str, stock: int = 1_000_000_000, unit_price: int = 100) -> str:

@@ -37,8 +37,12 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+# Connect's logical types, by the names its schemas give them (the only place they are spelled):
+# we write Timestamp and Decimal; Date and Time only the doctor reads (ops.connect_json).
 TIMESTAMP = "org.apache.kafka.connect.data.Timestamp"
 DECIMAL = "org.apache.kafka.connect.data.Decimal"
+DATE = "org.apache.kafka.connect.data.Date"
+TIME = "org.apache.kafka.connect.data.Time"
 WRAPPERS = frozenset(
     "google.protobuf." + n
     for n in ("DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value",

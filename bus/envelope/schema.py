@@ -37,9 +37,9 @@ import copy
 
 from google.protobuf.descriptor import Descriptor
 
-from bus.envelope.kinds import DECIMAL, TIMESTAMP, WRAPPERS, is_map, is_optional, struct_schema
+from bus.envelope.kinds import DATE, DECIMAL, TIME, TIMESTAMP, WRAPPERS, is_map, is_optional, struct_schema
 
-__all__ = ["DECIMAL", "TIMESTAMP", "WRAPPERS", "cached_schema", "connect_schema", "descriptor_of",
+__all__ = ["DATE", "DECIMAL", "TIME", "TIMESTAMP", "WRAPPERS", "cached_schema", "connect_schema", "descriptor_of",
            "is_map", "is_optional"]
 
 _cache: dict[Descriptor, dict] = {}

@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from bus import consumer as bus_consumer
+from bus import dead_letters
 from bus.consumer import EventConsumer
 from bus.envelope import encode
 from bus.failures import PermanentError
@@ -183,17 +183,17 @@ def test_dead_letter_restart_and_no_message_skipped(kafka_bootstrap, fresh_topic
     assert sorted(m.key() for m in dead) == sorted([b"garbage", poison.encode()])
     for m in dead:
         headers = {k: v.decode() for k, v in m.headers()}
-        assert headers[bus_consumer.H_ORIGIN_TOPIC] == topic
-        assert int(headers[bus_consumer.H_ORIGIN_PARTITION]) in range(3)
-        assert int(headers[bus_consumer.H_ORIGIN_OFFSET]) >= 0
-        assert headers[bus_consumer.H_ATTEMPTS] == "1"
+        assert headers[dead_letters.H_ORIGIN_TOPIC] == topic
+        assert int(headers[dead_letters.H_ORIGIN_PARTITION]) in range(3)
+        assert int(headers[dead_letters.H_ORIGIN_OFFSET]) >= 0
+        assert headers[dead_letters.H_ATTEMPTS] == "1"
         if m.key() == b"garbage":
             assert m.value() == b'{"not": "an envelope"}'
-            assert headers[bus_consumer.H_ERROR_CLASS] == "EnvelopeError"
+            assert headers[dead_letters.H_ERROR_CLASS] == "EnvelopeError"
         else:
             assert m.value() == encode(msgs[7])  # kept as it was
-            assert headers[bus_consumer.H_ERROR_CLASS] == "PermanentError"
-            assert headers[bus_consumer.H_ERROR_MESSAGE] == f"cannot handle {poison}"
+            assert headers[dead_letters.H_ERROR_CLASS] == "PermanentError"
+            assert headers[dead_letters.H_ERROR_MESSAGE] == f"cannot handle {poison}"
 
 
 def test_an_outage_longer_than_max_poll_interval_heals_with_every_message_once(
@@ -279,24 +279,24 @@ def test_poison_records_are_dead_lettered_and_the_consumer_keeps_going(kafka_boo
     assert sorted(dead) == sorted(POISON)
     reasons = {key: {k: v.decode() for k, v in m.headers()} for key, m in dead.items()}
     for key, headers in reasons.items():
-        assert headers[bus_consumer.H_ERROR_CLASS] == "EnvelopeError", key
-        assert headers[bus_consumer.H_ORIGIN_TOPIC] == topic
-    assert "not UTF-8" in reasons[b"random"][bus_consumer.H_ERROR_MESSAGE] or \
-        "not JSON" in reasons[b"random"][bus_consumer.H_ERROR_MESSAGE]
-    assert "not JSON" in reasons[b"not-json"][bus_consumer.H_ERROR_MESSAGE]
-    assert "nested too deeply" in reasons[b"deep"][bus_consumer.H_ERROR_MESSAGE]
-    assert "tombstone" in reasons[b"tombstone"][bus_consumer.H_ERROR_MESSAGE]
-    assert "schema must be an object" in reasons[b"schema-null"][bus_consumer.H_ERROR_MESSAGE]
+        assert headers[dead_letters.H_ERROR_CLASS] == "EnvelopeError", key
+        assert headers[dead_letters.H_ORIGIN_TOPIC] == topic
+    assert "not UTF-8" in reasons[b"random"][dead_letters.H_ERROR_MESSAGE] or \
+        "not JSON" in reasons[b"random"][dead_letters.H_ERROR_MESSAGE]
+    assert "not JSON" in reasons[b"not-json"][dead_letters.H_ERROR_MESSAGE]
+    assert "nested too deeply" in reasons[b"deep"][dead_letters.H_ERROR_MESSAGE]
+    assert "tombstone" in reasons[b"tombstone"][dead_letters.H_ERROR_MESSAGE]
+    assert "schema must be an object" in reasons[b"schema-null"][dead_letters.H_ERROR_MESSAGE]
     for key in POISON:
         if key != b"huge":
             assert dead[key].value() == POISON[key]
-            assert bus_consumer.H_TRUNCATED not in reasons[key]
+            assert dead_letters.H_TRUNCATED not in reasons[key]
     huge = reasons[b"huge"]
     assert dead[b"huge"].value() == POISON[b"huge"][:64 * 1024]
-    assert huge[bus_consumer.H_TRUNCATED] == "true"
-    assert huge[bus_consumer.H_ORIGINAL_SIZE] == str(1_048_576)
-    assert "MSG_SIZE_TOO_LARGE" in huge[bus_consumer.H_TRUNCATED_REASON]
-    assert "not UTF-8" in huge[bus_consumer.H_ERROR_MESSAGE]
+    assert huge[dead_letters.H_TRUNCATED] == "true"
+    assert huge[dead_letters.H_ORIGINAL_SIZE] == str(1_048_576)
+    assert "MSG_SIZE_TOO_LARGE" in huge[dead_letters.H_TRUNCATED_REASON]
+    assert "not UTF-8" in huge[dead_letters.H_ERROR_MESSAGE]
 
 
 def test_an_unwritable_dead_letter_topic_stalls_the_consumer_until_it_heals(kafka_bootstrap,
@@ -343,7 +343,7 @@ def test_an_unwritable_dead_letter_topic_stalls_the_consumer_until_it_heals(kafk
     assert [serving for serving, _ in health] == [False, True]
     (dead,) = read_topic(kafka_bootstrap, dlq, 1)
     assert dead.value() == b"garbage"
-    assert {k: v.decode() for k, v in dead.headers()}[bus_consumer.H_ORIGIN_OFFSET] == "1"
+    assert {k: v.decode() for k, v in dead.headers()}[dead_letters.H_ORIGIN_OFFSET] == "1"
 
 
 def flat(run, **kwargs):

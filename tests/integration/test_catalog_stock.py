@@ -11,7 +11,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import CollectorRegistry
 
-from bus.consumer import H_ERROR_MESSAGE, EventConsumer
+from bus.consumer import EventConsumer
+from bus.dead_letters import H_ERROR_MESSAGE
 from bus.envelope import encode
 from bus.failures import PermanentError, TransientError
 from bus.producer import EventProducer

@@ -6,8 +6,9 @@ import threading
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-import bus.consumer
+from bus import dead_letters
 from bus import producer as bus_producer
+from bus.clients import KafkaClients
 from bus.consumer import EventConsumer
 from bus.envelope import encode
 from bus.failures import PermanentError, TransientError, backoff_delay
@@ -159,7 +160,7 @@ class FakeProducer:
 
 
 @pytest.fixture
-def fakes(monkeypatch):
+def fakes():
     made = {}
 
     def consumer(conf):
@@ -170,13 +171,12 @@ def fakes(monkeypatch):
         made["producer"] = FakeProducer(conf)
         return made["producer"]
 
-    monkeypatch.setattr(bus.consumer, "Consumer", consumer)
-    monkeypatch.setattr(bus.consumer, "Producer", producer)
+    made["clients"] = KafkaClients(consumer=consumer, producer=producer)
     return made
 
 
-def make_consumer(handler, health=None, **kwargs):
-    return EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", handler,
+def make_consumer(fakes, handler, health=None, **kwargs):
+    return EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", handler, clients=fakes["clients"],
                          bootstrap="127.0.0.1:1", retry_backoff=0.001, max_backoff=0.004,
                          on_health=lambda serving, reason: health.append((serving, reason))
                          if health is not None else None, **kwargs)
@@ -197,7 +197,7 @@ def failing(times, error=ConnectionError("database down")):
 def test_a_transient_failure_is_retried_until_it_passes_then_committed_once(fakes, caplog):
     health = []
     handler = failing(4)
-    consumer = make_consumer(handler, health)
+    consumer = make_consumer(fakes, handler, health)
     kafka = fakes["consumer"]
     with caplog.at_level(logging.INFO, logger="bus.consumer"):
         assert consumer.handle(FakeMessage(encode(EVENT), offset=7)) is True
@@ -215,16 +215,16 @@ def test_a_transient_failure_is_retried_until_it_passes_then_committed_once(fake
 def test_any_exception_counts_as_transient(fakes):
     for error in (TransientError("later"), RuntimeError("bug?"), TimeoutError()):
         handler = failing(1, error)
-        consumer = make_consumer(handler)
+        consumer = make_consumer(fakes, handler)
         assert consumer.handle(FakeMessage(encode(EVENT))) is True
         assert len(handler.calls) == 2 and fakes["producer"].written == []
 
 
 def test_retries_wait_with_capped_doubling_backoff(fakes, monkeypatch):
     asked = []
-    monkeypatch.setattr(bus.consumer, "backoff_delay",
+    monkeypatch.setattr("bus.consumer.backoff_delay",
                         lambda attempt, first, cap: asked.append((attempt, first, cap)) or 0)
-    consumer = make_consumer(failing(3))
+    consumer = make_consumer(fakes, failing(3))
     consumer.handle(FakeMessage(encode(EVENT)))
     assert asked == [(1, 0.001, 0.004), (2, 0.001, 0.004), (3, 0.001, 0.004)]
 
@@ -241,16 +241,16 @@ def test_backoff_delay_is_full_jitter_capped():
 def test_a_permanent_error_is_dead_lettered_at_once_with_the_reason(fakes):
     health = []
     handler = failing(99, PermanentError("order_id reused with different content"))
-    consumer = make_consumer(handler, health)
+    consumer = make_consumer(fakes, handler, health)
     assert consumer.handle(FakeMessage(encode(EVENT), offset=3)) is True
     assert len(handler.calls) == 1
     ((topic, key, value, headers),) = fakes["producer"].written
     assert (topic, key, value) == ("orders.group.dlq", b"o-1", encode(EVENT))
     assert headers["trace"] == b"t-1"  # the message's own headers are kept
-    assert headers[bus.consumer.H_ERROR_CLASS] == "PermanentError"
-    assert headers[bus.consumer.H_ERROR_MESSAGE] == "order_id reused with different content"
-    assert (headers[bus.consumer.H_ORIGIN_TOPIC], headers[bus.consumer.H_ORIGIN_PARTITION],
-            headers[bus.consumer.H_ORIGIN_OFFSET], headers[bus.consumer.H_ATTEMPTS]) == \
+    assert headers[dead_letters.H_ERROR_CLASS] == "PermanentError"
+    assert headers[dead_letters.H_ERROR_MESSAGE] == "order_id reused with different content"
+    assert (headers[dead_letters.H_ORIGIN_TOPIC], headers[dead_letters.H_ORIGIN_PARTITION],
+            headers[dead_letters.H_ORIGIN_OFFSET], headers[dead_letters.H_ATTEMPTS]) == \
         ("orders", "0", "3", "1")
     assert fakes["consumer"].commits == [(0, 4)]
     assert health == []
@@ -266,20 +266,20 @@ def test_a_permanent_error_is_dead_lettered_at_once_with_the_reason(fakes):
 ])
 def test_undecodable_messages_are_dead_lettered_with_the_reason(fakes, value, reason):
     handler = failing(0)
-    consumer = make_consumer(handler)
+    consumer = make_consumer(fakes, handler)
     assert consumer.handle(FakeMessage(value)) is True
     assert handler.calls == []
     ((_, _, written, headers),) = fakes["producer"].written
     assert written == value
-    assert headers[bus.consumer.H_ERROR_CLASS] == "EnvelopeError"
-    assert reason in headers[bus.consumer.H_ERROR_MESSAGE]
+    assert headers[dead_letters.H_ERROR_CLASS] == "EnvelopeError"
+    assert reason in headers[dead_letters.H_ERROR_MESSAGE]
     assert fakes["consumer"].commits == [(0, 1)]
 
 
 @pytest.mark.parametrize("raise_locally", [True, False])
 def test_a_message_too_large_for_the_dead_letter_topic_goes_as_a_truncated_copy(fakes,
                                                                                raise_locally):
-    consumer = make_consumer(failing(0))
+    consumer = make_consumer(fakes, failing(0))
     dlq = fakes["producer"]
     dlq.raise_locally = raise_locally  # librdkafka's own size check, or the broker's
     dlq.fail = lambda value, attempt: (KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)
@@ -288,17 +288,17 @@ def test_a_message_too_large_for_the_dead_letter_topic_goes_as_a_truncated_copy(
     assert consumer.handle(FakeMessage(huge, key=b"k" * 200_000)) is True
     ((_, key, value, headers),) = dlq.written
     assert value == huge[:65536] and key == b"k" * 65536
-    assert headers[bus.consumer.H_TRUNCATED] == "true"
-    assert headers[bus.consumer.H_ORIGINAL_SIZE] == "1048576"
-    assert "MSG_SIZE_TOO_LARGE" in headers[bus.consumer.H_TRUNCATED_REASON]
-    assert "not UTF-8" in headers[bus.consumer.H_ERROR_MESSAGE]
+    assert headers[dead_letters.H_TRUNCATED] == "true"
+    assert headers[dead_letters.H_ORIGINAL_SIZE] == "1048576"
+    assert "MSG_SIZE_TOO_LARGE" in headers[dead_letters.H_TRUNCATED_REASON]
+    assert "not UTF-8" in headers[dead_letters.H_ERROR_MESSAGE]
     assert "trace" not in headers  # the original headers could be what is too large
     assert fakes["consumer"].commits == [(0, 1)]
 
 
 def test_a_failed_dead_letter_write_is_retried_without_committing(fakes):
     health = []
-    consumer = make_consumer(failing(0), health)
+    consumer = make_consumer(fakes, failing(0), health)
     dlq, kafka = fakes["producer"], fakes["consumer"]
     dlq.fail = lambda value, attempt: (KafkaError(KafkaError._MSG_TIMED_OUT) if attempt <= 3
                                        else None)
@@ -314,7 +314,7 @@ def test_a_failed_dead_letter_write_is_retried_without_committing(fakes):
 
 def test_a_stop_during_retries_commits_nothing(fakes):
     stop = threading.Event()
-    consumer = make_consumer(failing(10**9))
+    consumer = make_consumer(fakes, failing(10**9))
     kafka = fakes["consumer"]
     kafka.on_poll = lambda k: stop.set() if k.polls_while_paused >= 3 else None
     assert consumer.handle(FakeMessage(encode(EVENT), offset=5), stop) is False
@@ -329,7 +329,7 @@ def test_a_stop_keeps_what_was_handled_before_the_stuck_message(fakes):
     def handler(event, meta):
         if down:
             raise ConnectionError("down")
-    consumer = make_consumer(handler)
+    consumer = make_consumer(fakes, handler)
     kafka = fakes["consumer"]
     assert consumer.handle(FakeMessage(encode(EVENT), offset=4))
     down.append(True)
@@ -345,7 +345,7 @@ def failing_forever(event, meta):
 
 def test_a_revoked_partition_gives_the_retry_up(fakes):
     health = []
-    consumer = make_consumer(failing_forever, health)
+    consumer = make_consumer(fakes, failing_forever, health)
     kafka = fakes["consumer"]
     kafka.on_poll = lambda k: (k.on_revoke(k, [TopicPartition(TOPIC, 0)])
                                if k.polls_while_paused == 2 else None)
@@ -356,7 +356,7 @@ def test_a_revoked_partition_gives_the_retry_up(fakes):
 
 
 def test_revoked_partitions_are_committed_then_forgotten(fakes):
-    consumer = make_consumer(failing(0))
+    consumer = make_consumer(fakes, failing(0))
     kafka = fakes["consumer"]
     consumer.handle(FakeMessage(encode(EVENT), offset=4, partition=0))
     consumer.handle(FakeMessage(encode(EVENT), offset=9, partition=1))
@@ -368,7 +368,7 @@ def test_revoked_partitions_are_committed_then_forgotten(fakes):
 
 
 def test_a_message_from_a_newly_assigned_partition_during_the_wait_is_rewound(fakes):
-    consumer = make_consumer(failing(3))
+    consumer = make_consumer(fakes, failing(3))
     kafka = fakes["consumer"]
     kafka.queue.append(FakeMessage(encode(EVENT), offset=11, partition=2))
     consumer.handle(FakeMessage(encode(EVENT), offset=5))
@@ -390,7 +390,7 @@ def test_the_run_loop_raises_only_on_a_fatal_consumer_error(fakes):
         def __str__(self):
             return "fatal" if self._fatal else "transport"
 
-    consumer = make_consumer(failing(0, PermanentError("no")))
+    consumer = make_consumer(fakes, failing(0, PermanentError("no")))
     kafka = fakes["consumer"]
     kafka.queue += [FakeMessage(None, error=Error(False)), FakeMessage(b"\x00garbage", offset=1),
                     FakeMessage(encode(EVENT), offset=2), FakeMessage(None, error=Error(True))]
@@ -402,13 +402,13 @@ def test_the_run_loop_raises_only_on_a_fatal_consumer_error(fakes):
 def test_a_failing_health_callback_does_not_stop_consumption(fakes):
     def on_health(serving, reason):
         raise RuntimeError("health endpoint broken")
-    consumer = EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", failing(2),
+    consumer = EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", failing(2), clients=fakes["clients"],
                              bootstrap="unused:9092", retry_backoff=0.001, on_health=on_health)
     assert consumer.handle(FakeMessage(encode(EVENT))) is True
 
 
-def test_clients_are_configured_to_recover_fast_and_stay_overridable(fakes, monkeypatch):
-    make_consumer(failing(0), extra_config={"session.timeout.ms": 6000},
+def test_clients_are_configured_to_recover_fast_and_stay_overridable(fakes):
+    make_consumer(fakes, failing(0), extra_config={"session.timeout.ms": 6000},
                   dlq_config={"message.timeout.ms": 2000})
     conf = fakes["consumer"].conf
     assert (conf["session.timeout.ms"], conf["heartbeat.interval.ms"]) == (6000, 2000)
@@ -418,9 +418,9 @@ def test_clients_are_configured_to_recover_fast_and_stay_overridable(fakes, monk
     assert dlq_conf["message.timeout.ms"] == 2000
 
     made = []
-    monkeypatch.setattr(bus_producer, "Producer", lambda conf: made.append(conf) or FakeProducer(conf))
     with bus_producer.EventProducer(TOPIC, "order_id", bootstrap="127.0.0.1:1",
-                                    extra_config={"reconnect.backoff.ms": 50}):
+                                    extra_config={"reconnect.backoff.ms": 50},
+                                    clients=KafkaClients(producer=lambda conf: made.append(conf) or FakeProducer(conf))):
         pass
     assert (made[0]["reconnect.backoff.ms"], made[0]["reconnect.backoff.max.ms"]) == (50, 1000)
 
@@ -428,7 +428,7 @@ def test_clients_are_configured_to_recover_fast_and_stay_overridable(fakes, monk
 # --- what an exporter reads: stats and lag ------------------------------------------------
 
 def test_stats_count_dead_letters_and_transient_retries(fakes):
-    consumer = make_consumer(failing(2))
+    consumer = make_consumer(fakes, failing(2))
     consumer.handle(FakeMessage(encode(EVENT)))
     assert (consumer.stats.dead_lettered, consumer.stats.retried) == (0, 2)
     dlq = fakes["producer"]
@@ -438,7 +438,7 @@ def test_stats_count_dead_letters_and_transient_retries(fakes):
 
 
 def test_lag_is_the_high_watermark_minus_the_next_offset_to_handle(fakes):
-    consumer = make_consumer(failing(0))
+    consumer = make_consumer(fakes, failing(0))
     kafka = fakes["consumer"]
     kafka.assigned = [0, 1, 2]
     kafka.watermarks = {0: (0, 10), 1: (5, 8), 2: (3, 3)}
@@ -449,7 +449,7 @@ def test_lag_is_the_high_watermark_minus_the_next_offset_to_handle(fakes):
 
 
 def test_the_polling_thread_measures_lag_at_most_every_max_age_and_keeps_what_it_cannot_read(fakes):
-    consumer = make_consumer(failing(0))
+    consumer = make_consumer(fakes, failing(0))
     kafka = fakes["consumer"]
     kafka.watermarks = {0: (0, 4)}
     assert consumer.lag() == {}  # nothing measured yet
@@ -469,7 +469,7 @@ def test_the_polling_thread_measures_lag_at_most_every_max_age_and_keeps_what_it
 
 def test_when_idle_the_position_past_a_transactions_commit_marker_is_committed(fakes):
     """The gate writes in transactions: a commit marker follows its records in each partition."""
-    consumer = make_consumer(failing(0))
+    consumer = make_consumer(fakes, failing(0))
     kafka = fakes["consumer"]
     kafka.queue.append(FakeMessage(encode(EVENT), offset=4, partition=0))
     kafka.watermarks = {0: (0, 6)}  # offset 5 is the marker
@@ -514,8 +514,8 @@ def recording_batch_handler(refuse=(), fail_times=0, refuse_whole_batch_with=Non
     return handle
 
 
-def make_batch_consumer(handler, health=None, **kwargs):
-    return EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", batch_handler=handler,
+def make_batch_consumer(fakes, handler, health=None, **kwargs):
+    return EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", batch_handler=handler, clients=fakes["clients"],
                          bootstrap="127.0.0.1:1", retry_backoff=0.001, max_backoff=0.004,
                          on_health=lambda serving, reason: health.append((serving, reason))
                          if health is not None else None, **kwargs)
@@ -544,7 +544,7 @@ def test_either_a_handler_or_a_batch_handler(fakes):
 
 def test_a_batch_handler_gets_what_has_arrived_and_one_commit_per_batch(fakes):
     handler = recording_batch_handler()
-    consumer = make_batch_consumer(handler, max_batch=3)
+    consumer = make_batch_consumer(fakes, handler, max_batch=3)
     kafka = fakes["consumer"]
     kafka.queue += [FakeMessage(event(f"o-{n}"), offset=n, partition=n % 2) for n in range(5)]
     run_until_drained(consumer, kafka)
@@ -554,47 +554,47 @@ def test_a_batch_handler_gets_what_has_arrived_and_one_commit_per_batch(fakes):
 
 def test_items_a_batch_handler_refuses_are_dead_lettered_and_the_rest_committed(fakes):
     handler = recording_batch_handler(refuse={"o-1"})
-    consumer = make_batch_consumer(handler)
+    consumer = make_batch_consumer(fakes, handler)
     kafka = fakes["consumer"]
     kafka.queue += [FakeMessage(event("o-0"), offset=0), FakeMessage(b"not json", offset=1, key=b"bad"),
                     FakeMessage(event("o-1"), offset=2), FakeMessage(event("o-3"), offset=3)]
     run_until_drained(consumer, kafka)
     assert handler.batches == [["o-0", "o-1", "o-3"]]  # the undecodable one never reaches it
     dead = fakes["producer"].written
-    assert [headers[bus.consumer.H_ORIGIN_OFFSET] for _, _, _, headers in dead] == ["1", "2"]
-    assert "o-1 is refused" in dead[1][3][bus.consumer.H_ERROR_MESSAGE]
+    assert [headers[dead_letters.H_ORIGIN_OFFSET] for _, _, _, headers in dead] == ["1", "2"]
+    assert "o-1 is refused" in dead[1][3][dead_letters.H_ERROR_MESSAGE]
     assert kafka.commits == [(0, 4)]
 
 
 def test_a_batch_refused_whole_is_handed_over_one_at_a_time_to_find_the_culprit(fakes):
     handler = recording_batch_handler(refuse_whole_batch_with="o-1")
-    consumer = make_batch_consumer(handler)
+    consumer = make_batch_consumer(fakes, handler)
     kafka = fakes["consumer"]
     kafka.queue += [FakeMessage(event(f"o-{n}"), offset=n) for n in range(3)]
     run_until_drained(consumer, kafka)
     assert handler.batches == [["o-0", "o-1", "o-2"], ["o-0"], ["o-1"], ["o-2"]]
     dead = fakes["producer"].written
-    assert [headers[bus.consumer.H_ORIGIN_OFFSET] for _, _, _, headers in dead] == ["1"]
+    assert [headers[dead_letters.H_ORIGIN_OFFSET] for _, _, _, headers in dead] == ["1"]
     assert kafka.commits == [(0, 3)]
 
 
 def test_a_failed_batch_is_retried_whole_and_its_dead_letters_are_written_once(fakes):
     handler = recording_batch_handler(refuse={"o-0", "o-1"})
-    consumer = make_batch_consumer(handler)
+    consumer = make_batch_consumer(fakes, handler)
     kafka, dlq = fakes["consumer"], fakes["producer"]
     # The first refused item's dead letter is written, the second's fails once: the batch is
     # retried, and the first is not written again.
     dlq.fail = lambda value, attempt: KafkaError(KafkaError._MSG_TIMED_OUT) if attempt == 2 else None
     assert consumer.handle_batch([FakeMessage(event(f"o-{n}"), offset=n) for n in range(3)]) is True
     assert len(handler.batches) == 2
-    assert [headers[bus.consumer.H_ORIGIN_OFFSET] for _, _, _, headers in dlq.written] == ["0", "1"]
+    assert [headers[dead_letters.H_ORIGIN_OFFSET] for _, _, _, headers in dlq.written] == ["0", "1"]
     assert kafka.commits == [(0, 3)] and consumer.stats.retried == 1
 
 
 def test_a_batch_stuck_on_a_transient_failure_keeps_the_messages_of_partitions_still_ours(fakes):
     health = []
     handler = recording_batch_handler(fail_times=3)
-    consumer = make_batch_consumer(handler, health)
+    consumer = make_batch_consumer(fakes, handler, health)
     kafka = fakes["consumer"]
     kafka.assigned = [0, 1]
     kafka.queue += [FakeMessage(event("o-0"), offset=0, partition=0), FakeMessage(event("o-1"), offset=0, partition=1)]
@@ -615,7 +615,7 @@ def test_a_batch_stuck_on_a_transient_failure_keeps_the_messages_of_partitions_s
 
 def test_a_stop_during_a_batch_retry_commits_nothing(fakes):
     stop = threading.Event()
-    consumer = make_batch_consumer(recording_batch_handler(fail_times=10**9))
+    consumer = make_batch_consumer(fakes, recording_batch_handler(fail_times=10**9))
     kafka = fakes["consumer"]
     kafka.on_poll = lambda k: stop.set() if k.polls_while_paused >= 2 else None
     assert consumer.handle_batch([FakeMessage(event(f"o-{n}"), offset=n) for n in range(3)], stop) is False

@@ -123,9 +123,9 @@ def test_list_line_of_a_connect_dead_letter():
                     "  class.name=org.apache.kafka.connect.json.JsonConver...  value=(tombstone)")  # 40 chars
 
 
-def test_list_line_shortens_long_errors_and_unknown_origin():
-    d = letter([("dlq.error.message", b"m" * 100)])
-    assert dl.format_line(d) == f"0:4  key=o-1  origin=?[?]@?  ?: {'m' * 60}...  value={{\"payload\":1}}"
+def test_list_line_shows_the_whole_reason_and_an_unknown_origin():
+    d = letter([("dlq.error.message", b"m" * 300 + b"\nend")])
+    assert dl.format_line(d) == f"0:4  key=o-1  origin=?[?]@?  ?: {'m' * 300}\\nend  value={{\"payload\":1}}"
 
 
 def test_json_form():

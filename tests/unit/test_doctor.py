@@ -710,8 +710,8 @@ def test_unreadable_inputs(tmp_path, capsys):
 def test_a_record_from_a_topic(monkeypatch, capsys):
     asked = []
 
-    def read_record(bootstrap, topic, partition, offset):
-        asked.append((bootstrap, topic, partition, offset))
+    def read_record(client, topic, partition, offset):
+        asked.append((client["bootstrap.servers"], topic, partition, offset))
         return COURSE_ENVELOPE.encode()
     monkeypatch.setattr(doctor, "read_record", read_record)
     assert doctor.main(["--topic", "orders", "--offset", "2:17", "--bootstrap", "h:9"], doctor_database()) == 1

@@ -8,6 +8,7 @@ from confluent_kafka.serialization import Deserializer, MessageField, Serializat
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus import producer as bus_producer
+from bus.clients import KafkaClients
 from bus.envelope import EnvelopeError, decode, encode
 from bus.envelope.serde import EnvelopeDeserializer, EnvelopeSerializer
 from ordersync.order.v1 import order_event_pb2
@@ -79,10 +80,10 @@ class RecordingProducer:
         return 0
 
 
-def test_event_producer_publishes_what_the_serializer_writes(monkeypatch):
+def test_event_producer_publishes_what_the_serializer_writes():
     made = []
-    monkeypatch.setattr(bus_producer, "Producer", lambda conf: made.append(RecordingProducer(conf)) or made[-1])
-    with bus_producer.EventProducer("orders", "order_id", bootstrap="127.0.0.1:1") as producer:
+    clients = KafkaClients(producer=lambda conf: made.append(RecordingProducer(conf)) or made[-1])
+    with bus_producer.EventProducer("orders", "order_id", bootstrap="127.0.0.1:1", clients=clients) as producer:
         assert producer.publish(ORDER) == (0, 7)
     assert made[0].values == [EnvelopeSerializer()(ORDER, VALUE)]
     assert decode(made[0].values[0], OrderPlaced) == ORDER

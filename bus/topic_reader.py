@@ -1,0 +1,74 @@
+"""Reading a range of a topic once, as tools do: assign(), no group joined, nothing committed.
+
+The dead-letter tools, the doctor (one record at P:O), the demo and the tests read topics this way,
+through read_range; a consumer that follows a topic is an EventConsumer instead.
+"""
+
+import time
+from collections.abc import Iterator
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from bus.clients import LIBRDKAFKA, KafkaClients
+
+
+class NoSuchTopic(Exception):
+    """The topic does not exist (yet)."""
+
+
+class NoSuchPartition(Exception):
+    """A partition asked for is not one of the topic's."""
+
+
+class ReadTimeout(Exception):
+    """The range could not be read to its end in time."""
+
+
+def read_range(client: dict, topic: str, starts: dict[int, int] | None = None, ends: dict[int, int] | None = None,
+               timeout: float = 60.0, clients: KafkaClients = LIBRDKAFKA) -> Iterator:
+    """Yield the records of `topic` from `starts` ({partition: offset}: only those partitions;
+    default every partition from its first offset) up to `ends` (default: the end each partition
+    had when called), partition by partition in offset order as they come.
+
+    `client`: the librdkafka settings of the process's clients (bootstrap servers, credentials:
+    ordersync.config.Settings.kafka_client()). Raises NoSuchTopic, NoSuchPartition, ReadTimeout, or KafkaException
+    on a fatal error. read_committed: a transaction's aborted records and markers are skipped."""
+    c = clients.consumer({**client, "group.id": "ordersync-topic-reader", "enable.auto.commit": False,
+                          "isolation.level": "read_committed"})
+    try:
+        meta = c.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or (meta.error is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+            raise NoSuchTopic(f"no topic {topic}")
+        if meta.error is not None:
+            raise KafkaException(meta.error)
+        missing = sorted(set(starts or ()) - set(meta.partitions))
+        if missing:
+            raise NoSuchPartition(f"{topic} has no partition {missing[0]} (it has {len(meta.partitions)})")
+        left, assignment = {}, []
+        for p in sorted(meta.partitions):
+            if starts is not None and p not in starts:
+                continue
+            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            first = low if starts is None else max(low, starts[p])
+            last = high if ends is None or p not in ends else min(high, ends[p])
+            if first < last:
+                left[p] = last
+                assignment.append(TopicPartition(topic, p, first))
+        c.assign(assignment)
+        deadline = time.monotonic() + timeout
+        while left:
+            if time.monotonic() > deadline:
+                raise ReadTimeout(f"could not read {topic} to its end within {timeout:.0f}s")
+            for m in c.consume(500, 0.5):
+                if m.error():
+                    if m.error().fatal():
+                        raise KafkaException(m.error())
+                    continue
+                if m.offset() < left.get(m.partition(), -1):
+                    yield m
+            # A position steps over what is no record (markers), so it tells when a range is done.
+            for tp in c.position([TopicPartition(topic, p) for p in left]):
+                if tp.offset >= left[tp.partition]:
+                    del left[tp.partition]
+    finally:
+        c.close()
