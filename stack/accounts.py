@@ -74,9 +74,16 @@ def env_for(settings: Settings, account: Account | None) -> dict[str, str]:
 
 
 def mariadb_grants(settings: Settings) -> dict[str, str]:
-    """The values of stack/config/mariadb-accounts.sql: each account's name and password."""
+    """The values of stack/config/mariadb-accounts.sql: each account's name, and ACCOUNTS, the
+    statements that create them, set their passwords and revoke what they had."""
     values = {"ORDERS_DB": settings.orders_db, "CATALOG_DB": settings.catalog_db, "GATE_DB": settings.gate_db}
+    statements = []
     for role, account in (("SINK", SINK), ("ORDER", ORDER), ("CATALOG", CATALOG), ("GATE", GATE)):
-        values[f"{role}_USER"] = account.mariadb_user
-        values[f"{role}_PASSWORD"] = settings.secret(f"mariadb.{account.mariadb_user}")
+        user, password = account.mariadb_user, settings.secret(f"mariadb.{account.mariadb_user}").replace("'", "''")
+        values[f"{role}_USER"] = user
+        hosts = [f"'{user}'@'{host}'" for host in ("%", "localhost")]
+        statements += [f"CREATE USER IF NOT EXISTS {h} IDENTIFIED BY '{password}';" for h in hosts]
+        statements += [f"ALTER USER {h} IDENTIFIED BY '{password}';" for h in hosts]
+        statements.append(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {', '.join(hosts)};")
+    values["ACCOUNTS"] = "\n".join(statements)
     return values

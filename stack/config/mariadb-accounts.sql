@@ -1,25 +1,7 @@
 -- Secured stacks only (appended to mariadb-init.sql): one account per part, least privilege.
--- REVOKE first, so that a grant removed here is removed from a running stack's accounts too.
-CREATE USER IF NOT EXISTS '${SINK_USER}'@'%' IDENTIFIED BY '${SINK_PASSWORD}';
-CREATE USER IF NOT EXISTS '${SINK_USER}'@'localhost' IDENTIFIED BY '${SINK_PASSWORD}';
-ALTER USER '${SINK_USER}'@'%' IDENTIFIED BY '${SINK_PASSWORD}';
-ALTER USER '${SINK_USER}'@'localhost' IDENTIFIED BY '${SINK_PASSWORD}';
-CREATE USER IF NOT EXISTS '${ORDER_USER}'@'%' IDENTIFIED BY '${ORDER_PASSWORD}';
-CREATE USER IF NOT EXISTS '${ORDER_USER}'@'localhost' IDENTIFIED BY '${ORDER_PASSWORD}';
-ALTER USER '${ORDER_USER}'@'%' IDENTIFIED BY '${ORDER_PASSWORD}';
-ALTER USER '${ORDER_USER}'@'localhost' IDENTIFIED BY '${ORDER_PASSWORD}';
-CREATE USER IF NOT EXISTS '${CATALOG_USER}'@'%' IDENTIFIED BY '${CATALOG_PASSWORD}';
-CREATE USER IF NOT EXISTS '${CATALOG_USER}'@'localhost' IDENTIFIED BY '${CATALOG_PASSWORD}';
-ALTER USER '${CATALOG_USER}'@'%' IDENTIFIED BY '${CATALOG_PASSWORD}';
-ALTER USER '${CATALOG_USER}'@'localhost' IDENTIFIED BY '${CATALOG_PASSWORD}';
-CREATE USER IF NOT EXISTS '${GATE_USER}'@'%' IDENTIFIED BY '${GATE_PASSWORD}';
-CREATE USER IF NOT EXISTS '${GATE_USER}'@'localhost' IDENTIFIED BY '${GATE_PASSWORD}';
-ALTER USER '${GATE_USER}'@'%' IDENTIFIED BY '${GATE_PASSWORD}';
-ALTER USER '${GATE_USER}'@'localhost' IDENTIFIED BY '${GATE_PASSWORD}';
-REVOKE ALL PRIVILEGES, GRANT OPTION FROM '${SINK_USER}'@'%', '${SINK_USER}'@'localhost';
-REVOKE ALL PRIVILEGES, GRANT OPTION FROM '${ORDER_USER}'@'%', '${ORDER_USER}'@'localhost';
-REVOKE ALL PRIVILEGES, GRANT OPTION FROM '${CATALOG_USER}'@'%', '${CATALOG_USER}'@'localhost';
-REVOKE ALL PRIVILEGES, GRANT OPTION FROM '${GATE_USER}'@'%', '${GATE_USER}'@'localhost';
+-- First each account is created, given its password and stripped of what it had (written by
+-- stack/accounts.py), so that a grant removed here is removed from a running stack's accounts too.
+${ACCOUNTS}
 -- The sink writes orders_db only (CREATE/ALTER/INDEX: the sink's schema evolution).
 GRANT SELECT, INSERT, UPDATE, CREATE, ALTER, INDEX ON ${ORDERS_DB}.* TO '${SINK_USER}'@'%', '${SINK_USER}'@'localhost';
 -- The Order service reads it only.
