@@ -14,23 +14,43 @@ BUF         := $(TOOLS)/npm/node_modules/.bin/buf
 GRPCURL_VERSION := v1.9.4
 GHZ_VERSION     := v0.120.0
 BUF_VERSION     := 1.75.0
+# The Go plugins of protos/buf.gen.yaml (the README's Go example; tests/integration/test_go_stubs.py).
+PROTOC_GEN_GO      := $(TOOLS)/bin/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(TOOLS)/bin/protoc-gen-go-grpc
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 PROTOS      := $(shell find protos tests/protos -name '*.proto' 2>/dev/null)
 
-.PHONY: help setup system jars tools protos stack-up stack-down stack-status \
+.PHONY: help setup system jars tools go-plugins protos stack-up stack-down stack-status \
         services-up services-down run test lint unit bench clean status \
         cluster-up cluster-down cluster-status test-cluster
 
 help:
-	@echo "make run          install what is missing, start everything, run the demo"
-	@echo "make test         install what is missing, run the whole test suite"
-	@echo "make stack-up | stack-down | stack-status   MariaDB, Kafka, Connect (and the services)"
-	@echo "make services-up | services-down             the demo's gRPC services"
-	@echo "make status       parts, connectors, consumer lag, dead letters, service health"
-	@echo "make cluster-up | cluster-down | cluster-status   3 brokers, 2 workers, 2 Catalogs, 2 Orders, secured"
-	@echo "make test-cluster the cluster's tests (node loss under load, refusals) on a private cluster"
-	@echo "make bench        run the benchmarks in bench/"
-	@echo "make dlq          list the dead letters (replay: $(PY) -m ops.dead_letters replay --help)"
-	@echo "make doctor FILE=envelope.json   what JsonConverter and the sink do with it (FILE=- for stdin)"
+	@echo "make run            install what is missing, start the stack and the services, run the demo"
+	@echo "make test           install what is missing, lint, run the whole test suite on a private stack"
+	@echo "make setup          install what is missing: Python packages, MariaDB, jars, tools, stubs"
+	@echo "make system         MariaDB from Debian's packages (when it is not installed yet)"
+	@echo "make jars           Kafka, Connect, the Debezium JDBC sink and the MariaDB driver from Maven Central"
+	@echo "make tools          grpcurl, ghz, buf and the Go protoc plugins into $(TOOLS)/"
+	@echo "make go-plugins     protoc-gen-go and protoc-gen-go-grpc into $(TOOLS)/bin (for protos/buf.gen.yaml)"
+	@echo "make protos         the Python stubs of protos/ into gen/ (never edited)"
+	@echo "make stack-up       MariaDB, Kafka, Connect, the tables and the sink connector"
+	@echo "make stack-down     the services, then Connect, Kafka and MariaDB (only what the project started)"
+	@echo "make stack-status   each part of the stack: pid, port, health"
+	@echo "make services-up    the gate, the Catalog and the Order instances"
+	@echo "make services-down  the services started by make run or make services-up"
+	@echo "make status         parts, connectors, consumer lag, dead letters, service health"
+	@echo "make dlq            list the dead letters (replay: $(PY) -m ops.dead_letters replay --help)"
+	@echo "make doctor FILE=envelope.json   whether the system takes an envelope, and why not (FILE=- for stdin)"
+	@echo "make lint           ruff and mypy"
+	@echo "make unit           the unit tests only (no servers)"
+	@echo "make bench          the benchmarks in bench/"
+	@echo "make cluster-up     3 brokers, 2 workers, 2 gates, 2 Catalogs, 2 Orders, secured, in $(TOOLS)/cluster/"
+	@echo "make cluster-down   stop the cluster"
+	@echo "make cluster-status every part of the cluster, each broker and worker, the Catalog group, the ISR"
+	@echo "make test-cluster   the cluster's tests (node loss under load, refusals) on a private cluster"
+	@echo "make clean          stop everything, then delete $(TOOLS)/ $(VENV)/ gen/ (downloads too)"
+	@echo "make help           this list"
 
 setup: $(VENV)/.installed system jars tools protos
 
@@ -52,8 +72,8 @@ $(TOOLS)/jars.stamp: stack/pom.xml stack/fetch_jars.sh
 	bash stack/fetch_jars.sh
 	touch $@
 
-# grpcurl and ghz (Go module proxy) and buf (npm registry), pinned, under .stack/.
-tools: $(GRPCURL) $(GHZ) $(BUF)
+# grpcurl, ghz and the Go protoc plugins (Go module proxy) and buf (npm registry), pinned, under .stack/.
+tools: $(GRPCURL) $(GHZ) $(BUF) go-plugins
 $(GRPCURL):
 	@echo "setup: building grpcurl $(GRPCURL_VERSION) (first time: about a minute)"
 	GOBIN=$(CURDIR)/$(TOOLS)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
@@ -64,6 +84,14 @@ $(GHZ):
 $(BUF):
 	@echo "setup: buf $(BUF_VERSION) from npm"
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/npm @bufbuild/buf@$(BUF_VERSION)
+# The local plugins of protos/buf.gen.yaml: Go stubs of the contract with buf, for another service.
+go-plugins: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
+$(PROTOC_GEN_GO):
+	@echo "setup: building protoc-gen-go $(PROTOC_GEN_GO_VERSION)"
+	GOBIN=$(CURDIR)/$(TOOLS)/bin go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(PROTOC_GEN_GO_GRPC):
+	@echo "setup: building protoc-gen-go-grpc $(PROTOC_GEN_GO_GRPC_VERSION)"
+	GOBIN=$(CURDIR)/$(TOOLS)/bin go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
 # Python stubs for every proto, generated into gen/ (never edited by hand).
 protos: gen/.stamp

@@ -1,5 +1,6 @@
 """The contract in protos/ is lint-clean by buf's STANDARD rules and compiles."""
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -23,6 +24,18 @@ def test_buf_lint_catches_a_violation(tmp_path):
     result = subprocess.run([str(BUF), "lint"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "ENUM_ZERO_VALUE_SUFFIX" in result.stdout or "_UNSPECIFIED" in result.stdout, result.stdout
+
+
+def test_every_proto_has_a_go_package_in_the_one_layout():
+    """buf's managed-mode layout (protos/buf.gen.yaml): module + gen/go + the package's folders, named
+    by its last two parts; tests/integration/test_go_stubs.py generates and compiles them."""
+    protos = sorted((ROOT / "protos").rglob("*.proto"))
+    assert len(protos) >= 3
+    for proto in protos:
+        text = proto.read_text()
+        parts = re.search(r"^package ([\w.]+);", text, re.MULTILINE)[1].split(".")
+        go_package = f"github.com/ordersync/ordersync/gen/go/{'/'.join(parts)};{''.join(parts[-2:])}"
+        assert f'option go_package = "{go_package}";' in text, proto
 
 
 def test_generated_stubs_expose_both_services():
