@@ -22,12 +22,13 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 PROTOS      := $(shell find protos tests/protos -name '*.proto' 2>/dev/null)
 
 .PHONY: help setup system jars tools go-plugins protos stack-up stack-down stack-status \
-        services-up services-down run test lint unit bench clean status \
+        services-up services-down run test lint unit bench clean status reset \
         cluster-up cluster-down cluster-status test-cluster
 
 help:
 	@echo "make run            install what is missing, start the stack and the services, run the demo"
 	@echo "make test           install what is missing, lint, run the whole test suite on a private stack"
+	@echo "make reset          empty the demo's orders, topics and tables, stock back to seed (on the running stack)"
 	@echo "make setup          install what is missing: Python packages, MariaDB, jars, tools, stubs"
 	@echo "make system         MariaDB from Debian's packages (when it is not installed yet)"
 	@echo "make jars           Kafka, Connect, the Debezium JDBC sink and the MariaDB driver from Maven Central"
@@ -126,6 +127,11 @@ services-down:
 
 run: stack-up
 	$(PY) -m demo.run
+
+# The demo's data emptied on the running stack of `make run` (STACK_DIR): what it does, stack/reset.py.
+# Nothing to install first: the stack it empties runs, so `make run` or `make stack-up` did that.
+reset:
+	$(PY) -m stack reset
 
 # Lint and types first (seconds), then the tests on a private stack of their own (own ports
 # and data dir under .stack/private/), so they never touch what `make run` shows.

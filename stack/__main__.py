@@ -5,6 +5,7 @@
     python -m stack services-down
     python -m stack down          services, then the stack (Connect first, MariaDB last)
     python -m stack status        each part: pid, port, health; exit 1 if one is down
+    python -m stack reset         the demo's data emptied on the running stack (stack/reset.py)
 
 Every setting comes from the environment (ordersync.config): STACK_DIR, the
 ports, topic, databases and table; KAFKA_BROKERS, CONNECT_WORKERS, CATALOG_INSTANCES
@@ -14,10 +15,11 @@ import sys
 
 from connect.register import ConnectorError
 from ordersync.config import Settings, exits_on_bad_setting
+from stack import reset
 from stack.process import StackError
 from stack.topology import Topology
 
-COMMANDS = ("up", "down", "status", "services-up", "services-down")
+COMMANDS = ("up", "down", "status", "services-up", "services-down", "reset")
 
 
 @exits_on_bad_setting
@@ -36,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
             topology.services_down()
         elif argv[0] == "down":
             topology.down()
+        elif argv[0] == "reset":
+            reset.reset(topology)
         else:
             report = topology.status()
             for part in report:
