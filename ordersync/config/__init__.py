@@ -120,7 +120,12 @@ def _in_port_range(port: int) -> bool:
 
 
 def _ports(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in text.split(",") if p.strip())
+    """At least one port: a variable set to none is a mistake (in code, () is no Order instance at all,
+    as Topology.private(orders=0) makes)."""
+    ports = tuple(int(p) for p in text.split(",") if p.strip())
+    if not ports:
+        raise ValueError("no port")
+    return ports
 
 
 def _claim(users: dict[int, str], port: int, user: str, variable: str, value: str) -> None:
@@ -154,7 +159,7 @@ PATH = Kind("a folder", Path)
 PORT = Kind("a port number 1-65535", int, _in_port_range)
 PORT_OR_NONE = Kind("a port number 1-65535, or 0 for none", int, lambda port: port == 0 or _in_port_range(port))
 PORTS = Kind("one or more distinct port numbers 1-65535, comma-separated", _ports,
-             lambda ports: bool(ports) and len(set(ports)) == len(ports) and all(map(_in_port_range, ports)))
+             lambda ports: len(set(ports)) == len(ports) and all(map(_in_port_range, ports)))
 PORT_OFFSET = Kind("0 (no exporter) or a number 1-65534 added to each gRPC port", int, lambda n: 0 <= n <= 65534)
 COUNT = Kind("a whole number, at least 1", int, lambda n: n >= 1)
 SECONDS = Kind("a number of seconds greater than 0", float, lambda s: 0 < s < math.inf)

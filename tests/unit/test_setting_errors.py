@@ -120,8 +120,9 @@ def test_a_run_of_ports_fits_below_65536():
 def test_settings_built_in_code_are_checked_too():
     with pytest.raises(SettingError, match=r"^KAFKA_PORT='0': expected a port number 1-65535$"):
         Settings(kafka_port=0)
-    with pytest.raises(SettingError, match="^ORDER_PORTS=''"):
-        dataclasses.replace(Settings(), order_ports=())
+    with pytest.raises(SettingError, match="^ORDER_PORTS='50051,50051'"):
+        dataclasses.replace(Settings(), order_ports=(50051, 50051))
+    assert Settings(order_ports=()).order_ports == ()  # no Order instance (Topology.private(orders=0))
 
 
 def test_good_values_still_read():
