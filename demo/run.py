@@ -111,7 +111,7 @@ def show_a_refusal(settings: Settings) -> None:
     if producer.flush(15):
         raise TimeoutError(f"the course's envelope was not acknowledged by {settings.orders_topic}")
     print(f"\nThe course's hand-written envelope, published to {settings.orders_topic} as it is (key {key}):")
-    letter = wait_for(lambda: next((d for d in read_dead_letters(settings.kafka_bootstrap, settings.rejected_topic)
+    letter = wait_for(lambda: next((d for d in read_dead_letters(settings.kafka_client(), settings.rejected_topic)
                                     if d.key == key.encode()), None), 60, "the gate to decide on it")
     print(f"  refused by the gate into {settings.rejected_topic} ({letter.position}): {letter.error_class}: "
           f"{letter.error_message}")

@@ -12,7 +12,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from connect import rest
-from ordersync.config import HOST, Settings
+from ordersync.config import HOST, Settings, exits_on_bad_setting
 
 TIMEOUT_S = 5
 
@@ -80,6 +80,7 @@ def isr_report(admin: AdminClient, topic: str) -> tuple[list[str], bool]:
     return lines, ok
 
 
+@exits_on_bad_setting
 def main() -> int:
     settings = Settings.from_env()
     ok = True

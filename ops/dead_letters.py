@@ -28,7 +28,7 @@ from confluent_kafka import KafkaException
 from bus import dead_letters as contract
 from bus.clients import LIBRDKAFKA, KafkaClients
 from bus.topic_reader import NoSuchTopic, ReadTimeout, read_range
-from ordersync.config import Settings
+from ordersync.config import Settings, exits_on_bad_setting
 
 H_REPLAYED_FROM = "replayed.from"
 
@@ -329,6 +329,7 @@ def _record_ack(acks: dict, marker: str):
     return on_delivery
 
 
+@exits_on_bad_setting
 def main(argv=None) -> int:
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(prog="python -m ops.dead_letters",

@@ -49,7 +49,7 @@ from bus.envelope import to_envelope
 from bus.envelope.schema import TIMESTAMP, connect_schema
 from bus.topic_reader import NoSuchPartition, NoSuchTopic, ReadTimeout, read_range
 from ops.connect_json import Problem, diagnose, dumps, fix, key_fields, parse
-from ordersync.config import ROOT, Settings
+from ordersync.config import ROOT, Settings, exits_on_bad_setting
 from ordersync.contract import sql
 from ordersync.gate.first_events import ReadOnlyLookups
 from ordersync.gate.verdict import (
@@ -300,6 +300,7 @@ def read_record(client: dict, topic: str, partition: int, offset: int, timeout: 
                      "start, or no record there (a transaction marker)")
 
 
+@exits_on_bad_setting
 def main(argv=None, database: Database | None = None) -> int:
     """The command line; `database` stands in for the real one of the settings (tests)."""
     parser = argparse.ArgumentParser(

@@ -10,7 +10,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from bus.lag import group_offsets
 from connect import rest
-from ordersync.config import Settings
+from ordersync.config import Settings, exits_on_bad_setting
 from stack.topology import Topology
 
 
@@ -69,6 +69,7 @@ def dead_letter_depth(consumer: Consumer, topic: str) -> str:
     return f"  {topic}: {depth}"
 
 
+@exits_on_bad_setting
 def main() -> int:
     settings = Settings.from_env()
     topology = Topology(settings)

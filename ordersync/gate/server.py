@@ -6,7 +6,7 @@ Each polled batch is decided by gate.verdict against the gate's database (gate.f
 then written in one Kafka transaction with the batch's offsets (bus.processor): an accepted
 event as our own canonical envelope, keyed by its order id, with the record's timestamp and
 headers; a refused record as it came, with the reason and its origin in the headers of
-bus.consumer's dead letters (so `ops.dead_letters` lists and replays them). A duplicate writes
+bus.dead_letters (so `ops.dead_letters` lists and replays them). A duplicate writes
 nothing. The gRPC health service says NOT_SERVING while the gate is stuck retrying a batch
 (its database or Kafka is down), and until it has registered its transactional producer.
 """
@@ -17,7 +17,7 @@ from collections import Counter
 
 import sqlalchemy as sa
 
-from bus import consumer as dead_letter
+from bus import dead_letters
 from bus.envelope import encode
 from bus.processor import ExactlyOnceProcessor, Output
 from ordersync.config import exits_on_bad_setting
@@ -30,9 +30,6 @@ log = logging.getLogger("gate")
 
 # Where an accepted event was on the orders topic (its dead letters say so in bus.consumer's names).
 H_ORIGIN_TOPIC, H_ORIGIN_PARTITION, H_ORIGIN_OFFSET = "origin.topic", "origin.partition", "origin.offset"
-# A record too large for the rejected topic goes there as its first 64 KiB (like the Catalog's).
-MAX_DEAD_LETTER_BYTES = 512 * 1024
-TRUNCATED_BYTES = 64 * 1024
 
 
 def transform_for(settings: config.GateSettings, store: GateStore):
@@ -59,21 +56,10 @@ def accepted(topic: str, m, event) -> Output:
 
 
 def rejected(topic: str, m, v: verdict.Verdict) -> Output:
-    headers = [*(m.headers() or ()),
-               (dead_letter.H_ERROR_CLASS, v.reason),
-               (dead_letter.H_ERROR_MESSAGE, v.message[:dead_letter.MAX_ERROR_MESSAGE]),
-               (dead_letter.H_ORIGIN_TOPIC, m.topic()),
-               (dead_letter.H_ORIGIN_PARTITION, str(m.partition())),
-               (dead_letter.H_ORIGIN_OFFSET, str(m.offset())),
-               (dead_letter.H_ATTEMPTS, "1")]
-    key, value = m.key(), m.value()
-    if len(value or b"") + len(key or b"") > MAX_DEAD_LETTER_BYTES:
-        # Its own headers go too: they could be what is large.
-        headers = headers[len(m.headers() or ()):] + [
-            (dead_letter.H_TRUNCATED, "true"), (dead_letter.H_ORIGINAL_SIZE, str(len(value or b""))),
-            (dead_letter.H_TRUNCATED_REASON, f"larger than {MAX_DEAD_LETTER_BYTES} bytes")]
-        key = key[:TRUNCATED_BYTES] if key is not None else None
-        value = (value or b"")[:TRUNCATED_BYTES]
+    reason = dead_letters.headers(v.reason, v.message, (m.topic(), m.partition(), m.offset()), attempts=1)
+    key, value, headers = m.key(), m.value(), [*(m.headers() or ()), *reason]
+    if dead_letters.too_large(key, value):
+        key, value, headers = dead_letters.truncated(key, value, reason, f"larger than {dead_letters.MAX_BYTES} bytes")
     return Output(topic, key, value, headers, m.timestamp()[1] if m.timestamp()[0] else None)
 
 
@@ -84,10 +70,10 @@ def counter_for(settings: config.GateSettings, gate_metrics: metrics.GateMetrics
         for out in outputs:
             if out.topic == settings.rejected_topic:
                 headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in out.headers}
-                refused[headers[dead_letter.H_ERROR_CLASS]] += 1
-                log.warning("refused %s[%s]@%s key=%s: %s", headers[dead_letter.H_ORIGIN_TOPIC],
-                            headers[dead_letter.H_ORIGIN_PARTITION], headers[dead_letter.H_ORIGIN_OFFSET],
-                            (out.key or b"")[:100].decode("utf-8", "replace"), headers[dead_letter.H_ERROR_MESSAGE])
+                refused[headers[dead_letters.H_ERROR_CLASS]] += 1
+                log.warning("refused %s[%s]@%s key=%s: %s", headers[dead_letters.H_ORIGIN_TOPIC],
+                            headers[dead_letters.H_ORIGIN_PARTITION], headers[dead_letters.H_ORIGIN_OFFSET],
+                            (out.key or b"")[:100].decode("utf-8", "replace"), headers[dead_letters.H_ERROR_MESSAGE])
         taken = sum(1 for out in outputs if out.topic == settings.accepted_topic)
         gate_metrics.records.labels(verdict.ACCEPTED).inc(taken)
         gate_metrics.records.labels(verdict.REFUSED).inc(sum(refused.values()))

@@ -147,8 +147,11 @@ def test_list_shows_both_kinds_of_dead_letters(topics, producer, kafka_bootstrap
     ]
 
     missing = f"test-dlq-missing-{uuid.uuid4().hex[:10]}"
-    assert cli(capsys, kafka_bootstrap, "list", "--topic", missing)[:2] == (
-        0, [f"# {missing}: 0 dead letters"])
+    code, out, err = cli(capsys, kafka_bootstrap, "list", "--topic", missing)
+    assert (code, out, err) == (1, [], f"error: no topic {missing} at {kafka_bootstrap}\n"), "a typo is an error"
+
+    code, out, _ = cli(capsys, kafka_bootstrap, "list", "--topic", dlq, "--key", "k-connect")
+    assert (code, len(out), out[1].startswith("0:1  key=k-connect")) == (0, 2, True)
 
 
 def test_replay_by_offset_twice_writes_once(topics, producer, kafka_bootstrap, capsys):
@@ -278,7 +281,7 @@ def test_nothing_matched_replays_nothing(topics, producer, kafka_bootstrap, caps
     assert (code, err) == (1, f"nothing replayed: no dead letter in {dlq} matched key nope\n")
     missing = f"test-dlq-missing-{uuid.uuid4().hex[:10]}"
     code, out, err = cli(capsys, kafka_bootstrap, "replay", "--topic", missing, "--all")
-    assert (code, err) == (1, f"nothing replayed: no dead letter in {missing} matched --all\n")
+    assert (code, err) == (1, f"error: no topic {missing} at {kafka_bootstrap}\n")
     assert len(read_topic(kafka_bootstrap, origin)) == 1
 
 
