@@ -7,7 +7,15 @@ never share a process. It is deleted after the session (KEEP_TEST_STACK=1 keeps 
 
 Fixtures: topology, stack (its Settings), sink_connector (its name), orders_db,
 kafka_bootstrap, producer, temp_connector (private sink copies), services,
-order_stubs, catalog_stub. Helpers live in tests/helpers.py.
+order_stubs, catalog_stub. Helpers live in tests/support/ (one module per topic), the test
+doubles in tests/doubles.py.
+
+The order of a run (pytest_collection_modifyitems below), by folder: unit/ first (no servers,
+seconds), then integration/, then conformance/, then faults/ last, so that no kill -9 of the
+fault tests runs before an integration test on the stack the whole run shares. Within a folder
+the order stays pytest's. cluster/ has a private cluster of its own (tests/cluster/conftest.py)
+and runs apart (`make test-cluster`; `make test` leaves it out); named with the others, it runs
+after them.
 """
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +28,24 @@ from connect import register
 from ordersync.catalog.v1 import catalog_service_pb2_grpc
 from ordersync.order.v1 import order_service_pb2_grpc
 from stack.topology import Topology
-from tests.helpers import Producer, create_private_sink, remove_private_sink, session_topology
+from tests.support.kafka import Producer
+from tests.support.session import session_topology
+from tests.support.sinks import create_private_sink, remove_private_sink
+
+# Folders in the order they run; a folder not named here runs before faults/.
+RUN_ORDER = ("unit", "integration", "conformance", "", "faults", "cluster")
+TESTS = Path(__file__).parent
+
+
+def run_rank(item: pytest.Item) -> int:
+    """Where an item's folder (the first below tests/) comes in RUN_ORDER."""
+    parts = item.path.relative_to(TESTS).parts
+    folder = parts[0] if len(parts) > 1 else ""
+    return RUN_ORDER.index(folder) if folder in RUN_ORDER else RUN_ORDER.index("")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=run_rank)  # stable: within a folder, pytest's order
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ per part. Deleted after the session (KEEP_TEST_STACK=1 keeps it).
 import pytest
 
 from stack.topology import Topology
-from tests.helpers import session_topology
+from tests.support.session import session_topology
 
 CLUSTER = {"orders": 2, "catalogs": 2, "gate_instances": 2, "secured": True, "kafka_brokers": 3, "connect_workers": 2,
            "sink_tasks": 3,

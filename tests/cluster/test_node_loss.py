@@ -8,8 +8,6 @@ Catalog owns every partition) and records how long that took; the load runs a fe
 smaller cluster, then the node is restarted, the load goes on and stops. The ledger is read
 once everything settled (generous deadline). Times are printed, never asserted; the counts are.
 """
-import os
-import signal
 import time
 
 import pytest
@@ -17,7 +15,9 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from connect import register, rest
-from tests.helpers import OrderLoad, add_product, ledger_row, settled_ledger, stock_of, wait_until
+from tests.support.faults import PartFault, load_through_fault
+from tests.support.tables import add_product
+from tests.support.waiting import wait_until
 
 LOAD_BEFORE_KILL_S = 5
 DOWN_AFTER_TAKE_OVER_S = 6  # the load goes on against the smaller cluster
@@ -86,24 +86,6 @@ CASES = {
 }
 
 
-def lose(supervisor, part, how: str) -> None:
-    if how == "kill":
-        assert supervisor.kill(part), f"{part.name} was not running"
-    else:
-        pid = supervisor.pid(part)
-        assert pid, f"{part.name} was not running"
-        os.kill(pid, signal.SIGSTOP)
-
-
-def bring_back(supervisor, part, how: str) -> None:
-    if how == "kill":
-        supervisor.ensure_up(part, timeout=180)
-    else:
-        pid = supervisor.pid(part)
-        os.kill(pid, signal.SIGCONT)
-        supervisor.wait_healthy(part, pid, timeout=180)
-
-
 @pytest.fixture(scope="module")
 def load_product(cluster):
     return add_product(cluster.settings, "CLUSTER-LOAD")
@@ -112,40 +94,29 @@ def load_product(cluster):
 @pytest.mark.parametrize("case", list(CASES))
 def test_lose_a_node_mid_load(cluster, load_product, case, capsys):
     victim, how, worked_around, rejoined = CASES[case]
-    settings, supervisor = cluster.settings, cluster.supervisor
-    part = cluster.part(victim)
-    before = stock_of(settings, load_product)
-    with OrderLoad([o.address for o in cluster.orders], load_product) as load:
-        time.sleep(LOAD_BEFORE_KILL_S)
-        lose(supervisor, part, how)
-        killed_at = time.monotonic()
-        acked_at_kill = len(load.acked)
+    fault = PartFault(cluster, victim, how)
+    seen = {"rejoin": ""}
+
+    def work_around():
+        lost_at = time.monotonic()
         wait_until(lambda: worked_around(cluster), timeout=TAKE_OVER_TIMEOUT_S, interval=0.25,
                    what=f"the cluster to work around {victim}")
-        took_over = time.monotonic() - killed_at
-        time.sleep(DOWN_AFTER_TAKE_OVER_S)
-        acked_while_down = len(load.acked) - acked_at_kill
-        pause = load.longest_pause(killed_at, time.monotonic())
-        bring_back(supervisor, part, how)
-        restarted_at = time.monotonic()
-        rejoin = ""
-        if rejoined is not None:
-            wait_until(lambda: rejoined(cluster), timeout=TAKE_OVER_TIMEOUT_S, what=f"{victim} back in sync")
-            rejoin = f" | back in ISR {time.monotonic() - restarted_at:4.1f}s after restart"
-        time.sleep(LOAD_AFTER_RESTART_S)
-    stopped_at = time.monotonic()
-    acked = list(load.acked)
-    assert acked, f"no order was acknowledged at all ({load.refused})"
+        seen["took_over"] = time.monotonic() - lost_at
 
-    ledger = settled_ledger(settings, acked, load_product, before, SETTLE_S)
-    settled_at = time.monotonic()
-    for service in cluster.services:
-        assert supervisor.pid(service), f"{service.name} died"
-    row = (ledger_row(f"{'kill -9' if how == 'kill' else 'freeze'} {victim}", ledger, load.refused)
-           + f" | acked while down {acked_while_down:4}, longest pause {pause:4.1f}s"
-           f" | worked around in {took_over:4.1f}s{rejoin}"
-           f" | all acked in table+stock {settled_at - stopped_at:4.1f}s after the load stopped")
-    with capsys.disabled():
-        print("\n" + row)
+    def bring_back():
+        fault.recover()
+        if rejoined is not None:
+            restarted_at = time.monotonic()
+            wait_until(lambda: rejoined(cluster), timeout=TAKE_OVER_TIMEOUT_S, what=f"{victim} back in sync")
+            seen["rejoin"] = f" | back in ISR {time.monotonic() - restarted_at:4.1f}s after restart"
+
+    run = load_through_fault(
+        cluster, load_product, f"{'kill -9' if how == 'kill' else 'freeze'} {victim}", fault.inject, bring_back,
+        capsys=capsys, before_s=LOAD_BEFORE_KILL_S, while_down=work_around, down_s=DOWN_AFTER_TAKE_OVER_S,
+        after_s=LOAD_AFTER_RESTART_S, settle_s=SETTLE_S,
+        figures=lambda run: [f"acked while down {run.acked_while_down:4}, longest pause {run.longest_pause:4.1f}s",
+                             f"worked around in {seen['took_over']:4.1f}s{seen['rejoin']}",
+                             f"all acked in table+stock {run.settled_at - run.stopped_at:4.1f}s after the load stopped"])
+    ledger = run.ledger
     assert (ledger["lost"], ledger["duplicated"], ledger["missing"], ledger["double"]) == (0, 0, 0, 0), ledger
-    assert acked_while_down > 0, f"no order was acknowledged while {victim} was down ({load.refused})"
+    assert run.acked_while_down > 0, f"no order was acknowledged while {victim} was down ({run.load.refused})"

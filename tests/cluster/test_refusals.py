@@ -16,8 +16,9 @@ from confluent_kafka.admin import AdminClient
 from bus.envelope import encode
 from connect import rest
 from stack import accounts
-from tests.helpers import add_product, stock_of, wait_until
 from tests.poisons import valid_event
+from tests.support.tables import add_product, stock_of
+from tests.support.waiting import wait_until
 
 
 def produce_once(config: dict, topic: str, value: bytes = b"{}", key: bytes = b"intruder") -> KafkaError | None:

@@ -7,7 +7,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from connect import register, rest
 from stack.infra import CONNECT_GROUP
-from tests.helpers import wait_until
+from tests.support.waiting import wait_until
 
 
 def topic_config(admin: AdminClient, topic: str, key: str) -> str:

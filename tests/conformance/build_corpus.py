@@ -30,8 +30,8 @@ from google.protobuf.timestamp_pb2 import Timestamp  # noqa: E402
 
 from bus.envelope import encode  # noqa: E402
 from ordersync.order.v1.order_event_pb2 import OrderPlaced  # noqa: E402
-from tests.helpers import COURSE_ENVELOPE, corrected_course  # noqa: E402
 from tests.poisons import KINDS  # noqa: E402
+from tests.support.course import COURSE_ENVELOPE, corrected_course  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent / "order_placed.jsonl"
 PRODUCTS = {"CONF-A": 100, "CONF-B": 2500}  # product -> unit price; the tests create them

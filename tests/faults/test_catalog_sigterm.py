@@ -4,21 +4,19 @@ import time
 
 import sqlalchemy as sa
 
-from tests.helpers import OrderLoad, add_product, consumer_lag, sync_ledger, wait_until
+from tests.support.faults import PartFault, load_through_fault
+from tests.support.kafka import consumer_lag
+from tests.support.ledger import settled_ledger
+from tests.support.load import OrderLoad
+from tests.support.tables import add_product
+from tests.support.waiting import wait_until
 
-
-def settle(settings, acked, product_id, before, deadline_s=180) -> dict:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        ledger = sync_ledger(settings, acked, product_id, before)
-        if (ledger["lost"], ledger["missing"]) == (0, 0) or time.monotonic() > deadline:
-            return ledger
-        time.sleep(1)
+SETTLE_S = 180
 
 
 def test_sigterm_while_stuck_retrying_then_restart_applies_once(topology, capsys):
-    settings, supervisor = topology.settings, topology.supervisor
-    catalog = topology.catalogs[0]
+    settings = topology.settings
+    catalog = PartFault(topology, topology.catalogs[0].name, how="term", timeout=60)
     product_id = add_product(settings, "TERM")
     before = 1_000_000_000
     engine = sa.create_engine(settings.mariadb_url(settings.catalog_db))
@@ -32,30 +30,24 @@ def test_sigterm_while_stuck_retrying_then_restart_applies_once(topology, capsys
         # The Catalog is stuck on the first of them (a lock wait lasts 10 s, then it retries).
         time.sleep(15)
         assert consumer_lag(settings.kafka_bootstrap, settings.catalog_group, settings.orders_topic) > 0
-        supervisor.stop(catalog, grace=30)
+        catalog.inject()
     finally:
         tx.rollback()
         holder.close()
         engine.dispose()
-    supervisor.ensure_up(catalog, timeout=60)
-    ledger = settle(settings, load.acked, product_id, before)
+    catalog.recover()
+    ledger = settled_ledger(settings, load.acked, product_id, before, SETTLE_S)
     with capsys.disabled():  # the figures belong in every run's output
         print(f"\nSIGTERM mid-retry: {ledger}")
     assert (ledger["lost"], ledger["duplicated"], ledger["missing"], ledger["double"]) == (0, 0, 0, 0), ledger
 
 
 def test_sigterm_mid_stream_then_restart_applies_once(topology, capsys):
-    settings, supervisor = topology.settings, topology.supervisor
-    catalog = topology.catalogs[0]
-    product_id = add_product(settings, "TERM")
-    with OrderLoad([o.address for o in topology.orders], product_id, clients=4) as load:
-        time.sleep(4)
-        supervisor.stop(catalog, grace=30)  # SIGTERM while events keep arriving
-        time.sleep(2)
-        supervisor.ensure_up(catalog, timeout=60)
-        time.sleep(4)
-    ledger = settle(settings, load.acked, product_id, 1_000_000_000)
-    with capsys.disabled():
-        print(f"\nSIGTERM mid-stream: {ledger}")
+    product_id = add_product(topology.settings, "TERM")
+    catalog = PartFault(topology, topology.catalogs[0].name, how="term", timeout=60)  # SIGTERM while events arrive
+    run = load_through_fault(topology, product_id, "SIGTERM mid-stream", catalog.inject, catalog.recover,
+                             capsys=capsys, before_s=4, down_s=2, after_s=4, settle_s=SETTLE_S,
+                             figures=lambda run: [f"extra rows {run.ledger['extra_rows']}"])
+    ledger = run.ledger
     assert ledger["acked"] > 0
     assert (ledger["lost"], ledger["duplicated"], ledger["missing"], ledger["double"]) == (0, 0, 0, 0), ledger

@@ -6,18 +6,15 @@ is killed with SIGKILL, restarted by the supervisor a few seconds later, the loa
 stops. The ledger is read once everything settled (generous deadline); recovery times are
 printed, never asserted.
 """
-import time
-
 import pytest
 
-from tests.helpers import OrderLoad, add_product, ledger_row, settled_ledger, stock_of
+from tests.support.faults import PartFault, load_through_fault
+from tests.support.tables import add_product
 
 LOAD_BEFORE_KILL_S = 4
 DOWN_S = 6
 LOAD_AFTER_RESTART_S = 6
 SETTLE_S = 240
-
-ROWS = []
 
 
 @pytest.fixture(scope="module")
@@ -28,28 +25,12 @@ def load_product(stack):
 
 @pytest.mark.parametrize("victim", ["mariadb", "kafka", "connect", "gate-1", "catalog-1", "order-1"])
 def test_kill_9_mid_load(topology, load_product, victim, capsys):
-    settings, supervisor = topology.settings, topology.supervisor
-    part = topology.part(victim)
-    before = stock_of(settings, load_product)
-    with OrderLoad([o.address for o in topology.orders], load_product) as load:
-        time.sleep(LOAD_BEFORE_KILL_S)
-        assert supervisor.kill(part), f"{victim} was not running"
-        killed_at = time.monotonic()
-        time.sleep(DOWN_S)
-        supervisor.ensure_up(part, timeout=180)
-        restarted_at = time.monotonic()
-        time.sleep(LOAD_AFTER_RESTART_S)
-    acked = list(load.acked)
-    assert acked, f"no order was acknowledged at all ({load.refused})"
-
-    ledger = settled_ledger(settings, acked, load_product, before, SETTLE_S)
-    settled_at = time.monotonic()
-    for service in topology.services:  # every service alive and serving again
-        assert supervisor.pid(service), f"{service.name} died"
-        supervisor.wait_healthy(service, supervisor.pid(service), timeout=60)
-    row = (ledger_row(f"kill -9 {victim}", ledger, load.refused) + " | "
-           f"in sync {settled_at - restarted_at:5.1f}s after restart ({settled_at - killed_at:5.1f}s after kill)")
-    ROWS.append(row)
-    with capsys.disabled():  # the figures belong in every run's output
-        print("\n" + row)
+    fault = PartFault(topology, victim)
+    run = load_through_fault(
+        topology, load_product, f"kill -9 {victim}", fault.inject, fault.recover, capsys=capsys,
+        before_s=LOAD_BEFORE_KILL_S, down_s=DOWN_S, after_s=LOAD_AFTER_RESTART_S, settle_s=SETTLE_S,
+        healthy_within=60,
+        figures=lambda run: [f"in sync {run.settled_at - run.recovered_at:5.1f}s after restart "
+                             f"({run.settled_at - run.injected_at:5.1f}s after kill)"])
+    ledger = run.ledger
     assert (ledger["lost"], ledger["duplicated"], ledger["missing"], ledger["double"]) == (0, 0, 0, 0), ledger

@@ -20,8 +20,11 @@ import pytest
 
 from connect import register
 from ordersync.order.v1 import order_service_pb2
-from tests.helpers import add_product, read_topic, settled_ledger, stock_of, table_and_stock
 from tests.poisons import KINDS, poison, reused_id
+from tests.support.faults import PartFault
+from tests.support.kafka import read_topic
+from tests.support.ledger import settled_ledger, table_and_stock
+from tests.support.tables import add_product, stock_of
 
 VALID, POISONS = 400, 100
 HEAL_S = 60  # the bound, on this 2-core machine
@@ -76,13 +79,14 @@ def test_a_poison_burst_heals_in_seconds_with_each_dead_letter_once(topology, st
     acked: list[str] = []
     poisons: dict[str, str] = {}  # key -> kind
     slots = set(range(4, VALID + POISONS, (VALID + POISONS) // POISONS))  # every 5th record is poison
+    fault = PartFault(topology, victim) if victim else None
     with ConnectorWatch(stack.connect_url, stack.sink_name) as watch:
         began = time.monotonic()
         for i in range(VALID + POISONS):
-            if victim and i == KILL_AT:
-                assert topology.supervisor.kill(topology.part(victim)), f"{victim} was not running"
-            if victim and i == RESTART_AT:
-                topology.supervisor.ensure_up(topology.part(victim), timeout=180)
+            if fault and i == KILL_AT:
+                fault.inject()
+            if fault and i == RESTART_AT:
+                fault.recover()
             if i not in slots:
                 reply = order_stubs[i % 2].CreateOrder(order_service_pb2.CreateOrderRequest(
                     user_id=user, product_id=product, qty=1, request_id=str(uuid.uuid4())), timeout=15)

@@ -8,8 +8,11 @@ import uuid
 from connect import register
 from ordersync.gate import verdict
 from ordersync.order.v1 import order_service_pb2
-from tests.helpers import add_product, read_topic, stock_of, table_and_stock, wait_until
 from tests.poisons import KINDS, poison, reused_id
+from tests.support.kafka import read_topic
+from tests.support.ledger import table_and_stock
+from tests.support.tables import add_product, stock_of
+from tests.support.waiting import wait_until
 
 SETTLE_S = 120
 # Why each kind is refused (gate.verdict), by class of input.

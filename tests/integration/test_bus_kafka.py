@@ -25,7 +25,8 @@ from bus.failures import PermanentError
 from bus.producer import EventProducer
 from ordersync.order.v1 import order_event_pb2
 from ordersync.testing.v1 import all_types_pb2
-from tests.helpers import consumer_lag, read_topic, wait_for_row, wait_until
+from tests.support.kafka import consumer_lag, read_topic
+from tests.support.waiting import wait_for_row, wait_until
 
 
 @pytest.fixture

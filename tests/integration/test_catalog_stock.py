@@ -20,7 +20,8 @@ from catalog_svc import stock
 from catalog_svc.metrics import CatalogMetrics
 from catalog_svc.server import order_events_handler
 from ordersync.order.v1 import order_event_pb2
-from tests.helpers import consumer_lag, wait_until
+from tests.support.kafka import consumer_lag
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")

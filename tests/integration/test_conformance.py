@@ -21,7 +21,9 @@ from bus.envelope import EnvelopeError, decode, encode
 from ordersync.order.v1.order_event_pb2 import OrderPlaced
 from stack.schema import orders_table_ddl
 from tests.conformance import corpus
-from tests.helpers import envelope_check, read_topic, wait_until
+from tests.support.jsonconverter import envelope_check
+from tests.support.kafka import read_topic
+from tests.support.waiting import wait_until
 
 ACCEPTED, DUPLICATE, REFUSED = "accepted", "duplicate", "refused"
 

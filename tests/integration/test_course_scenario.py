@@ -9,7 +9,9 @@ import sqlalchemy as sa
 from bus.producer import EventProducer
 from ordersync.catalog.v1 import catalog_service_pb2
 from ordersync.order.v1 import order_event_pb2, order_service_pb2
-from tests.helpers import consumer_lag, user_rows, wait_for_user_rows, wait_until
+from tests.support.kafka import consumer_lag
+from tests.support.tables import user_rows
+from tests.support.waiting import wait_for_user_rows, wait_until
 
 ORDERS = [("CATALOG-001", 5), ("CATALOG-002", 3), ("CATALOG-001", 2), ("CATALOG-003", 4), ("CATALOG-002", 1)]
 

@@ -11,7 +11,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from bus.consumer import EventConsumer
 from ops import dead_letters
 from ordersync.order.v1 import order_event_pb2
-from tests.helpers import read_topic, wait_until
+from tests.support.kafka import read_topic
+from tests.support.waiting import wait_until
 
 CONNECT_CLASS = "org.apache.kafka.connect.errors.DataException"
 

@@ -20,8 +20,11 @@ from ops import doctor
 from ordersync.config import ROOT
 from stack.schema import orders_table_ddl
 from stack.topology import free_port
-from tests.helpers import COURSE_ENVELOPE, orders_table_columns, stock_of, wait_for_row, wait_until
 from tests.poisons import valid_event
+from tests.support.course import COURSE_ENVELOPE
+from tests.support.doctor_db import orders_table_columns
+from tests.support.tables import stock_of
+from tests.support.waiting import wait_for_row, wait_until
 
 PRODUCT = "CATALOG-001"  # a seed product
 UNIT_PRICE = 1500

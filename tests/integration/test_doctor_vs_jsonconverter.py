@@ -18,7 +18,8 @@ from bus.envelope.schema import connect_schema
 from ops import connect_json, doctor
 from ops.connect_json import CONVERTER, LEVELS, SILENT, SINK
 from ordersync.order.v1 import order_event_pb2
-from tests.helpers import COURSE_ENVELOPE, KEY, corrected_course, envelope_check
+from tests.support.course import COURSE_ENVELOPE, KEY, corrected_course
+from tests.support.jsonconverter import envelope_check
 
 TS = "org.apache.kafka.connect.data.Timestamp"
 DATE = "org.apache.kafka.connect.data.Date"

@@ -22,7 +22,7 @@ from ordersync.config import ROOT
 from ordersync.order.v1 import order_event_pb2
 from ordersync.testing.v1 import all_types_pb2
 from stack.infra import KAFKA_LIBS as LIBS
-from tests.unit.envelope_strategies import messages
+from tests.support.envelope_strategies import messages
 
 CHECK = ROOT / "tests" / "java" / "EnvelopeCheck.java"
 AllTypes = all_types_pb2.AllTypes

@@ -5,7 +5,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from tests.helpers import wait_until
+from tests.support.waiting import wait_until
 
 GRPCURL = Path(__file__).resolve().parents[2] / ".stack" / "bin" / "grpcurl"
 

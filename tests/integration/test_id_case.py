@@ -11,8 +11,11 @@ import sqlalchemy as sa
 from ordersync.catalog.v1 import catalog_service_pb2
 from ordersync.contract import sql
 from ordersync.order.v1 import order_service_pb2
-from tests.helpers import add_product, read_topic, stock_of, table_and_stock, wait_for_row, wait_until
 from tests.poisons import valid_envelope
+from tests.support.kafka import read_topic
+from tests.support.ledger import table_and_stock
+from tests.support.tables import add_product, stock_of
+from tests.support.waiting import wait_for_row, wait_until
 
 
 def place(stub, user_id, product_id, qty=1, request_id=None):

@@ -7,7 +7,9 @@ import pytest
 
 from connect import register
 from ordersync.order.v1 import order_service_pb2
-from tests.helpers import add_product, scrape, wait_until
+from tests.support.metrics import scrape
+from tests.support.tables import add_product
+from tests.support.waiting import wait_until
 
 
 def request(product_id, qty=1):

@@ -7,7 +7,9 @@ import grpc
 import sqlalchemy as sa
 
 from ordersync.order.v1 import order_service_pb2
-from tests.helpers import add_product, read_topic, user_rows, wait_for_user_rows, wait_until
+from tests.support.kafka import read_topic
+from tests.support.tables import add_product, user_rows
+from tests.support.waiting import wait_for_user_rows, wait_until
 
 
 def stock_of(services, product_id: str) -> int:

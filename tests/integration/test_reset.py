@@ -15,7 +15,9 @@ from ordersync.config import ROOT
 from ordersync.order.v1 import order_service_pb2
 from stack import reset
 from stack.topology import free_port
-from tests.helpers import read_topic, stock_of, wait_for_user_rows, wait_until
+from tests.support.kafka import read_topic
+from tests.support.tables import stock_of
+from tests.support.waiting import wait_for_user_rows, wait_until
 
 PRODUCT = "CATALOG-002"
 SEED = {p["product_id"]: p["stock"] for p in stock.SEED_PRODUCTS}

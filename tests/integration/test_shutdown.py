@@ -16,7 +16,8 @@ import grpc
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
 from stack.topology import free_port, service_part
-from tests.helpers import read_topic, wait_for_user_rows, wait_until
+from tests.support.kafka import read_topic
+from tests.support.waiting import wait_for_user_rows, wait_until
 
 IN_FLIGHT = 4
 

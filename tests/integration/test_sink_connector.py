@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 import connect.register
-from tests.helpers import wait_for_row
+from tests.support.waiting import wait_for_row
 
 FIELDS = [("order_id", "string"), ("user_id", "string"), ("product_id", "string"),
           ("qty", "int32"), ("unit_price", "int32"), ("total_price", "int32")]

@@ -21,8 +21,9 @@ from ops.doctor import Column
 from ordersync.config import Settings
 from ordersync.gate import verdict
 from ordersync.order.v1 import order_event_pb2
-from tests.helpers import COURSE_ENVELOPE, KEY, corrected_course, doctor_database, orders_table_columns
-from tests.unit.envelope_strategies import messages
+from tests.support.course import COURSE_ENVELOPE, KEY, corrected_course
+from tests.support.doctor_db import doctor_database, orders_table_columns
+from tests.support.envelope_strategies import messages
 
 COURSE_LINES = [
     'converter $.schema.fields[0].type: "String" is not a Connect type name -> '

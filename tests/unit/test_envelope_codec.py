@@ -20,7 +20,7 @@ from bus.envelope.codec import codec_for, to_json
 from bus.envelope.kinds import ARRAY, KINDS, MAP, STRUCT, WRAPPER, element_kind, kind_of
 from ordersync.order.v1 import order_event_pb2
 from ordersync.testing.v1 import all_types_pb2
-from tests.unit.envelope_strategies import json_values, messages, order_placed
+from tests.support.envelope_strategies import json_values, messages, order_placed
 
 AllTypes = all_types_pb2.AllTypes
 OrderPlaced = order_event_pb2.OrderPlaced

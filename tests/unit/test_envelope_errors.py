@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from bus.envelope import EnvelopeError, decode, encode, to_envelope
 from ordersync.order.v1 import order_event_pb2
 from ordersync.testing.v1 import all_types_pb2
-from tests.unit.envelope_strategies import json_values
+from tests.support.envelope_strategies import json_values
 
 AllTypes = all_types_pb2.AllTypes
 OrderPlaced = order_event_pb2.OrderPlaced

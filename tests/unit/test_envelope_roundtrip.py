@@ -1,6 +1,6 @@
 """Property: decode(encode(m)) == m for every AllTypes message.
 
-The strategies (tests/unit/envelope_strategies.py) are constrained to what the
+The strategies (tests/support/envelope_strategies.py) are constrained to what the
 envelope can carry losslessly: finite floats, float32-representable values in
 float fields, whole-millisecond timestamps, named enum values.
 """
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bus.envelope import decode, encode
 from ordersync.order.v1 import order_event_pb2
 from ordersync.testing.v1 import all_types_pb2
-from tests.unit.envelope_strategies import ints, messages, timestamps
+from tests.support.envelope_strategies import ints, messages, timestamps
 
 AllTypes = all_types_pb2.AllTypes
 

@@ -1,0 +1,17 @@
+"""The helpers the tests share, one module per topic (tests import them from here, never from a
+conftest or another test module; the test doubles are in tests/doubles.py):
+
+- waiting: wait_until, wait_for_row, wait_for_user_rows (an outcome, a row, a user's rows)
+- tables: the stack's tables (user_rows, add_product, stock_of)
+- ledger: both sides of a product (product_ledger, sync_ledger, settled_ledger, table_and_stock)
+- kafka: an acknowledged Producer, read_topic, consumer_lag
+- sinks: private copies of the sink connector (create_private_sink, remove_private_sink)
+- load: OrderLoad, client threads placing orders
+- faults: load through a fault and count (load_through_fault, PartFault, ledger_row)
+- metrics: a service's metrics, scraped (scrape, Scraped)
+- jsonconverter: envelopes through Kafka Connect's real JsonConverter (envelope_check)
+- course: the course's hand-written envelope (COURSE_ENVELOPE, KEY, corrected_course)
+- doctor_db: the doctor's database in memory (doctor_database, orders_table_columns)
+- session: a private stack or cluster as a session fixture (session_topology)
+- envelope_strategies: Hypothesis strategies of messages and JSON values
+"""

@@ -1,0 +1,26 @@
+"""A service's metrics, scraped once from its exporter."""
+
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from stack.process import Part
+
+
+class Scraped(dict):
+    """A service's metrics, one scrape: {(sample name, frozenset of labels): value}."""
+
+    def value(self, name: str, **labels) -> float | None:
+        return self.get((name, frozenset(labels.items())))
+
+    def samples(self, name: str) -> dict[frozenset, float]:
+        return {labels: v for (n, labels), v in self.items() if n == name}
+
+
+def scrape(part: Part) -> Scraped:
+    """GET /metrics of a service part: on METRICS_PORT (private stacks), else its port + the offset."""
+    port = int(part.env.get("METRICS_PORT") or part.port + int(part.env["METRICS_PORT_OFFSET"]))
+    with urllib.request.urlopen(f"http://{part.host}:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return Scraped({(s.name, frozenset(s.labels.items())): s.value
+                    for family in text_string_to_metric_families(text) for s in family.samples})
