@@ -1,4 +1,4 @@
-"""EventConsumer's retry, dead-letter and health logic, with fake Kafka clients (no broker)."""
+"""EventConsumer's retry, dead-letter and health logic, with the Kafka doubles of tests/doubles.py (no broker)."""
 
 import logging
 import threading
@@ -8,175 +8,28 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from bus import dead_letters
 from bus import producer as bus_producer
-from bus.clients import KafkaClients
 from bus.consumer import EventConsumer
 from bus.envelope import encode
 from bus.failures import PermanentError, TransientError, backoff_delay
 from ordersync.order.v1 import order_event_pb2
+from tests.doubles import KafkaDoubles, Message
 
 TOPIC = "orders"
 EVENT = order_event_pb2.OrderPlaced(order_id="o-1", qty=1)
 
 
-class FakeMessage:
-    def __init__(self, value, offset=0, partition=0, key=b"o-1", error=None):
-        self._value, self._offset, self._partition, self._key = value, offset, partition, key
-        self._error = error
-
-    def topic(self):
-        return TOPIC
-
-    def partition(self):
-        return self._partition
-
-    def offset(self):
-        return self._offset
-
-    def key(self):
-        return self._key
-
-    def value(self):
-        return self._value
-
-    def headers(self):
-        return [("trace", b"t-1")]
-
-    def timestamp(self):
-        return (1, 1_700_000_000_000)
-
-    def error(self):
-        return self._error
-
-
-class FakeConsumer:
-    """Returns queued messages of unpaused partitions; records what the consumer does."""
-
-    def __init__(self, conf):
-        self.conf = conf
-        self.queue = []
-        self.paused = set()
-        self.commits = []
-        self.seeks = []
-        self.polls_while_paused = 0
-        self.on_poll = None  # called at every poll, e.g. to revoke or stop
-        self.closed = False
-        # For lag(): the assigned partitions, their (low, high) watermarks (a partition without
-        # any cannot be read), the group's committed offsets and how often the broker was asked.
-        self.assigned = [0]
-        self.watermarks = {}
-        self.committed_offsets = {}
-        self.broker_calls = 0
-        self.positions = {}  # partition -> the next offset to return (a test may move it past a marker)
-
-    def subscribe(self, topics, on_revoke=None, on_lost=None):
-        self.on_revoke = on_revoke
-
-    def assignment(self):
-        return [TopicPartition(TOPIC, p) for p in self.assigned]
-
-    def get_watermark_offsets(self, tp, timeout=None):
-        self.broker_calls += 1
-        if tp.partition not in self.watermarks:
-            raise KafkaException(KafkaError(KafkaError._TRANSPORT))
-        return self.watermarks[tp.partition]
-
-    def committed(self, partitions, timeout=None):
-        self.broker_calls += 1
-        return [TopicPartition(tp.topic, tp.partition, self.committed_offsets.get(tp.partition, -1001))
-                for tp in partitions]
-
-    def poll(self, timeout):
-        if self.paused:
-            self.polls_while_paused += 1
-        if self.on_poll:
-            self.on_poll(self)
-        for m in self.queue:
-            if m.partition() not in self.paused:
-                self.queue.remove(m)
-                if not m.error():  # an error event moves no position
-                    self.positions[m.partition()] = m.offset() + 1
-                return m
-        return None
-
-    def position(self, partitions):
-        return [TopicPartition(tp.topic, tp.partition, self.positions.get(tp.partition, -1001)) for tp in partitions]
-
-    def consume(self, num_messages, timeout):
-        batch = []
-        while len(batch) < num_messages:
-            m = self.poll(0)
-            if m is None:
-                break
-            batch.append(m)
-        return batch
-
-    def pause(self, partitions):
-        self.paused |= {p.partition for p in partitions}
-
-    def resume(self, partitions):
-        self.paused -= {p.partition for p in partitions}
-
-    def seek(self, tp):
-        self.seeks.append((tp.partition, tp.offset))
-
-    def commit(self, message=None, offsets=None, asynchronous=True):
-        if message is not None:
-            self.commits.append((message.partition(), message.offset() + 1))
-        for tp in offsets or ():
-            self.commits.append((tp.partition, tp.offset))
-
-    def close(self):
-        self.closed = True
-
-
-class FakeProducer:
-    """Delivers each record unless `fail(value, attempt)` returns a KafkaError for it."""
-
-    def __init__(self, conf):
-        self.conf = conf
-        self.written = []
-        self.attempts = 0
-        self.fail = lambda value, attempt: None
-        self.raise_locally = False
-        self._pending = []
-
-    def produce(self, topic, key=None, value=None, headers=None, on_delivery=None):
-        self.attempts += 1
-        error = self.fail(value, self.attempts)
-        if error is not None and self.raise_locally:
-            raise KafkaException(error)
-        self._pending.append((error, (topic, key, value, dict(headers)), on_delivery))
-
-    def flush(self, timeout=None):
-        for error, record, on_delivery in self._pending:
-            if error is None:
-                self.written.append(record)
-            on_delivery(error, None)
-        self._pending = []
-        return 0
-
-    def poll(self, timeout=None):
-        return 0
+def message(value, **fields):
+    """A record of the topic, by default keyed o-1 with a header of its own (a dead letter keeps it)."""
+    return Message(value, **{"topic": TOPIC, "key": b"o-1", "headers": [("trace", b"t-1")], **fields})
 
 
 @pytest.fixture
 def fakes():
-    made = {}
-
-    def consumer(conf):
-        made["consumer"] = FakeConsumer(conf)
-        return made["consumer"]
-
-    def producer(conf):
-        made["producer"] = FakeProducer(conf)
-        return made["producer"]
-
-    made["clients"] = KafkaClients(consumer=consumer, producer=producer)
-    return made
+    return KafkaDoubles()
 
 
 def make_consumer(fakes, handler, health=None, **kwargs):
-    return EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", handler, clients=fakes["clients"],
+    return EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", handler, clients=fakes.clients,
                          bootstrap="127.0.0.1:1", retry_backoff=0.001, max_backoff=0.004,
                          on_health=lambda serving, reason: health.append((serving, reason))
                          if health is not None else None, **kwargs)
@@ -198,12 +51,12 @@ def test_a_transient_failure_is_retried_until_it_passes_then_committed_once(fake
     health = []
     handler = failing(4)
     consumer = make_consumer(fakes, handler, health)
-    kafka = fakes["consumer"]
+    kafka = fakes.consumer
     with caplog.at_level(logging.INFO, logger="bus.consumer"):
-        assert consumer.handle(FakeMessage(encode(EVENT), offset=7)) is True
+        assert consumer.handle(message(encode(EVENT), offset=7)) is True
     assert len(handler.calls) == 5
     assert kafka.commits == [(0, 8)]
-    assert fakes["producer"].written == []  # a transient failure never goes to the DLQ
+    assert fakes.producer.written == []  # a transient failure never goes to the DLQ
     assert kafka.polls_while_paused > 0 and kafka.paused == set()  # polled paused, then resumed
     assert [serving for serving, _ in health] == [False, True]
     assert "stuck on orders[0]@7 key=o-1" in health[0][1] and "database down" in health[0][1]
@@ -216,8 +69,8 @@ def test_any_exception_counts_as_transient(fakes):
     for error in (TransientError("later"), RuntimeError("bug?"), TimeoutError()):
         handler = failing(1, error)
         consumer = make_consumer(fakes, handler)
-        assert consumer.handle(FakeMessage(encode(EVENT))) is True
-        assert len(handler.calls) == 2 and fakes["producer"].written == []
+        assert consumer.handle(message(encode(EVENT))) is True
+        assert len(handler.calls) == 2 and fakes.producer.written == []
 
 
 def test_retries_wait_with_capped_doubling_backoff(fakes, monkeypatch):
@@ -225,7 +78,7 @@ def test_retries_wait_with_capped_doubling_backoff(fakes, monkeypatch):
     monkeypatch.setattr("bus.consumer.backoff_delay",
                         lambda attempt, first, cap: asked.append((attempt, first, cap)) or 0)
     consumer = make_consumer(fakes, failing(3))
-    consumer.handle(FakeMessage(encode(EVENT)))
+    consumer.handle(message(encode(EVENT)))
     assert asked == [(1, 0.001, 0.004), (2, 0.001, 0.004), (3, 0.001, 0.004)]
 
 
@@ -242,9 +95,9 @@ def test_a_permanent_error_is_dead_lettered_at_once_with_the_reason(fakes):
     health = []
     handler = failing(99, PermanentError("order_id reused with different content"))
     consumer = make_consumer(fakes, handler, health)
-    assert consumer.handle(FakeMessage(encode(EVENT), offset=3)) is True
+    assert consumer.handle(message(encode(EVENT), offset=3)) is True
     assert len(handler.calls) == 1
-    ((topic, key, value, headers),) = fakes["producer"].written
+    ((topic, key, value, headers),) = fakes.producer.written
     assert (topic, key, value) == ("orders.group.dlq", b"o-1", encode(EVENT))
     assert headers["trace"] == b"t-1"  # the message's own headers are kept
     assert headers[dead_letters.H_ERROR_CLASS] == "PermanentError"
@@ -252,7 +105,7 @@ def test_a_permanent_error_is_dead_lettered_at_once_with_the_reason(fakes):
     assert (headers[dead_letters.H_ORIGIN_TOPIC], headers[dead_letters.H_ORIGIN_PARTITION],
             headers[dead_letters.H_ORIGIN_OFFSET], headers[dead_letters.H_ATTEMPTS]) == \
         ("orders", "0", "3", "1")
-    assert fakes["consumer"].commits == [(0, 4)]
+    assert fakes.consumer.commits == [(0, 4)]
     assert health == []
 
 
@@ -267,25 +120,25 @@ def test_a_permanent_error_is_dead_lettered_at_once_with_the_reason(fakes):
 def test_undecodable_messages_are_dead_lettered_with_the_reason(fakes, value, reason):
     handler = failing(0)
     consumer = make_consumer(fakes, handler)
-    assert consumer.handle(FakeMessage(value)) is True
+    assert consumer.handle(message(value)) is True
     assert handler.calls == []
-    ((_, _, written, headers),) = fakes["producer"].written
+    ((_, _, written, headers),) = fakes.producer.written
     assert written == value
     assert headers[dead_letters.H_ERROR_CLASS] == "EnvelopeError"
     assert reason in headers[dead_letters.H_ERROR_MESSAGE]
-    assert fakes["consumer"].commits == [(0, 1)]
+    assert fakes.consumer.commits == [(0, 1)]
 
 
 @pytest.mark.parametrize("raise_locally", [True, False])
 def test_a_message_too_large_for_the_dead_letter_topic_goes_as_a_truncated_copy(fakes,
                                                                                raise_locally):
     consumer = make_consumer(fakes, failing(0))
-    dlq = fakes["producer"]
+    dlq = fakes.producer
     dlq.raise_locally = raise_locally  # librdkafka's own size check, or the broker's
     dlq.fail = lambda value, attempt: (KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)
                                        if len(value) > 100_000 else None)
     huge = b"\xff" * 1_048_576
-    assert consumer.handle(FakeMessage(huge, key=b"k" * 200_000)) is True
+    assert consumer.handle(message(huge, key=b"k" * 200_000)) is True
     ((_, key, value, headers),) = dlq.written
     assert value == huge[:65536] and key == b"k" * 65536
     assert headers[dead_letters.H_TRUNCATED] == "true"
@@ -293,18 +146,18 @@ def test_a_message_too_large_for_the_dead_letter_topic_goes_as_a_truncated_copy(
     assert "MSG_SIZE_TOO_LARGE" in headers[dead_letters.H_TRUNCATED_REASON]
     assert "not UTF-8" in headers[dead_letters.H_ERROR_MESSAGE]
     assert "trace" not in headers  # the original headers could be what is too large
-    assert fakes["consumer"].commits == [(0, 1)]
+    assert fakes.consumer.commits == [(0, 1)]
 
 
 def test_a_failed_dead_letter_write_is_retried_without_committing(fakes):
     health = []
     consumer = make_consumer(fakes, failing(0), health)
-    dlq, kafka = fakes["producer"], fakes["consumer"]
+    dlq, kafka = fakes.producer, fakes.consumer
     dlq.fail = lambda value, attempt: (KafkaError(KafkaError._MSG_TIMED_OUT) if attempt <= 3
                                        else None)
     commits_while_failing = []
     kafka.on_poll = lambda k: commits_while_failing.append(list(k.commits))
-    assert consumer.handle(FakeMessage(b"not json")) is True
+    assert consumer.handle(message(b"not json")) is True
     assert dlq.attempts == 4 and len(dlq.written) == 1
     assert commits_while_failing and all(c == [] for c in commits_while_failing)
     assert kafka.commits == [(0, 1)]
@@ -315,9 +168,9 @@ def test_a_failed_dead_letter_write_is_retried_without_committing(fakes):
 def test_a_stop_during_retries_commits_nothing(fakes):
     stop = threading.Event()
     consumer = make_consumer(fakes, failing(10**9))
-    kafka = fakes["consumer"]
+    kafka = fakes.consumer
     kafka.on_poll = lambda k: stop.set() if k.polls_while_paused >= 3 else None
-    assert consumer.handle(FakeMessage(encode(EVENT), offset=5), stop) is False
+    assert consumer.handle(message(encode(EVENT), offset=5), stop) is False
     consumer.close()
     assert kafka.commits == [] and kafka.closed  # redelivered on restart
 
@@ -330,11 +183,11 @@ def test_a_stop_keeps_what_was_handled_before_the_stuck_message(fakes):
         if down:
             raise ConnectionError("down")
     consumer = make_consumer(fakes, handler)
-    kafka = fakes["consumer"]
-    assert consumer.handle(FakeMessage(encode(EVENT), offset=4))
+    kafka = fakes.consumer
+    assert consumer.handle(message(encode(EVENT), offset=4))
     down.append(True)
     kafka.on_poll = lambda k: stop.set()
-    consumer.handle(FakeMessage(encode(EVENT), offset=5), stop)
+    consumer.handle(message(encode(EVENT), offset=5), stop)
     consumer.close()
     assert kafka.commits == [(0, 5), (0, 5)]  # async after offset 4, then on close: 5 comes again
 
@@ -346,10 +199,10 @@ def failing_forever(event, meta):
 def test_a_revoked_partition_gives_the_retry_up(fakes):
     health = []
     consumer = make_consumer(fakes, failing_forever, health)
-    kafka = fakes["consumer"]
+    kafka = fakes.consumer
     kafka.on_poll = lambda k: (k.on_revoke(k, [TopicPartition(TOPIC, 0)])
                                if k.polls_while_paused == 2 else None)
-    assert consumer.handle(FakeMessage(encode(EVENT), offset=5), threading.Event()) is False
+    assert consumer.handle(message(encode(EVENT), offset=5), threading.Event()) is False
     assert kafka.commits == []
     assert [serving for serving, _ in health] == [False, True]
     assert "partition revoked" in health[1][1]
@@ -357,9 +210,9 @@ def test_a_revoked_partition_gives_the_retry_up(fakes):
 
 def test_revoked_partitions_are_committed_then_forgotten(fakes):
     consumer = make_consumer(fakes, failing(0))
-    kafka = fakes["consumer"]
-    consumer.handle(FakeMessage(encode(EVENT), offset=4, partition=0))
-    consumer.handle(FakeMessage(encode(EVENT), offset=9, partition=1))
+    kafka = fakes.consumer
+    consumer.handle(message(encode(EVENT), offset=4, partition=0))
+    consumer.handle(message(encode(EVENT), offset=9, partition=1))
     kafka.commits.clear()
     kafka.on_revoke(kafka, [TopicPartition(TOPIC, 0)])
     assert kafka.commits == [(0, 5)]  # synchronously, so that the next owner starts after it
@@ -369,31 +222,19 @@ def test_revoked_partitions_are_committed_then_forgotten(fakes):
 
 def test_a_message_from_a_newly_assigned_partition_during_the_wait_is_rewound(fakes):
     consumer = make_consumer(fakes, failing(3))
-    kafka = fakes["consumer"]
-    kafka.queue.append(FakeMessage(encode(EVENT), offset=11, partition=2))
-    consumer.handle(FakeMessage(encode(EVENT), offset=5))
+    kafka = fakes.consumer
+    kafka.queue.append(message(encode(EVENT), offset=11, partition=2))
+    consumer.handle(message(encode(EVENT), offset=5))
     assert kafka.seeks == [(2, 11)]
     assert kafka.paused == set()  # partition 2 was paused with the others, then resumed
 
 
 def test_the_run_loop_raises_only_on_a_fatal_consumer_error(fakes):
-    class Error:
-        def __init__(self, fatal):
-            self._fatal = fatal
-
-        def fatal(self):
-            return self._fatal
-
-        def code(self):
-            return KafkaError._TRANSPORT
-
-        def __str__(self):
-            return "fatal" if self._fatal else "transport"
-
     consumer = make_consumer(fakes, failing(0, PermanentError("no")))
-    kafka = fakes["consumer"]
-    kafka.queue += [FakeMessage(None, error=Error(False)), FakeMessage(b"\x00garbage", offset=1),
-                    FakeMessage(encode(EVENT), offset=2), FakeMessage(None, error=Error(True))]
+    kafka = fakes.consumer
+    kafka.queue += [message(None, error=KafkaError(KafkaError._TRANSPORT, "transport")),
+                    message(b"\x00garbage", offset=1), message(encode(EVENT), offset=2),
+                    message(None, error=KafkaError(KafkaError._TRANSPORT, "fatal", fatal=True))]
     with pytest.raises(KafkaException):
         consumer.run(threading.Event(), poll_timeout=0.01)
     assert kafka.commits == [(0, 2), (0, 3)]
@@ -402,55 +243,54 @@ def test_the_run_loop_raises_only_on_a_fatal_consumer_error(fakes):
 def test_a_failing_health_callback_does_not_stop_consumption(fakes):
     def on_health(serving, reason):
         raise RuntimeError("health endpoint broken")
-    consumer = EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", failing(2), clients=fakes["clients"],
+    consumer = EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", failing(2), clients=fakes.clients,
                              bootstrap="unused:9092", retry_backoff=0.001, on_health=on_health)
-    assert consumer.handle(FakeMessage(encode(EVENT))) is True
+    assert consumer.handle(message(encode(EVENT))) is True
 
 
 def test_clients_are_configured_to_recover_fast_and_stay_overridable(fakes):
     make_consumer(fakes, failing(0), extra_config={"session.timeout.ms": 6000},
                   dlq_config={"message.timeout.ms": 2000})
-    conf = fakes["consumer"].conf
+    conf = fakes.consumer.conf
     assert (conf["session.timeout.ms"], conf["heartbeat.interval.ms"]) == (6000, 2000)
     assert (conf["reconnect.backoff.ms"], conf["reconnect.backoff.max.ms"]) == (100, 1000)
-    dlq_conf = fakes["producer"].conf
+    dlq_conf = fakes.producer.conf
     assert (dlq_conf["reconnect.backoff.ms"], dlq_conf["reconnect.backoff.max.ms"]) == (100, 1000)
     assert dlq_conf["message.timeout.ms"] == 2000
 
-    made = []
+    kafka = KafkaDoubles()
     with bus_producer.EventProducer(TOPIC, "order_id", bootstrap="127.0.0.1:1",
-                                    extra_config={"reconnect.backoff.ms": 50},
-                                    clients=KafkaClients(producer=lambda conf: made.append(conf) or FakeProducer(conf))):
+                                    extra_config={"reconnect.backoff.ms": 50}, clients=kafka.clients):
         pass
-    assert (made[0]["reconnect.backoff.ms"], made[0]["reconnect.backoff.max.ms"]) == (50, 1000)
+    assert (kafka.producer.conf["reconnect.backoff.ms"], kafka.producer.conf["reconnect.backoff.max.ms"]) == (50, 1000)
 
 
 # --- what an exporter reads: stats and lag ------------------------------------------------
 
 def test_stats_count_dead_letters_and_transient_retries(fakes):
     consumer = make_consumer(fakes, failing(2))
-    consumer.handle(FakeMessage(encode(EVENT)))
+    consumer.handle(message(encode(EVENT)))
     assert (consumer.stats.dead_lettered, consumer.stats.retried) == (0, 2)
-    dlq = fakes["producer"]
+    dlq = fakes.producer
     dlq.fail = lambda value, attempt: KafkaError(KafkaError._MSG_TIMED_OUT) if attempt == 1 else None
-    consumer.handle(FakeMessage(b"not json", offset=1))  # a failed dead-letter write is a retry too
+    consumer.handle(message(b"not json", offset=1))  # a failed dead-letter write is a retry too
     assert (consumer.stats.dead_lettered, consumer.stats.retried) == (1, 3)
 
 
 def test_lag_is_the_high_watermark_minus_the_next_offset_to_handle(fakes):
     consumer = make_consumer(fakes, failing(0))
-    kafka = fakes["consumer"]
+    kafka = fakes.consumer
     kafka.assigned = [0, 1, 2]
     kafka.watermarks = {0: (0, 10), 1: (5, 8), 2: (3, 3)}
     kafka.committed_offsets = {1: 6}  # partition 2: nothing committed yet, it starts at the low mark
-    consumer.handle(FakeMessage(encode(EVENT), offset=6, partition=0))  # partition 0: next is 7
+    consumer.handle(message(encode(EVENT), offset=6, partition=0))  # partition 0: next is 7
     assert consumer.measure_lag(max_age=0) == {(TOPIC, 0): 3, (TOPIC, 1): 2, (TOPIC, 2): 0}
     assert consumer.lag() == {(TOPIC, 0): 3, (TOPIC, 1): 2, (TOPIC, 2): 0}
 
 
 def test_the_polling_thread_measures_lag_at_most_every_max_age_and_keeps_what_it_cannot_read(fakes):
     consumer = make_consumer(fakes, failing(0))
-    kafka = fakes["consumer"]
+    kafka = fakes.consumer
     kafka.watermarks = {0: (0, 4)}
     assert consumer.lag() == {}  # nothing measured yet
     stop = threading.Event()
@@ -470,8 +310,8 @@ def test_the_polling_thread_measures_lag_at_most_every_max_age_and_keeps_what_it
 def test_when_idle_the_position_past_a_transactions_commit_marker_is_committed(fakes):
     """The gate writes in transactions: a commit marker follows its records in each partition."""
     consumer = make_consumer(fakes, failing(0))
-    kafka = fakes["consumer"]
-    kafka.queue.append(FakeMessage(encode(EVENT), offset=4, partition=0))
+    kafka = fakes.consumer
+    kafka.queue.append(message(encode(EVENT), offset=4, partition=0))
     kafka.watermarks = {0: (0, 6)}  # offset 5 is the marker
     polls = []
 
@@ -515,7 +355,7 @@ def recording_batch_handler(refuse=(), fail_times=0, refuse_whole_batch_with=Non
 
 
 def make_batch_consumer(fakes, handler, health=None, **kwargs):
-    return EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", batch_handler=handler, clients=fakes["clients"],
+    return EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", batch_handler=handler, clients=fakes.clients,
                          bootstrap="127.0.0.1:1", retry_backoff=0.001, max_backoff=0.004,
                          on_health=lambda serving, reason: health.append((serving, reason))
                          if health is not None else None, **kwargs)
@@ -545,8 +385,8 @@ def test_either_a_handler_or_a_batch_handler(fakes):
 def test_a_batch_handler_gets_what_has_arrived_and_one_commit_per_batch(fakes):
     handler = recording_batch_handler()
     consumer = make_batch_consumer(fakes, handler, max_batch=3)
-    kafka = fakes["consumer"]
-    kafka.queue += [FakeMessage(event(f"o-{n}"), offset=n, partition=n % 2) for n in range(5)]
+    kafka = fakes.consumer
+    kafka.queue += [message(event(f"o-{n}"), offset=n, partition=n % 2) for n in range(5)]
     run_until_drained(consumer, kafka)
     assert handler.batches == [["o-0", "o-1", "o-2"], ["o-3", "o-4"]]
     assert kafka.commits == [(0, 3), (1, 2), (1, 4), (0, 5)]  # the next offset per partition, per batch
@@ -555,12 +395,12 @@ def test_a_batch_handler_gets_what_has_arrived_and_one_commit_per_batch(fakes):
 def test_items_a_batch_handler_refuses_are_dead_lettered_and_the_rest_committed(fakes):
     handler = recording_batch_handler(refuse={"o-1"})
     consumer = make_batch_consumer(fakes, handler)
-    kafka = fakes["consumer"]
-    kafka.queue += [FakeMessage(event("o-0"), offset=0), FakeMessage(b"not json", offset=1, key=b"bad"),
-                    FakeMessage(event("o-1"), offset=2), FakeMessage(event("o-3"), offset=3)]
+    kafka = fakes.consumer
+    kafka.queue += [message(event("o-0"), offset=0), message(b"not json", offset=1, key=b"bad"),
+                    message(event("o-1"), offset=2), message(event("o-3"), offset=3)]
     run_until_drained(consumer, kafka)
     assert handler.batches == [["o-0", "o-1", "o-3"]]  # the undecodable one never reaches it
-    dead = fakes["producer"].written
+    dead = fakes.producer.written
     assert [headers[dead_letters.H_ORIGIN_OFFSET] for _, _, _, headers in dead] == ["1", "2"]
     assert "o-1 is refused" in dead[1][3][dead_letters.H_ERROR_MESSAGE]
     assert kafka.commits == [(0, 4)]
@@ -569,11 +409,11 @@ def test_items_a_batch_handler_refuses_are_dead_lettered_and_the_rest_committed(
 def test_a_batch_refused_whole_is_handed_over_one_at_a_time_to_find_the_culprit(fakes):
     handler = recording_batch_handler(refuse_whole_batch_with="o-1")
     consumer = make_batch_consumer(fakes, handler)
-    kafka = fakes["consumer"]
-    kafka.queue += [FakeMessage(event(f"o-{n}"), offset=n) for n in range(3)]
+    kafka = fakes.consumer
+    kafka.queue += [message(event(f"o-{n}"), offset=n) for n in range(3)]
     run_until_drained(consumer, kafka)
     assert handler.batches == [["o-0", "o-1", "o-2"], ["o-0"], ["o-1"], ["o-2"]]
-    dead = fakes["producer"].written
+    dead = fakes.producer.written
     assert [headers[dead_letters.H_ORIGIN_OFFSET] for _, _, _, headers in dead] == ["1"]
     assert kafka.commits == [(0, 3)]
 
@@ -581,11 +421,11 @@ def test_a_batch_refused_whole_is_handed_over_one_at_a_time_to_find_the_culprit(
 def test_a_failed_batch_is_retried_whole_and_its_dead_letters_are_written_once(fakes):
     handler = recording_batch_handler(refuse={"o-0", "o-1"})
     consumer = make_batch_consumer(fakes, handler)
-    kafka, dlq = fakes["consumer"], fakes["producer"]
+    kafka, dlq = fakes.consumer, fakes.producer
     # The first refused item's dead letter is written, the second's fails once: the batch is
     # retried, and the first is not written again.
     dlq.fail = lambda value, attempt: KafkaError(KafkaError._MSG_TIMED_OUT) if attempt == 2 else None
-    assert consumer.handle_batch([FakeMessage(event(f"o-{n}"), offset=n) for n in range(3)]) is True
+    assert consumer.handle_batch([message(event(f"o-{n}"), offset=n) for n in range(3)]) is True
     assert len(handler.batches) == 2
     assert [headers[dead_letters.H_ORIGIN_OFFSET] for _, _, _, headers in dlq.written] == ["0", "1"]
     assert kafka.commits == [(0, 3)] and consumer.stats.retried == 1
@@ -595,9 +435,9 @@ def test_a_batch_stuck_on_a_transient_failure_keeps_the_messages_of_partitions_s
     health = []
     handler = recording_batch_handler(fail_times=3)
     consumer = make_batch_consumer(fakes, handler, health)
-    kafka = fakes["consumer"]
+    kafka = fakes.consumer
     kafka.assigned = [0, 1]
-    kafka.queue += [FakeMessage(event("o-0"), offset=0, partition=0), FakeMessage(event("o-1"), offset=0, partition=1)]
+    kafka.queue += [message(event("o-0"), offset=0, partition=0), message(event("o-1"), offset=0, partition=1)]
     revoke_once = []
 
     def on_poll(k):
@@ -616,8 +456,8 @@ def test_a_batch_stuck_on_a_transient_failure_keeps_the_messages_of_partitions_s
 def test_a_stop_during_a_batch_retry_commits_nothing(fakes):
     stop = threading.Event()
     consumer = make_batch_consumer(fakes, recording_batch_handler(fail_times=10**9))
-    kafka = fakes["consumer"]
+    kafka = fakes.consumer
     kafka.on_poll = lambda k: stop.set() if k.polls_while_paused >= 2 else None
-    assert consumer.handle_batch([FakeMessage(event(f"o-{n}"), offset=n) for n in range(3)], stop) is False
+    assert consumer.handle_batch([message(event(f"o-{n}"), offset=n) for n in range(3)], stop) is False
     consumer.close()
     assert kafka.commits == []

@@ -39,6 +39,11 @@ def stock_of(engine, product_id):
     return stock.get_product(engine, product_id)["stock"]
 
 
+def applied_orders(engine):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(stock.applied_orders)).all()
+
+
 # --- the handler checks events like requests -----------------------------------------
 
 @pytest.mark.parametrize("changes, words", [
@@ -50,13 +55,12 @@ def stock_of(engine, product_id):
     ({"total_price": 1}, "total_price 1 is not qty 2 x unit_price 1500"),
     ({"created_at": None}, "created_at is required"),
 ])
-def test_an_event_breaking_the_rules_is_refused_and_touches_nothing(monkeypatch, changes, words):
-    applied = []
-    monkeypatch.setattr(stock, "apply_orders", lambda engine, orders: applied.append(orders) or stock.Outcome())
-    handle = server.order_events_handler(engine=None)
+def test_an_event_breaking_the_rules_is_refused_and_touches_nothing(engine, changes, words):
+    handle = server.order_events_handler(engine)
+    before = stock.list_products(engine)
     refused = handle([(event(**changes), None)])
     assert list(refused) == [0] and is_permanent(refused[0]) and words in str(refused[0])
-    assert applied == []
+    assert stock.list_products(engine) == before and applied_orders(engine) == []
 
 
 def test_a_valid_event_lowers_the_stock_once(engine):
@@ -185,13 +189,14 @@ def test_other_database_errors_stay_as_they_are_so_the_consumer_retries_them():
     assert failure is missing_table and not is_permanent(failure)
 
 
-def test_apply_order_turns_database_errors_into_failures(monkeypatch, engine):
-    def down(*args):
-        raise mariadb_error(sa.exc.OperationalError, pymysql.err.OperationalError, 2003,
-                            "Can't connect to MySQL server ([Errno 111] Connection refused)")
-    monkeypatch.setattr(stock, "_apply_in", down)
-    with pytest.raises(TransientError, match="cannot connect"):
-        stock.apply_order(engine, "o-5", "CATALOG-001", 1)
+def test_apply_order_turns_database_errors_into_failures():
+    # A MariaDB engine on a port where nothing listens: pymysql's own error 2003, no server needed.
+    nowhere = stock.create_engine("mysql+pymysql://u:p@127.0.0.1:1/catalog_db")
+    try:
+        with pytest.raises(TransientError, match="cannot connect"):
+            stock.apply_order(nowhere, "o-5", "CATALOG-001", 1)
+    finally:
+        nowhere.dispose()
 
 
 # --- health ------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ from confluent_kafka.serialization import Deserializer, MessageField, Serializat
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus import producer as bus_producer
-from bus.clients import KafkaClients
 from bus.envelope import EnvelopeError, decode, encode
 from bus.envelope.serde import EnvelopeDeserializer, EnvelopeSerializer
 from ordersync.order.v1 import order_event_pb2
+from tests.doubles import KafkaDoubles
 
 OrderPlaced = order_event_pb2.OrderPlaced
 ORDER = OrderPlaced(order_id="o-1", user_id="u-1", product_id="CATALOG-001", qty=2, unit_price=150,
@@ -63,27 +63,10 @@ def test_a_serializing_producer_publishes_what_the_serializer_writes():
     assert delivered == [encode(ORDER)]
 
 
-class RecordingProducer:
-    """Stands in for confluent_kafka.Producer: records values, delivers at once."""
-
-    def __init__(self, conf):
-        self.values = []
-
-    def produce(self, topic, value, key, on_delivery):
-        self.values.append(value)
-        on_delivery(None, type("Msg", (), {"partition": lambda s: 0, "offset": lambda s: 7})())
-
-    def poll(self, timeout):
-        pass
-
-    def flush(self, timeout=None):
-        return 0
-
-
-def test_event_producer_publishes_what_the_serializer_writes():
-    made = []
-    clients = KafkaClients(producer=lambda conf: made.append(RecordingProducer(conf)) or made[-1])
-    with bus_producer.EventProducer("orders", "order_id", bootstrap="127.0.0.1:1", clients=clients) as producer:
-        assert producer.publish(ORDER) == (0, 7)
-    assert made[0].values == [EnvelopeSerializer()(ORDER, VALUE)]
-    assert decode(made[0].values[0], OrderPlaced) == ORDER
+def test_event_producer_publishes_what_the_serializer_writes_and_answers_where_it_went():
+    kafka = KafkaDoubles()
+    with bus_producer.EventProducer("orders", "order_id", bootstrap="127.0.0.1:1", clients=kafka.clients) as producer:
+        assert [producer.publish(ORDER), producer.publish(ORDER)] == [(0, 0), (0, 1)]  # the offsets delivered
+    values = [value for _, _, value, _ in kafka.producer.written]
+    assert values == [EnvelopeSerializer()(ORDER, VALUE)] * 2
+    assert decode(values[0], OrderPlaced) == ORDER

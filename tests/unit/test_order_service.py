@@ -13,86 +13,15 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import CollectorRegistry
 
-from bus.producer import PublishError
 from order_svc import server
 from order_svc.metrics import OrderMetrics
 from order_svc.rules import order_id_for
 from order_svc.server import OrderService
-from order_svc.store import StoreUnavailable
-from ordersync.catalog.v1 import catalog_service_pb2
 from ordersync.order.v1 import order_service_pb2
+from tests.doubles import Aborted, CatalogStub, EventProducer, OrderStore, ServicerContext
 
 # The product view off (every order asks the Catalog) unless a test turns it on.
 SETTINGS = SimpleNamespace(catalog_deadline_s=1.0, publish_timeout_s=1.0, product_fresh_s=0, product_stale_s=0)
-
-
-class Aborted(Exception):
-    pass
-
-
-class Context:
-    """A servicer context; `remaining` is what time_remaining() answers, one value per call
-    (the last one repeats), or None for a caller without a deadline."""
-
-    def __init__(self, remaining=None):
-        self.remaining = list(remaining) if isinstance(remaining, (list, tuple)) else [remaining]
-
-    def time_remaining(self):
-        return self.remaining.pop(0) if len(self.remaining) > 1 else self.remaining[0]
-
-    def abort(self, code, details):
-        self.code, self.details = code, details
-        raise Aborted(details)
-
-
-class RpcFailure(grpc.RpcError):
-    def __init__(self, code):
-        self._code = code
-
-    def code(self):
-        return self._code
-
-    def details(self):
-        return "stand-in failure"
-
-
-class Catalog:
-    def __init__(self, failure=None, stock=50, unit_price=1500):
-        self.failure, self.stock, self.unit_price = failure, stock, unit_price
-        self.timeouts = []
-
-    def GetProduct(self, request, timeout):
-        self.timeouts.append(timeout)
-        if self.failure:
-            raise RpcFailure(self.failure)
-        return catalog_service_pb2.GetProductResponse(product=catalog_service_pb2.Product(
-            product_id=request.product_id, product_name="x", stock=self.stock, unit_price=self.unit_price))
-
-
-class Producer:
-    def __init__(self, fail=False, kafka_error=None):
-        self.fail, self.kafka_error, self.published, self.timeouts = fail, kafka_error, [], []
-
-    def publish(self, event, timeout):
-        self.timeouts.append(timeout)
-        if self.fail:
-            raise PublishError("no acknowledgement", self.kafka_error)
-        self.published.append(event)
-
-
-class Store:
-    def __init__(self, fail=False, rows=()):
-        self.fail, self.rows = fail, {row["order_id"]: row for row in rows}
-
-    def get(self, order_id):
-        if self.fail:
-            raise StoreUnavailable("connection refused")
-        return self.rows.get(order_id)
-
-    def list_for_user(self, user_id, limit, after):
-        if self.fail:
-            raise StoreUnavailable("connection refused")
-        return [row for row in self.rows.values() if row["user_id"] == user_id][:limit]
 
 
 def row(user_id, request_id, qty=2):
@@ -104,7 +33,7 @@ def row(user_id, request_id, qty=2):
 def create(service, remaining=None, **changes):
     request = order_service_pb2.CreateOrderRequest(**{
         "user_id": "u1", "product_id": "CATALOG-001", "qty": 2, "request_id": str(uuid.uuid4()), **changes})
-    context = Context(remaining)
+    context = ServicerContext(remaining)
     try:
         return service.CreateOrder(request, context), context
     except Aborted:
@@ -112,11 +41,11 @@ def create(service, remaining=None, **changes):
 
 
 def service(catalog=None, producer=None, store=None, settings=SETTINGS, order_metrics=None):
-    return OrderService(settings, catalog or Catalog(), producer or Producer(), store or Store(), order_metrics)
+    return OrderService(settings, catalog or CatalogStub(), producer or EventProducer(), store or OrderStore(), order_metrics)
 
 
 def test_a_product_seen_a_moment_ago_is_not_asked_for_again():
-    catalog = Catalog()
+    catalog = CatalogStub()
     svc = service(catalog=catalog, settings=SimpleNamespace(**{**vars(SETTINGS), "product_fresh_s": 60}))
     for _ in range(3):
         reply, _ = create(svc)
@@ -125,7 +54,7 @@ def test_a_product_seen_a_moment_ago_is_not_asked_for_again():
 
 
 def test_orders_are_taken_at_the_last_seen_price_while_the_catalog_is_down():
-    catalog, producer = Catalog(), Producer()
+    catalog, producer = CatalogStub(), EventProducer()
     svc = service(catalog=catalog, producer=producer,
                   settings=SimpleNamespace(**{**vars(SETTINGS), "product_stale_s": 60}))
     create(svc)
@@ -139,7 +68,7 @@ def test_orders_are_taken_at_the_last_seen_price_while_the_catalog_is_down():
 
 
 def test_an_accepted_order_is_published_once_and_remembered():
-    producer = Producer()
+    producer = EventProducer()
     svc = service(producer=producer)
     request_id = str(uuid.uuid4())
     first, _ = create(svc, request_id=request_id)
@@ -156,8 +85,8 @@ def test_an_accepted_order_is_published_once_and_remembered():
     (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAVAILABLE),
 ])
 def test_catalog_failures_map_to_status_codes(failure, code):
-    producer = Producer()
-    reply, context = create(service(catalog=Catalog(failure), producer=producer))
+    producer = EventProducer()
+    reply, context = create(service(catalog=CatalogStub(failure), producer=producer))
     assert reply is None and context.code == code
     assert "CATALOG-001" in context.details
     assert producer.published == []
@@ -165,21 +94,21 @@ def test_catalog_failures_map_to_status_codes(failure, code):
 
 @pytest.mark.parametrize("kafka_error", [None, "_MSG_TIMED_OUT"])
 def test_unacknowledged_publish_is_unavailable_and_says_to_retry(kafka_error):
-    reply, context = create(service(producer=Producer(fail=True, kafka_error=kafka_error)))
+    reply, context = create(service(producer=EventProducer(fail=True, kafka_error=kafka_error)))
     assert reply is None and context.code == grpc.StatusCode.UNAVAILABLE
     assert "may still arrive" in context.details
     assert "retry with the same request_id" in context.details
 
 
 def test_without_a_caller_deadline_the_configured_waits_apply():
-    catalog, producer = Catalog(), Producer()
+    catalog, producer = CatalogStub(), EventProducer()
     create(service(catalog=catalog, producer=producer))
     assert catalog.timeouts == [SETTINGS.catalog_deadline_s]
     assert producer.timeouts == [SETTINGS.publish_timeout_s]
 
 
 def test_waits_are_cut_to_the_callers_deadline_minus_a_margin():
-    catalog, producer = Catalog(), Producer()
+    catalog, producer = CatalogStub(), EventProducer()
     reply, _ = create(service(catalog=catalog, producer=producer), remaining=[0.6, 0.5])
     assert reply is not None
     assert 0 < catalog.timeouts[0] < 0.6 and 0 < producer.timeouts[0] < 0.5
@@ -187,21 +116,21 @@ def test_waits_are_cut_to_the_callers_deadline_minus_a_margin():
 
 @pytest.mark.parametrize("remaining", [0.0, 0.05])
 def test_a_deadline_already_gone_is_exceeded_at_once(remaining):
-    catalog, producer = Catalog(), Producer()
+    catalog, producer = CatalogStub(), EventProducer()
     reply, context = create(service(catalog=catalog, producer=producer), remaining=remaining)
     assert reply is None and context.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert catalog.timeouts == [] and producer.published == []
 
 
 def test_a_deadline_gone_after_the_catalog_lookup_publishes_nothing():
-    producer = Producer()
+    producer = EventProducer()
     reply, context = create(service(producer=producer), remaining=[5.0, 0.01])
     assert reply is None and context.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert producer.timeouts == [] and "nothing was placed" in context.details
 
 
 def test_no_ack_within_the_callers_deadline_says_the_order_may_still_arrive():
-    producer = Producer(fail=True)
+    producer = EventProducer(fail=True)
     reply, context = create(service(producer=producer), remaining=0.5)
     assert reply is None and context.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert producer.timeouts[0] < 0.5
@@ -209,14 +138,14 @@ def test_no_ack_within_the_callers_deadline_says_the_order_may_still_arrive():
 
 
 def test_a_catalog_timeout_within_the_callers_deadline_is_deadline_exceeded():
-    catalog = Catalog(grpc.StatusCode.DEADLINE_EXCEEDED)
+    catalog = CatalogStub(grpc.StatusCode.DEADLINE_EXCEEDED)
     reply, context = create(service(catalog=catalog), remaining=0.5)
     assert reply is None and context.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert catalog.timeouts[0] < 0.5 and "CATALOG-001" in context.details
 
 
 def call(method, request):
-    context = Context()
+    context = ServicerContext()
     try:
         return method(request, context), context
     except Aborted:
@@ -224,14 +153,14 @@ def call(method, request):
 
 
 def test_orders_are_taken_while_the_orders_table_is_unreadable():
-    producer = Producer()
-    reply, context = create(service(store=Store(fail=True), producer=producer))
+    producer = EventProducer()
+    reply, context = create(service(store=OrderStore(fail=True), producer=producer))
     assert reply is not None
     assert [e.order_id for e in producer.published] == [reply.order.order_id]
 
 
 def test_reads_are_unavailable_while_the_orders_table_is_unreadable():
-    svc = service(store=Store(fail=True))
+    svc = service(store=OrderStore(fail=True))
     reply, context = call(svc.GetOrder, order_service_pb2.GetOrderRequest(order_id="o-1"))
     assert reply is None and context.code == grpc.StatusCode.UNAVAILABLE
     reply, context = call(svc.ListOrders, order_service_pb2.ListOrdersRequest(user_id="u1"))
@@ -240,8 +169,8 @@ def test_reads_are_unavailable_while_the_orders_table_is_unreadable():
 
 def test_a_readable_row_still_answers_retries_and_reused_request_ids():
     request_id = str(uuid.uuid4())
-    producer = Producer()
-    svc = service(store=Store(rows=[row("u1", request_id, qty=2)]), producer=producer)
+    producer = EventProducer()
+    svc = service(store=OrderStore(rows=[row("u1", request_id, qty=2)]), producer=producer)
     again, _ = create(svc, request_id=request_id, qty=2)
     assert again.order.order_id == order_id_for("u1", request_id)
     reply, context = create(svc, request_id=request_id, qty=3)
@@ -250,7 +179,7 @@ def test_a_readable_row_still_answers_retries_and_reused_request_ids():
 
 
 def test_an_unreadable_table_is_logged_once_per_change_not_per_order(caplog):
-    store = Store(fail=True)
+    store = OrderStore(fail=True)
     svc = service(store=store)
     with caplog.at_level(logging.INFO, logger="order_svc"):
         for _ in range(3):
@@ -268,24 +197,24 @@ def test_an_unreadable_table_is_logged_once_per_change_not_per_order(caplog):
 
 
 def test_not_enough_stock_publishes_nothing():
-    producer = Producer()
-    reply, context = create(service(catalog=Catalog(stock=1), producer=producer), qty=2)
+    producer = EventProducer()
+    reply, context = create(service(catalog=CatalogStub(stock=1), producer=producer), qty=2)
     assert reply is None and context.code == grpc.StatusCode.FAILED_PRECONDITION
     assert producer.published == []
 
 
 @pytest.mark.parametrize("unit_price", [0, -5])
 def test_a_product_priced_below_the_event_minimum_is_refused_before_publishing(unit_price):
-    producer = Producer()
-    reply, context = create(service(catalog=Catalog(unit_price=unit_price), producer=producer))
+    producer = EventProducer()
+    reply, context = create(service(catalog=CatalogStub(unit_price=unit_price), producer=producer))
     assert reply is None and context.code == grpc.StatusCode.FAILED_PRECONDITION
     assert f"unit price {unit_price}" in context.details and "minimum 1" in context.details
     assert producer.published == []
 
 
 def test_a_total_above_int32_is_refused_before_publishing():
-    producer = Producer()
-    reply, context = create(service(catalog=Catalog(unit_price=2**30), producer=producer), qty=2)
+    producer = EventProducer()
+    reply, context = create(service(catalog=CatalogStub(unit_price=2**30), producer=producer), qty=2)
     assert reply is None and context.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "exceeds the largest order total" in context.details
     assert producer.published == []
@@ -294,7 +223,7 @@ def test_a_total_above_int32_is_refused_before_publishing():
 def test_an_event_that_breaks_the_shared_event_rules_is_not_published(monkeypatch):
     # A clock before 2000 gives a created_at that the Catalog and the table refuse.
     monkeypatch.setattr(server, "_now", lambda: Timestamp(seconds=10))
-    producer = Producer()
+    producer = EventProducer()
     reply, context = create(service(producer=producer))
     assert reply is None and context.code == grpc.StatusCode.INTERNAL
     assert "created_at" in context.details
@@ -322,7 +251,7 @@ def test_a_crafted_page_token_is_invalid_argument(raw):
 @pytest.mark.parametrize("spelling", ["{%s}", "urn:uuid:%s", "hex"])
 def test_other_request_id_spellings_are_invalid_argument(spelling):
     rid = uuid.uuid4()
-    producer = Producer()
+    producer = EventProducer()
     request_id = rid.hex if spelling == "hex" else spelling % rid
     reply, context = create(service(producer=producer), request_id=request_id)
     assert reply is None and context.code == grpc.StatusCode.INVALID_ARGUMENT
@@ -332,7 +261,7 @@ def test_other_request_id_spellings_are_invalid_argument(spelling):
 
 def test_an_upper_case_request_id_is_the_same_request():
     rid = str(uuid.uuid4())
-    producer = Producer()
+    producer = EventProducer()
     svc = service(producer=producer)
     first, _ = create(svc, request_id=rid)
     again, _ = create(svc, request_id=rid.upper())
@@ -343,7 +272,7 @@ def test_an_upper_case_request_id_is_the_same_request():
 
 def test_create_order_answers_are_counted_by_status_code_with_their_latency():
     registry = CollectorRegistry()
-    catalog = Catalog()
+    catalog = CatalogStub()
     svc = service(catalog=catalog, order_metrics=OrderMetrics(registry))
     request_id = str(uuid.uuid4())
     create(svc, request_id=request_id)
@@ -362,7 +291,7 @@ def test_create_order_answers_are_counted_by_status_code_with_their_latency():
 
 
 def test_an_unexpected_error_counts_as_unknown():
-    class Broken(Catalog):
+    class Broken(CatalogStub):
         def GetProduct(self, request, timeout):
             raise KeyError("bug")
     registry = CollectorRegistry()
@@ -373,7 +302,7 @@ def test_an_unexpected_error_counts_as_unknown():
 
 def test_publish_latency_is_observed_when_acked_and_when_not():
     registry = CollectorRegistry()
-    producer = Producer()
+    producer = EventProducer()
     svc = service(producer=producer, order_metrics=OrderMetrics(registry))
     create(svc)
     producer.fail = True
@@ -418,7 +347,7 @@ def test_different_orders_never_wait_for_each_other_and_one_order_is_serialised(
 def test_calls_that_find_a_product_expired_while_another_asks_the_catalog_use_the_one_seen_before():
     asking, release = threading.Event(), threading.Event()
 
-    class SlowCatalog(Catalog):
+    class SlowCatalog(CatalogStub):
         def GetProduct(self, request, timeout):
             if self.timeouts:  # the first lookup answers at once, the refresh waits
                 asking.set()

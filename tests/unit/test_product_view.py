@@ -2,18 +2,19 @@
 from types import SimpleNamespace
 
 from order_svc.products import ProductView
+from tests.doubles import Clock
 
 
 def test_fresh_then_only_stale_then_gone():
-    now = [100.0]
-    view = ProductView(fresh_s=1.0, stale_s=300.0, clock=lambda: now[0])
+    clock = Clock(100.0)
+    view = ProductView(fresh_s=1.0, stale_s=300.0, clock=clock)
     product = SimpleNamespace(product_id="CATALOG-001", stock=5)
     assert view.fresh("CATALOG-001") is None and view.stale("CATALOG-001") is None
     view.remember(product)
     assert view.fresh("CATALOG-001") is product
-    now[0] += 1.0
+    clock.now += 1.0
     assert view.fresh("CATALOG-001") is None and view.stale("CATALOG-001") is product
-    now[0] += 299.0
+    clock.now += 299.0
     assert view.stale("CATALOG-001") is None
 
 

@@ -3,45 +3,18 @@ and never touches a record (the gate decided every record before the sink read i
 
 from connect.watchdog import FIRST_PAUSE_S, MAX_PAUSE_S, Watchdog
 from ordersync.config import Settings
-
-
-class Worker:
-    """A Connect worker's REST API as the watchdog sees it: one sink whose tasks are in `states`."""
-
-    def __init__(self, *states):
-        self.states, self.calls = list(states), []
-
-    def __call__(self, url, method, path, body=None, timeout=None):
-        self.calls.append((method, path))
-        if method == "POST":
-            return 204, None
-        tasks = [{"id": i, "state": s, "trace": "org.apache.kafka.connect.errors.ConnectException: down\n\tat x"}
-                 for i, s in enumerate(self.states)]
-        return 200, {"orders-sink": {"info": {"config": {"connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector"}},
-                                     "status": {"tasks": tasks}}}
-
-    @property
-    def restarts(self):
-        return [path for method, path in self.calls if method == "POST"]
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
+from tests.doubles import Clock, ConnectWorker
 
 
 def test_a_failed_task_is_restarted_and_a_running_one_is_left_alone():
-    worker = Worker("RUNNING", "FAILED")
+    worker = ConnectWorker("RUNNING", "FAILED")
     Watchdog(Settings(), call=worker, clock=Clock()).check_all()
     assert worker.restarts == ["/connectors/orders-sink/tasks/1/restart"]
     assert not [c for c in worker.calls if c[0] not in ("GET", "POST")], "it never moves offsets or writes"
 
 
 def test_while_it_keeps_failing_the_pause_doubles_up_to_a_cap():
-    worker, clock = Worker("FAILED"), Clock()
+    worker, clock = ConnectWorker("FAILED"), Clock()
     watchdog = Watchdog(Settings(), call=worker, clock=clock)
     restarted_at = []
     for _ in range(400):
@@ -56,7 +29,7 @@ def test_while_it_keeps_failing_the_pause_doubles_up_to_a_cap():
 
 
 def test_once_running_again_the_next_failure_starts_with_a_short_pause():
-    worker, clock = Worker("FAILED"), Clock()
+    worker, clock = ConnectWorker("FAILED"), Clock()
     watchdog = Watchdog(Settings(), call=worker, clock=clock)
     for _ in range(100):
         watchdog.check_all()
