@@ -1,7 +1,6 @@
 """CatalogService: serve products from the catalog database; apply order events to the stock."""
 
 import logging
-import threading
 
 import grpc
 
@@ -13,8 +12,14 @@ from ordersync.config import exits_on_bad_setting
 from ordersync.contract.event_rules import check_order_placed
 from ordersync.contract.ids import InvalidInput, check_id
 from ordersync.order.v1 import order_event_pb2
-from ordersync.serving import metrics as exporter
-from ordersync.serving.grpc_server import MAX_WORKERS, build_server, health_reporter, serve_until_stopped, stop_on_signals
+from ordersync.serving.grpc_server import (
+    MAX_WORKERS,
+    build_server,
+    health_reporter,
+    run_in_background,
+    serve_until_stopped,
+    start_process,
+)
 
 log = logging.getLogger("catalog_svc")
 
@@ -78,22 +83,10 @@ def order_events_handler(engine, catalog_metrics: metrics.CatalogMetrics | None 
     return handle
 
 
-def _consume(consumer: EventConsumer, stop: threading.Event) -> None:
-    # Only a fatal Kafka error gets here (no message can): a catalog that no longer applies
-    # orders must not keep serving stale stock silently.
-    try:
-        consumer.run(stop)
-    except Exception:
-        log.exception("order event consumer failed; shutting the service down")
-        stop.set()
-
-
 @exits_on_bad_setting
 def serve() -> None:
     settings = config.load()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s catalog %(levelname)s %(message)s")
-    stop = stop_on_signals()
-    exporter.serve(settings.metrics_port)
+    stop = start_process("catalog", settings.metrics_port)
     catalog_metrics = metrics.CatalogMetrics()
     engine = stock.create_engine(settings.catalog_db_url, connections=MAX_WORKERS + 1)  # + the consumer
     stock.prepare(engine)
@@ -109,8 +102,7 @@ def serve() -> None:
                              extra_config={**FETCH_IN_BATCHES, **settings.consumer_config},
                              dlq_config=settings.dlq_config)
     catalog_metrics.watch(consumer)
-    consuming = threading.Thread(target=_consume, args=(consumer, stop), name="order-events", daemon=True)
-    consuming.start()
+    consuming = run_in_background(consumer.run, stop, "the order event consumer")
     log.info("listening on %s, consuming %s as group %s", settings.listen, settings.accepted_topic,
              settings.consumer_group)
     serve_until_stopped(server, health, stop)

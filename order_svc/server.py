@@ -18,8 +18,7 @@ from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.config import exits_on_bad_setting
 from ordersync.contract.event_rules import check_order_placed
 from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
-from ordersync.serving import metrics as exporter
-from ordersync.serving.grpc_server import MAX_WORKERS, build_server, serve_until_stopped, stop_on_signals
+from ordersync.serving.grpc_server import MAX_WORKERS, build_server, serve_until_stopped, start_process
 
 log = logging.getLogger("order_svc")
 
@@ -323,9 +322,7 @@ def catalog_channel(address: str) -> grpc.Channel:
 @exits_on_bad_setting
 def serve() -> None:
     settings = config.load()
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s order[{settings.instance}] %(levelname)s %(message)s")
-    stop = stop_on_signals()
-    exporter.serve(settings.metrics_port)
+    stop = start_process(f"order[{settings.instance}]", settings.metrics_port)
     channel = catalog_channel(settings.catalog_address)
     producer = EventProducer(settings.orders_topic, "order_id", bootstrap=settings.kafka_bootstrap,
                              extra_config=settings.kafka_config)

@@ -12,7 +12,6 @@ nothing. The gRPC health service says NOT_SERVING while the gate is stuck retryi
 """
 
 import logging
-import threading
 from collections import Counter
 
 import sqlalchemy as sa
@@ -23,8 +22,7 @@ from bus.processor import ExactlyOnceProcessor, Output
 from ordersync.config import exits_on_bad_setting
 from ordersync.gate import config, metrics, verdict
 from ordersync.gate.first_events import GateStore
-from ordersync.serving import metrics as exporter
-from ordersync.serving.grpc_server import build_server, health_reporter, serve_until_stopped, stop_on_signals
+from ordersync.serving.grpc_server import build_server, health_reporter, run_in_background, serve_until_stopped, start_process
 
 log = logging.getLogger("gate")
 
@@ -83,21 +81,10 @@ def counter_for(settings: config.GateSettings, gate_metrics: metrics.GateMetrics
     return committed
 
 
-def _process(processor: ExactlyOnceProcessor, stop: threading.Event) -> None:
-    # Only a fatal Kafka error gets here (fenced by a newer instance of ours, say).
-    try:
-        processor.run(stop)
-    except Exception:
-        log.exception("the gate stopped processing; shutting down")
-        stop.set()
-
-
 @exits_on_bad_setting
 def serve() -> None:
     settings = config.load()
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s gate[{settings.instance}] %(levelname)s %(message)s")
-    stop = stop_on_signals()
-    exporter.serve(settings.metrics_port)
+    stop = start_process(f"gate[{settings.instance}]", settings.metrics_port)
     gate_metrics = metrics.GateMetrics()
     engine = sa.create_engine(settings.gate_db_url, pool_pre_ping=True, pool_recycle=3600, pool_size=1,
                               max_overflow=0)
@@ -110,8 +97,7 @@ def serve() -> None:
         on_health=report,
         on_committed=counter_for(settings, gate_metrics))
     gate_metrics.watch(processor)
-    processing = threading.Thread(target=_process, args=(processor, stop), name="gate", daemon=True)
-    processing.start()
+    processing = run_in_background(processor.run, stop, "the gate's processing")
     log.info("health on %s; %s -> %s and %s as group %s (transactional id %s)", settings.listen,
              settings.orders_topic, settings.accepted_topic, settings.rejected_topic, settings.group,
              settings.transactional_id)

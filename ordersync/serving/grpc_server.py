@@ -9,6 +9,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from ordersync.serving import metrics as exporter
+
 # grpcio-reflection serves only v1alpha; current grpcurl and grpc-go ask for v1 first. The two
 # protocols have the same messages on the wire, so one servicer answers both.
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
@@ -22,6 +24,30 @@ def stop_on_signals() -> threading.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     return stop
+
+
+def start_process(name: str, metrics_port: int) -> threading.Event:
+    """What every service process does first: log one line per event under its `name`, serve its
+    metrics (0: none), and stop on SIGTERM or SIGINT (the event returned)."""
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    stop = stop_on_signals()
+    exporter.serve(metrics_port)
+    return stop
+
+
+def run_in_background(work, stop: threading.Event, name: str) -> threading.Thread:
+    """work(stop) on a thread of its own: the process's consumer loop. Only a fatal error can end it
+    early (no message can), and then the whole process stops: a service whose stream no longer
+    moves must not go on answering as if it did."""
+    def run() -> None:
+        try:
+            work(stop)
+        except Exception:
+            log.exception("%s failed; shutting the service down", name)
+            stop.set()
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 # Calls served at once per process. A service's database pool should hold as many connections:
