@@ -44,6 +44,7 @@ class PartFault:
         supervisor, part = self.topology.supervisor, self.topology.part(self.name)
         if self.how == "freeze":
             pid = supervisor.pid(part)
+            assert pid, f"{self.name} is gone while frozen"
             os.kill(pid, signal.SIGCONT)
             supervisor.wait_healthy(part, pid, timeout=self.timeout)
         else:
@@ -104,9 +105,10 @@ def load_through_fault(topology: Topology, product_id: str, label: str, fault: C
     run.ledger = settled_ledger(settings, acked, product_id, before, settle_s)
     run.settled_at = time.monotonic()
     for service in topology.services:  # every service alive (and serving) again
-        assert supervisor.pid(service), f"{service.name} died"
+        pid = supervisor.pid(service)
+        assert pid, f"{service.name} died"
         if healthy_within is not None:
-            supervisor.wait_healthy(service, supervisor.pid(service), timeout=healthy_within)
+            supervisor.wait_healthy(service, pid, timeout=healthy_within)
     run.row = ledger_row(label, run.ledger, load.refused) + "".join(f" | {f}" for f in figures(run))
     with capsys.disabled():  # the figures belong in every run's output
         print("\n" + run.row)
