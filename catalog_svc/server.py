@@ -105,8 +105,4 @@ def serve() -> None:
     consuming = run_in_background(consumer.run, stop, "the order event consumer")
     log.info("listening on %s, consuming %s as group %s", settings.listen, settings.accepted_topic,
              settings.consumer_group)
-    serve_until_stopped(server, health, stop)
-    consuming.join(timeout=30)
-    consumer.close()
-    engine.dispose()
-    log.info("stopped")
+    serve_until_stopped(server, health, stop, background=consuming, close=(consumer.close, engine.dispose))

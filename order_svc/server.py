@@ -333,8 +333,4 @@ def serve() -> None:
         lambda s: order_service_pb2_grpc.add_OrderServiceServicer_to_server(service, s),
         [order_service_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name], settings.listen)
     log.info("listening on %s, catalog at %s", settings.listen, settings.catalog_address)
-    serve_until_stopped(server, health, stop)
-    producer.close()
-    store.close()
-    channel.close()
-    log.info("stopped")
+    serve_until_stopped(server, health, stop, close=(producer.close, store.close, channel.close))

@@ -72,6 +72,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, ParamSpec, TypeVar
 
+from bus import dead_letters
 from ordersync.contract.sql import IDENTIFIER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -358,8 +359,7 @@ class Settings:
 
     @property
     def catalog_dlq_topic(self) -> str:
-        # The bus names a consumer's dead-letter topic <topic>.<group>.dlq.
-        return f"{self.accepted_topic}.{self.catalog_group}.dlq"
+        return dead_letters.topic_for(self.accepted_topic, self.catalog_group)
 
     @property
     def gate_ports(self) -> list[int]:

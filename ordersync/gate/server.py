@@ -101,8 +101,4 @@ def serve() -> None:
     log.info("health on %s; %s -> %s and %s as group %s (transactional id %s)", settings.listen,
              settings.orders_topic, settings.accepted_topic, settings.rejected_topic, settings.group,
              settings.transactional_id)
-    serve_until_stopped(server, health, stop)
-    processing.join(timeout=30)
-    processor.close()
-    engine.dispose()
-    log.info("stopped")
+    serve_until_stopped(server, health, stop, background=processing, close=(processor.close, engine.dispose))

@@ -97,9 +97,16 @@ def health_reporter(health_servicer, service_names, serving_gauge=None):
     return report
 
 
-def serve_until_stopped(server, health_servicer, stop: threading.Event, grace: float = 5.0):
-    """Block until `stop` is set, then stop answering health checks and finish in-flight calls."""
+def serve_until_stopped(server, health_servicer, stop: threading.Event, grace: float = 5.0,
+                        background: threading.Thread | None = None, close=()):
+    """Block until `stop` is set, then stop answering health checks, finish in-flight calls, let
+    the background loop (run_in_background) end, and close what the process opened, in order."""
     stop.wait()
     log.info("shutting down: finishing in-flight calls (grace %.0fs)", grace)
     health_servicer.enter_graceful_shutdown()
     server.stop(grace).wait()
+    if background is not None:
+        background.join(timeout=30)
+    for done_with in close:
+        done_with()
+    log.info("stopped")
