@@ -68,7 +68,7 @@ def events(count: int, user_id: str, products: list[dict]) -> list:
 def publish(settings, backlog: list, chunk: int) -> list[str]:
     """Publish the events, `chunk` per publish_many call; the order id of the last one of each partition."""
     last_by_partition: dict[int, tuple[int, str]] = {}
-    with EventProducer(settings.orders_topic, "order_id", bootstrap=settings.kafka_bootstrap) as producer:
+    with EventProducer(settings.orders_topic, "order_id", client=settings.kafka_client()) as producer:
         for start in range(0, len(backlog), chunk):
             part = backlog[start:start + chunk]
             for event, (partition, offset) in zip(part, producer.publish_many(part, timeout=300)):

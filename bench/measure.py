@@ -99,7 +99,7 @@ class LagProbe:
     def __init__(self, settings: Settings, group: str, topic: str):
         self.topic = topic
         # A consumer of that group id that never subscribes reads its commits without joining it.
-        self._consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
+        self._consumer = Consumer({**settings.kafka_client(), "group.id": group,
                                    "enable.auto.commit": False})
 
     def offsets(self) -> tuple[int, int]:

@@ -91,6 +91,10 @@ class EventConsumer:
     consumer gets stuck on a message (serving=False) and when it is not any
     more (serving=True); not once per attempt.
 
+    `client`: the librdkafka settings of every client of the process (bootstrap servers and
+    credentials: ordersync.config.Settings.kafka_client()); extra_config and dlq_config override
+    them for the consumer and its dead-letter producer.
+
     The offsets are committed only after the handler succeeded and the refused
     messages went to the dead-letter topic: asynchronously, once per message
     or batch, while running (a round trip each would cap throughput);
@@ -101,9 +105,10 @@ class EventConsumer:
     measured it at most LAG_MAX_AGE seconds ago.
     """
 
-    def __init__(self, topic, message_class, group_id, handler=None, *, bootstrap, batch_handler=None,
+    def __init__(self, topic, message_class, group_id, handler=None, *, client: dict, batch_handler=None,
                  max_batch=MAX_BATCH, dlq_topic=None, retry_backoff=RETRY_BACKOFF, max_backoff=MAX_BACKOFF,
-                 on_health=None, extra_config=None, dlq_config=None, clients: KafkaClients = LIBRDKAFKA):
+                 on_health=None, extra_config=None, dlq_config=None, clients: KafkaClients = LIBRDKAFKA,
+                 backoff=backoff_delay):
         if (handler is None) == (batch_handler is None):
             raise ValueError("give either handler or batch_handler")
         self.topic = topic
@@ -112,10 +117,11 @@ class EventConsumer:
         self._max_batch = max_batch if batch_handler is not None else 1
         self.retry_backoff = retry_backoff
         self.max_backoff = max_backoff
+        self._backoff = backoff  # backoff(attempt, first, cap) -> seconds (bus.failures.backoff_delay)
         self._health = Health(on_health, logger=log)
         self.stats = ConsumerStats()
         conf = {
-            "bootstrap.servers": bootstrap,
+            **client,
             "group.id": group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
@@ -125,7 +131,7 @@ class EventConsumer:
         conf.update(extra_config or {})
         self._consumer = clients.consumer(conf)
         self._dlq = DeadLetterWriter(dlq_topic or dead_letters.topic_for(topic, group_id),
-                                     {"bootstrap.servers": bootstrap, **(dlq_config or {})}, clients)
+                                     {**client, **(dlq_config or {})}, clients)
         self.dlq_topic = self._dlq.topic
         self._consumer.subscribe([topic], on_revoke=self._on_revoke, on_lost=self._on_lost)
         # Next offset to commit per (topic, partition): only messages fully dealt with.
@@ -214,7 +220,7 @@ class EventConsumer:
                         # receiving anything; the messages in hand are retried as they are.
                         paused = self._consumer.assignment()
                         self._consumer.pause(paused)
-                    delay = backoff_delay(attempts, self.retry_backoff, self.max_backoff)
+                    delay = self._backoff(attempts, self.retry_backoff, self.max_backoff)
                     if not self._wait(delay, stop, pending, paused) and stop.is_set():
                         return False
         finally:

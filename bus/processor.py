@@ -78,7 +78,7 @@ class ExactlyOnceProcessor:
     """
 
     def __init__(self, topic: str, group_id: str, transactional_id: str,
-                 transform: Callable[[list], list[Output]], *, bootstrap: str, extra_config: dict | None = None,
+                 transform: Callable[[list], list[Output]], *, client: dict, extra_config: dict | None = None,
                  on_health: Callable[[bool, str], None] | None = None,
                  on_committed: Callable[[list, list[Output]], None] | None = None, max_batch: int = MAX_BATCH,
                  retry_backoff: float = RETRY_BACKOFF, max_backoff: float = MAX_BACKOFF,
@@ -91,7 +91,8 @@ class ExactlyOnceProcessor:
         self.stats = ProcessorStats()
         self._health = Health(on_health, serving=None, logger=log)  # not yet: until the producer is registered
         self._failures = 0  # consecutive failed attempts
-        common = {"bootstrap.servers": bootstrap, **RECONNECT, **(extra_config or {})}
+        # client: bootstrap servers and credentials (ordersync.config.Settings.kafka_client()).
+        common = {**client, **RECONNECT, **(extra_config or {})}
         self._clients = clients
         self._consumer = clients.consumer({
             **common,

@@ -49,11 +49,11 @@ class EventProducer:
     background thread serves by polling the producer.
     """
 
-    def __init__(self, topic, key_field, *, bootstrap, extra_config=None, clients: KafkaClients = LIBRDKAFKA):
+    def __init__(self, topic, key_field, *, client: dict, extra_config=None, clients: KafkaClients = LIBRDKAFKA):
         self.topic = topic
         self.key_field = key_field
         conf = {
-            "bootstrap.servers": bootstrap,
+            **client,  # bootstrap servers and credentials: ordersync.config.Settings.kafka_client()
             "enable.idempotence": True,  # no duplicates or reordering from internal retries
             "acks": "all",
             # Measured (bench/load.py, 2 Orders): linger 0 beats 1 and 5 at every concurrency.

@@ -3,19 +3,15 @@
 import os
 from dataclasses import dataclass
 
-from ordersync.config import HOST, Settings
+from ordersync.config import HOST, ServiceSettings, Settings
 
 
 @dataclass(frozen=True)
-class CatalogSettings:
-    listen: str
-    metrics_port: int  # 0: no exporter
-    kafka_bootstrap: str
+class CatalogSettings(ServiceSettings):
     catalog_db_url: str
     accepted_topic: str  # the order events the gate accepted (never the raw ORDERS_TOPIC)
     consumer_group: str
-    consumer_config: dict  # librdkafka settings over the bus's: credentials, group membership
-    dlq_config: dict       # and those of its dead-letter producer
+    consumer_config: dict  # librdkafka settings of its consumer over kafka_client: group membership
 
 
 def load(env=None) -> CatalogSettings:
@@ -25,15 +21,13 @@ def load(env=None) -> CatalogSettings:
     return CatalogSettings(
         listen=f"{HOST}:{shared.catalog_port}",
         metrics_port=shared.metrics_port(shared.catalog_port, env),
-        kafka_bootstrap=shared.kafka_bootstrap,
+        kafka_client=shared.kafka_client(),
         catalog_db_url=shared.mariadb_url(shared.catalog_db),
         accepted_topic=shared.accepted_topic,
         consumer_group=shared.catalog_group,
         # read_committed (librdkafka's default, said here because it matters): the gate writes
         # the accepted topic in transactions, and an aborted batch must never lower stock.
-        consumer_config={"isolation.level": "read_committed", **shared.kafka_security(),
-                         **_membership(env.get("CATALOG_INSTANCE"))},
-        dlq_config=shared.kafka_security(),
+        consumer_config={"isolation.level": "read_committed", **_membership(env.get("CATALOG_INSTANCE"))},
     )
 
 

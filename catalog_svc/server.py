@@ -98,9 +98,8 @@ def serve() -> None:
     consumer = EventConsumer(settings.accepted_topic, order_event_pb2.OrderPlaced, settings.consumer_group,
                              batch_handler=order_events_handler(engine, catalog_metrics),
                              on_health=health_reporter(health, service_names, catalog_metrics.serving),
-                             bootstrap=settings.kafka_bootstrap,
-                             extra_config={**FETCH_IN_BATCHES, **settings.consumer_config},
-                             dlq_config=settings.dlq_config)
+                             client=settings.kafka_client,
+                             extra_config={**FETCH_IN_BATCHES, **settings.consumer_config})
     catalog_metrics.watch(consumer)
     consuming = run_in_background(consumer.run, stop, "the order event consumer")
     log.info("listening on %s, consuming %s as group %s", settings.listen, settings.accepted_topic,

@@ -301,8 +301,10 @@ def read_record(client: dict, topic: str, partition: int, offset: int, timeout: 
 
 
 @exits_on_bad_setting
-def main(argv=None, database: Database | None = None) -> int:
-    """The command line; `database` stands in for the real one of the settings (tests)."""
+def main(argv=None, database: Database | None = None, read=None) -> int:
+    """The command line; `database` stands in for the real one of the settings, `read` for
+    read_record (tests)."""
+    read = read or read_record
     parser = argparse.ArgumentParser(
         prog="python -m ops.doctor",
         description="Say whether the system takes a Connect JSON envelope on the orders topic (the gate's verdict "
@@ -344,7 +346,7 @@ def main(argv=None, database: Database | None = None) -> int:
             client = settings.kafka_client(**({"bootstrap.servers": args.bootstrap} if args.bootstrap else {}))
             origin = (args.topic, *args.offset)
             try:
-                envelope = read_record(client, args.topic, *args.offset)
+                envelope = read(client, args.topic, *args.offset)
             except KafkaException as e:
                 raise InputError(f"cannot read {args.topic}: {e}") from None
         elif args.file == "-":

@@ -4,21 +4,17 @@ import os
 import socket
 from dataclasses import dataclass
 
-from ordersync.config import HOST, PORT, SECONDS, SettingError, Settings, setting
+from ordersync.config import HOST, PORT, SECONDS, ServiceSettings, SettingError, Settings, setting
 
 
 @dataclass(frozen=True)
-class OrderSettings:
-    listen: str
-    metrics_port: int  # 0: no exporter
+class OrderSettings(ServiceSettings):
     instance: str
     catalog_address: str
     catalog_deadline_s: float
     product_fresh_s: float
     product_stale_s: float
     publish_timeout_s: float
-    kafka_bootstrap: str
-    kafka_config: dict  # librdkafka settings over the bus's (credentials)
     orders_topic: str
     orders_db_url: str
     orders_table: str
@@ -45,8 +41,7 @@ def load(env=None) -> OrderSettings:
         product_fresh_s=product_fresh_s,
         product_stale_s=product_stale_s,
         publish_timeout_s=setting(env, "PUBLISH_TIMEOUT_S", SECONDS, 10.0),
-        kafka_bootstrap=shared.kafka_bootstrap,
-        kafka_config=shared.kafka_security(),
+        kafka_client=shared.kafka_client(),
         orders_topic=shared.orders_topic,
         orders_db_url=shared.mariadb_url(shared.orders_db),
         orders_table=shared.orders_table,

@@ -40,8 +40,10 @@ CATALOG_CHANNEL_OPTIONS = (
 
 class OrderService(order_service_pb2_grpc.OrderServiceServicer):
     def __init__(self, settings: config.OrderSettings, catalog, producer: EventProducer, store: OrderStore,
-                 order_metrics: metrics.OrderMetrics | None = None):
+                 order_metrics: metrics.OrderMetrics | None = None, clock=None):
+        """`clock()`: the Timestamp of an order placed now (a test gives another)."""
         self._settings = settings
+        self._clock = clock or _now
         # Without metrics of its own (tests), it counts into a registry nobody reads.
         self._metrics = order_metrics or metrics.OrderMetrics(metrics.CollectorRegistry())
         self._catalog = catalog
@@ -96,7 +98,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
             order = order_service_pb2.Order(
                 order_id=order_id, user_id=user_id, product_id=product_id, qty=qty,
-                unit_price=product.unit_price, total_price=total, created_at=_now())
+                unit_price=product.unit_price, total_price=total, created_at=self._clock())
             self._publish(order, context)
             self._remember(order)
         # DEBUG: a line per order costs the front door more than it tells (the metrics count them).
@@ -313,10 +315,11 @@ class KeyedLocks:
                     del self._locks[key]
 
 
-def catalog_channel(address: str) -> grpc.Channel:
+def catalog_channel(address: str, connect=grpc.insecure_channel) -> grpc.Channel:
+    """`connect(address, options=...)`: how the channel is made (a test sees its options)."""
     # Several Catalogs (a list of addresses): each call goes to one that is up, in turn.
     balance = (("grpc.lb_policy_name", "round_robin"),) if "," in address else ()
-    return grpc.insecure_channel(address, options=CATALOG_CHANNEL_OPTIONS + balance)
+    return connect(address, options=CATALOG_CHANNEL_OPTIONS + balance)
 
 
 @exits_on_bad_setting
@@ -324,8 +327,7 @@ def serve() -> None:
     settings = config.load()
     stop = start_process(f"order[{settings.instance}]", settings.metrics_port)
     channel = catalog_channel(settings.catalog_address)
-    producer = EventProducer(settings.orders_topic, "order_id", bootstrap=settings.kafka_bootstrap,
-                             extra_config=settings.kafka_config)
+    producer = EventProducer(settings.orders_topic, "order_id", client=settings.kafka_client)
     store = OrderStore(settings.orders_db_url, settings.orders_table, connections=MAX_WORKERS)
     service = OrderService(settings, catalog_service_pb2_grpc.CatalogServiceStub(channel), producer, store,
                            metrics.OrderMetrics())

@@ -115,11 +115,13 @@ class Topology:
                       for i, port in enumerate(settings.gate_ports, start=1)]
 
     @classmethod
-    def private(cls, orders: int = 2, catalogs: int = 1, secured: bool = False, **changes) -> "Topology":
+    def private(cls, orders: int = 2, catalogs: int = 1, secured: bool = False, reap: bool = True,
+                **changes) -> "Topology":
         """A private stack under .stack/private/<run>, on free ports, owned by this process
         (tests and benches: it never touches what `make run` shows). `secured`: SASL, one
         account per part, secrets generated into the stack dir (what `make cluster-up` does)."""
-        reap_abandoned_private_stacks()
+        if reap:  # reap=False: make the topology only, stop nothing (tests of its settings)
+            reap_abandoned_private_stacks()
         run = uuid.uuid4().hex[:8]
         stack_dir = PRIVATE_STACKS / run
         stack_dir.mkdir(parents=True)

@@ -9,7 +9,7 @@ CatalogStub(), EventProducer(), OrderStore())`, `Watchdog(settings, call=Connect
 asked, so that a test can say what was committed, paused, sought or written:
 
     kafka = KafkaDoubles()
-    consumer = EventConsumer("orders", OrderPlaced, "group", handler, clients=kafka.clients, bootstrap="x:1")
+    consumer = EventConsumer("orders", OrderPlaced, "group", handler, clients=kafka.clients, client={"bootstrap.servers": "x:1"})
     kafka.consumer.queue.append(Message(encode(event), offset=7))
     ...
     assert kafka.consumer.commits == [(0, 8)] and kafka.producer.written == []

@@ -396,3 +396,13 @@ class Settings:
         """SQLAlchemy URL (PyMySQL driver) of one database (None: no default database)."""
         return (f"mysql+pymysql://{self.mariadb_user}:{self.db_password}"
                 f"@{self.mariadb_host}:{self.mariadb_port}/{database or ''}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceSettings:
+    """What every service process (Order, Catalog, gate) has: the address its gRPC server listens
+    on, its metrics port (0: no exporter), and the librdkafka settings of all its Kafka clients
+    (Settings.kafka_client(): bootstrap servers and this process's credentials)."""
+    listen: str
+    metrics_port: int
+    kafka_client: dict

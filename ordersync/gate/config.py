@@ -3,16 +3,12 @@
 import os
 from dataclasses import dataclass
 
-from ordersync.config import HOST, Settings
+from ordersync.config import HOST, ServiceSettings, Settings
 
 
 @dataclass(frozen=True)
-class GateSettings:
-    listen: str  # the gRPC health service
-    metrics_port: int  # 0: no exporter
+class GateSettings(ServiceSettings):  # listen: its gRPC health service only
     instance: str
-    kafka_bootstrap: str
-    kafka_config: dict  # librdkafka settings over the bus's (credentials)
     orders_topic: str
     accepted_topic: str
     rejected_topic: str
@@ -33,8 +29,7 @@ def load(env=None) -> GateSettings:
         listen=f"{HOST}:{port}",
         metrics_port=shared.metrics_port(port, env),
         instance=instance,
-        kafka_bootstrap=shared.kafka_bootstrap,
-        kafka_config=shared.kafka_security(),
+        kafka_client=shared.kafka_client(),
         orders_topic=shared.orders_topic,
         accepted_topic=shared.accepted_topic,
         rejected_topic=shared.rejected_topic,

@@ -93,7 +93,7 @@ def serve() -> None:
     processor = ExactlyOnceProcessor(
         settings.orders_topic, settings.group, settings.transactional_id,
         transform_for(settings, GateStore(engine, settings.catalog_db)),
-        bootstrap=settings.kafka_bootstrap, extra_config={"client.id": settings.instance, **settings.kafka_config},
+        client=settings.kafka_client, extra_config={"client.id": settings.instance},
         on_health=report,
         on_committed=counter_for(settings, gate_metrics))
     gate_metrics.watch(processor)

@@ -137,7 +137,7 @@ def test_dead_letter_restart_and_no_message_skipped(kafka_bootstrap, fresh_topic
     topic, made = fresh_topic
     run = uuid.uuid4().hex[:8]
     msgs = [order(i, run) for i in range(40)]
-    with EventProducer(topic, "order_id", bootstrap=kafka_bootstrap) as producer:
+    with EventProducer(topic, "order_id", client={"bootstrap.servers": kafka_bootstrap}) as producer:
         results = producer.publish_many(msgs[:-1])
         assert len(results) == 39 and len(set(results)) == 39
         partition, offset = producer.publish(msgs[-1])
@@ -164,14 +164,14 @@ def test_dead_letter_restart_and_no_message_skipped(kafka_bootstrap, fresh_topic
 
     # First consumer: stops (cleanly) after 15 handled events.
     Running(EventConsumer(topic, order_event_pb2.OrderPlaced, group, handler,
-                          bootstrap=kafka_bootstrap), stop).wait_stopped()
+                          client={"bootstrap.servers": kafka_bootstrap}), stop).wait_stopped()
     assert len(handled) == 15
 
     # Restarted in the same group: carries on from the committed offsets, until every record
     # is dealt with. (Stopping at the 39th handled event instead left the dead letters after
     # it in their partition unread: that was the flake.)
     run_until_caught_up(EventConsumer(topic, order_event_pb2.OrderPlaced, group, handler,
-                                      bootstrap=kafka_bootstrap), kafka_bootstrap, group, topic)
+                                      client={"bootstrap.servers": kafka_bootstrap}), kafka_bootstrap, group, topic)
 
     assert problems == []
     expected = {m.order_id for m in msgs} - {poison}
@@ -202,7 +202,7 @@ def test_an_outage_longer_than_max_poll_interval_heals_with_every_message_once(
     topic, made = fresh_topic
     run = uuid.uuid4().hex[:8]
     msgs = [order(i, run) for i in range(30)]
-    with EventProducer(topic, "order_id", bootstrap=kafka_bootstrap) as producer:
+    with EventProducer(topic, "order_id", client={"bootstrap.servers": kafka_bootstrap}) as producer:
         producer.publish_many(msgs)
     group, dlq = group_for(made, topic, run)
     outage = threading.Event()
@@ -217,7 +217,7 @@ def test_an_outage_longer_than_max_poll_interval_heals_with_every_message_once(
 
     max_poll_ms = 6000  # the broker's smallest session timeout; the outage lasts longer
     consumer = EventConsumer(
-        topic, order_event_pb2.OrderPlaced, group, handler, bootstrap=kafka_bootstrap,
+        topic, order_event_pb2.OrderPlaced, group, handler, client={"bootstrap.servers": kafka_bootstrap},
         retry_backoff=0.1, max_backoff=2.0,
         on_health=lambda serving, reason: health.append((serving, reason)),
         extra_config={"max.poll.interval.ms": max_poll_ms, "session.timeout.ms": max_poll_ms,
@@ -270,7 +270,7 @@ def test_poison_records_are_dead_lettered_and_the_consumer_keeps_going(kafka_boo
     effects, health = collections.Counter(), []
     consumer = EventConsumer(topic, order_event_pb2.OrderPlaced, group,
                              lambda msg, meta: effects.update([msg.order_id]),
-                             bootstrap=kafka_bootstrap,
+                             client={"bootstrap.servers": kafka_bootstrap},
                              on_health=lambda serving, reason: health.append((serving, reason)))
     run_until_caught_up(consumer, kafka_bootstrap, group, topic)
 
@@ -318,7 +318,7 @@ def test_an_unwritable_dead_letter_topic_stalls_the_consumer_until_it_heals(kafk
     handled, health = [], []
     consumer = EventConsumer(topic, order_event_pb2.OrderPlaced, group,
                              lambda msg, meta: handled.append(msg.order_id),
-                             bootstrap=kafka_bootstrap, retry_backoff=0.1, max_backoff=1.0,
+                             client={"bootstrap.servers": kafka_bootstrap}, retry_backoff=0.1, max_backoff=1.0,
                              on_health=lambda serving, reason: health.append((serving, reason)))
     running = Running(consumer)
     try:
@@ -361,7 +361,7 @@ def test_jdbc_sink_writes_flat_message_columns(temp_connector, orders_db, kafka_
     run = uuid.uuid4().hex[:8]
     full = flat(run, n=1, o_string="set", w_int32={"value": 7})
     empty = all_types_pb2.Flat(id=f"{run}-2")  # defaults, and nulls for optional fields
-    with EventProducer(config["topics"], "id", bootstrap=kafka_bootstrap) as producer:
+    with EventProducer(config["topics"], "id", client={"bootstrap.servers": kafka_bootstrap}) as producer:
         producer.publish_many([full, empty])
 
     row = wait_for_row(orders_db, f"SELECT * FROM `{table}` WHERE id = :id", {"id": full.id})
@@ -400,7 +400,7 @@ def test_concurrent_publish_from_a_thread_pool(kafka_bootstrap, fresh_topic):
     topic, _ = fresh_topic
     run = uuid.uuid4().hex[:8]
     msgs = [order(i, run) for i in range(80)]
-    with EventProducer(topic, "order_id", bootstrap=kafka_bootstrap) as producer:
+    with EventProducer(topic, "order_id", client={"bootstrap.servers": kafka_bootstrap}) as producer:
         with ThreadPoolExecutor(8) as pool:
             positions = list(pool.map(producer.publish, msgs))
     assert len(set(positions)) == len(msgs)

@@ -167,7 +167,8 @@ def test_bad_events_past_the_gate_are_dead_lettered_and_the_catalogs_consumer_go
         raw.produce(topic, key=run.encode(), value=value)
     assert raw.flush(10) == 0
     engine = stock.create_engine(catalog_url)
-    consumer = EventConsumer(topic, order_event_pb2.OrderPlaced, group, bootstrap=kafka_bootstrap, dlq_topic=dlq,
+    consumer = EventConsumer(topic, order_event_pb2.OrderPlaced, group, dlq_topic=dlq,
+                             client={"bootstrap.servers": kafka_bootstrap},
                              batch_handler=order_events_handler(engine, CatalogMetrics(CollectorRegistry())))
     stop = threading.Event()
     thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
@@ -195,14 +196,14 @@ def test_a_backlog_is_applied_in_batches_once_and_a_whole_redelivery_changes_not
     events = [order_event_pb2.OrderPlaced(order_id=str(uuid.uuid4()), user_id="batcher", product_id=products[i % 3],
                                           qty=1 + i % 4, unit_price=100, total_price=100 * (1 + i % 4),
                                           created_at=created_at) for i in range(1500)]
-    with EventProducer(topic, "order_id", bootstrap=kafka_bootstrap) as producer:
+    with EventProducer(topic, "order_id", client={"bootstrap.servers": kafka_bootstrap}) as producer:
         producer.publish_many(events)
     engine = stock.create_engine(catalog_url)
     before = {p: product_stock(engine, p) for p in products}
 
     def consume_all(group):
         registry = CollectorRegistry()
-        consumer = EventConsumer(topic, order_event_pb2.OrderPlaced, group, bootstrap=kafka_bootstrap,
+        consumer = EventConsumer(topic, order_event_pb2.OrderPlaced, group, client={"bootstrap.servers": kafka_bootstrap},
                                  batch_handler=order_events_handler(engine, CatalogMetrics(registry)))
         stop = threading.Event()
         thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)

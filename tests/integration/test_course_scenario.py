@@ -71,7 +71,7 @@ def test_five_orders_on_two_instances_land_in_one_table_and_lower_stock_once(
         order_id=first.order_id, user_id=first.user_id, product_id=first.product_id, qty=first.qty,
         unit_price=first.unit_price, total_price=first.total_price, created_at=first.created_at)
     for topic in (services.orders_topic, services.accepted_topic):
-        with EventProducer(topic, "order_id", bootstrap=kafka_bootstrap) as producer:
+        with EventProducer(topic, "order_id", client={"bootstrap.servers": kafka_bootstrap}) as producer:
             producer.publish(duplicate)
             producer.publish(duplicate)
     wait_until(lambda: caught_up(services, kafka_bootstrap), timeout=60, what="the catalog to consume the duplicates")

@@ -292,7 +292,7 @@ def test_bus_consumer_dead_letter_is_listed_and_replayed(topics, producer, kafka
     groups.append(f"test-dlq-group-{uuid.uuid4().hex[:10]}")
     bad = original(producer, origin, "k-real", b"not an envelope")
     consumer = EventConsumer(origin, order_event_pb2.OrderPlaced, groups[0], lambda event, meta: None,
-                             dlq_topic=dlq, bootstrap=kafka_bootstrap)
+                             dlq_topic=dlq, client={"bootstrap.servers": kafka_bootstrap})
     stop = threading.Event()
     worker = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
     worker.start()

@@ -13,7 +13,7 @@ from ordersync.order.v1 import order_event_pb2
 
 def test_publish_without_a_broker_raises_publish_error_after_the_timeout():
     # Port 1 on loopback: nothing listens, so no acknowledgement can come.
-    with EventProducer("orders", "order_id", bootstrap="127.0.0.1:1",
+    with EventProducer("orders", "order_id", client={"bootstrap.servers": "127.0.0.1:1"},
                        extra_config={"message.timeout.ms": 60_000}) as producer:
         with pytest.raises(PublishError, match="no acknowledgement .* for key o-1"):
             producer.publish(order_event_pb2.OrderPlaced(order_id="o-1"), timeout=0.5)
@@ -21,7 +21,7 @@ def test_publish_without_a_broker_raises_publish_error_after_the_timeout():
 
 
 def test_publish_failure_carries_the_kafka_error():
-    with EventProducer("orders", "order_id", bootstrap="127.0.0.1:1",
+    with EventProducer("orders", "order_id", client={"bootstrap.servers": "127.0.0.1:1"},
                        extra_config={"message.timeout.ms": 300}) as producer:
         with pytest.raises(PublishError) as info:
             producer.publish(order_event_pb2.OrderPlaced(order_id="o-2"), timeout=10)
@@ -30,7 +30,7 @@ def test_publish_failure_carries_the_kafka_error():
 
 
 def test_publish_many_of_nothing_is_nothing():
-    with EventProducer("orders", "order_id", bootstrap="127.0.0.1:1") as producer:
+    with EventProducer("orders", "order_id", client={"bootstrap.servers": "127.0.0.1:1"}) as producer:
         assert producer.publish_many([]) == []
 
 

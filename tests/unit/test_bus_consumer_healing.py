@@ -30,7 +30,7 @@ def fakes():
 
 def make_consumer(fakes, handler, health=None, **kwargs):
     return EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", handler, clients=fakes.clients,
-                         bootstrap="127.0.0.1:1", retry_backoff=0.001, max_backoff=0.004,
+                         client={"bootstrap.servers": "127.0.0.1:1"}, retry_backoff=0.001, max_backoff=0.004,
                          on_health=lambda serving, reason: health.append((serving, reason))
                          if health is not None else None, **kwargs)
 
@@ -73,11 +73,9 @@ def test_any_exception_counts_as_transient(fakes):
         assert len(handler.calls) == 2 and fakes.producer.written == []
 
 
-def test_retries_wait_with_capped_doubling_backoff(fakes, monkeypatch):
+def test_retries_wait_with_capped_doubling_backoff(fakes):
     asked = []
-    monkeypatch.setattr("bus.consumer.backoff_delay",
-                        lambda attempt, first, cap: asked.append((attempt, first, cap)) or 0)
-    consumer = make_consumer(fakes, failing(3))
+    consumer = make_consumer(fakes, failing(3), backoff=lambda attempt, first, cap: asked.append((attempt, first, cap)) or 0)
     consumer.handle(message(encode(EVENT)))
     assert asked == [(1, 0.001, 0.004), (2, 0.001, 0.004), (3, 0.001, 0.004)]
 
@@ -244,7 +242,7 @@ def test_a_failing_health_callback_does_not_stop_consumption(fakes):
     def on_health(serving, reason):
         raise RuntimeError("health endpoint broken")
     consumer = EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", failing(2), clients=fakes.clients,
-                             bootstrap="unused:9092", retry_backoff=0.001, on_health=on_health)
+                             client={"bootstrap.servers": "unused:9092"}, retry_backoff=0.001, on_health=on_health)
     assert consumer.handle(message(encode(EVENT))) is True
 
 
@@ -259,7 +257,7 @@ def test_clients_are_configured_to_recover_fast_and_stay_overridable(fakes):
     assert dlq_conf["message.timeout.ms"] == 2000
 
     kafka = KafkaDoubles()
-    with bus_producer.EventProducer(TOPIC, "order_id", bootstrap="127.0.0.1:1",
+    with bus_producer.EventProducer(TOPIC, "order_id", client={"bootstrap.servers": "127.0.0.1:1"},
                                     extra_config={"reconnect.backoff.ms": 50}, clients=kafka.clients):
         pass
     assert (kafka.producer.conf["reconnect.backoff.ms"], kafka.producer.conf["reconnect.backoff.max.ms"]) == (50, 1000)
@@ -356,7 +354,7 @@ def recording_batch_handler(refuse=(), fail_times=0, refuse_whole_batch_with=Non
 
 def make_batch_consumer(fakes, handler, health=None, **kwargs):
     return EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", batch_handler=handler, clients=fakes.clients,
-                         bootstrap="127.0.0.1:1", retry_backoff=0.001, max_backoff=0.004,
+                         client={"bootstrap.servers": "127.0.0.1:1"}, retry_backoff=0.001, max_backoff=0.004,
                          on_health=lambda serving, reason: health.append((serving, reason))
                          if health is not None else None, **kwargs)
 
@@ -376,10 +374,10 @@ def run_until_drained(consumer, kafka):
 
 def test_either_a_handler_or_a_batch_handler(fakes):
     with pytest.raises(ValueError):
-        EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", bootstrap="x:1")
+        EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", client={"bootstrap.servers": "x:1"})
     with pytest.raises(ValueError):
         EventConsumer(TOPIC, order_event_pb2.OrderPlaced, "group", failing(0),
-                      batch_handler=recording_batch_handler(), bootstrap="x:1")
+                      batch_handler=recording_batch_handler(), client={"bootstrap.servers": "x:1"})
 
 
 def test_a_batch_handler_gets_what_has_arrived_and_one_commit_per_batch(fakes):

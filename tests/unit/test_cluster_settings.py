@@ -38,12 +38,14 @@ def test_the_secrets_file_is_private_and_made_once(cluster):
 
 def test_each_service_logs_in_as_its_own_account(cluster):
     order = order_config.load({**accounts.env_for(cluster, accounts.ORDER), "ORDER_PORT": "50151"})
-    assert order.kafka_config["sasl.username"] == "order"
-    assert order.kafka_config["sasl.password"] == cluster.secret("kafka.order")
-    assert order.kafka_config["ssl.ca.location"] == cluster.kafka_ssl_ca
+    assert order.kafka_client["bootstrap.servers"] == cluster.kafka_bootstrap
+    assert order.kafka_client["sasl.username"] == "order"
+    assert order.kafka_client["sasl.password"] == cluster.secret("kafka.order")
+    assert order.kafka_client["ssl.ca.location"] == cluster.kafka_ssl_ca
     assert order.orders_db_url.startswith(f"mysql+pymysql://order_svc:{cluster.secret('mariadb.order_svc')}@")
     catalog = catalog_config.load({**accounts.env_for(cluster, accounts.CATALOG), "CATALOG_INSTANCE": "catalog-2"})
-    assert catalog.consumer_config["sasl.username"] == catalog.dlq_config["sasl.username"] == "catalog"
+    # One configuration for all its clients (the consumer and its dead-letter producer), one account.
+    assert catalog.kafka_client["sasl.username"] == "catalog"
     assert catalog.consumer_config["partition.assignment.strategy"] == "cooperative-sticky"
     assert catalog.consumer_config["client.id"] == "catalog-2"
 

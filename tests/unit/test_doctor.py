@@ -714,32 +714,32 @@ def test_unreadable_inputs(tmp_path, capsys):
     assert "cannot read the connector" in capsys.readouterr().err
 
 
-def test_a_record_from_a_topic(monkeypatch, capsys):
+def test_a_record_from_a_topic(capsys):
     asked = []
 
     def read_record(client, topic, partition, offset):
         asked.append((client["bootstrap.servers"], topic, partition, offset))
         return COURSE_ENVELOPE.encode()
-    monkeypatch.setattr(doctor, "read_record", read_record)
-    assert doctor.main(["--topic", "orders", "--offset", "2:17", "--bootstrap", "h:9"], doctor_database()) == 1
+    assert doctor.main(["--topic", "orders", "--offset", "2:17", "--bootstrap", "h:9"], doctor_database(),
+                       read=read_record) == 1
     assert asked == [("h:9", "orders", 2, 17)]
     assert capsys.readouterr().out.splitlines() == COURSE_LINES + COURSE_REFUSED
 
 
-def test_the_record_the_gate_accepted_from_a_topic(monkeypatch, capsys):
+def test_the_record_the_gate_accepted_from_a_topic(capsys):
     # Asked of the very record the gate accepted, the gate accepts it again; of a copy of it, a duplicate.
     database = doctor_database()
     verdict.decide([(encode(our_event()), ("orders", 2, 17))], database.known_products, database.first_events)
-    monkeypatch.setattr(doctor, "read_record", lambda *args: encode(our_event()))
-    assert doctor.main(["--topic", "orders", "--offset", "2:17"], database) == 0
+    def read(*args):
+        return encode(our_event())
+    assert doctor.main(["--topic", "orders", "--offset", "2:17"], database, read=read) == 0
     assert capsys.readouterr().out == ACCEPTED + "\n"
-    assert doctor.main(["--topic", "orders", "--offset", "2:18"], database) == 0
+    assert doctor.main(["--topic", "orders", "--offset", "2:18"], database, read=read) == 0
     assert capsys.readouterr().out.endswith("nothing changes\n")
 
 
-def test_a_tombstone_from_a_topic(monkeypatch, capsys):
-    monkeypatch.setattr(doctor, "read_record", lambda *args: None)
-    assert doctor.main(["--topic", "orders", "--offset", "0:0"], doctor_database()) == 1
+def test_a_tombstone_from_a_topic(capsys):
+    assert doctor.main(["--topic", "orders", "--offset", "0:0"], doctor_database(), read=lambda *args: None) == 1
     assert capsys.readouterr().out.splitlines() == [
         "sink      $: the record has no value (a tombstone) -> JsonConverter gives a null value; the JDBC sink writes "
         "rows and does not delete here (delete.enabled=false): it fails the record. Fix: send an envelope",

@@ -65,7 +65,8 @@ def test_a_serializing_producer_publishes_what_the_serializer_writes():
 
 def test_event_producer_publishes_what_the_serializer_writes_and_answers_where_it_went():
     kafka = KafkaDoubles()
-    with bus_producer.EventProducer("orders", "order_id", bootstrap="127.0.0.1:1", clients=kafka.clients) as producer:
+    with bus_producer.EventProducer("orders", "order_id",
+                                     client={"bootstrap.servers": "127.0.0.1:1"}, clients=kafka.clients) as producer:
         assert [producer.publish(ORDER), producer.publish(ORDER)] == [(0, 0), (0, 1)]  # the offsets delivered
     values = [value for _, _, value, _ in kafka.producer.written]
     assert values == [EnvelopeSerializer()(ORDER, VALUE)] * 2

@@ -15,7 +15,6 @@ from catalog_svc.metrics import CatalogMetrics
 from order_svc import config as order_config
 from ordersync.config import HOST, Settings
 from ordersync.serving import metrics
-from stack import topology as topology_module
 from stack.topology import Topology
 
 
@@ -67,9 +66,8 @@ def test_the_consumers_counts_and_lag_are_read_at_each_scrape():
     assert families["ordersync_events_dead_lettered"].type == "counter"
 
 
-def test_a_private_stack_gives_each_service_a_free_metrics_port(monkeypatch):
-    monkeypatch.setattr(topology_module, "reap_abandoned_private_stacks", lambda: None)  # starts nothing
-    topology = Topology.private(orders=2, catalogs=1)
+def test_a_private_stack_gives_each_service_a_free_metrics_port():
+    topology = Topology.private(orders=2, catalogs=1, reap=False)  # starts and stops nothing
     try:
         ports = [int(part.env["METRICS_PORT"]) for part in topology.services]
         assert len(set(ports)) == len(topology.services) == 4  # a gate, a Catalog, two Orders

@@ -40,8 +40,9 @@ def create(service, remaining=None, **changes):
         return None, context
 
 
-def service(catalog=None, producer=None, store=None, settings=SETTINGS, order_metrics=None):
-    return OrderService(settings, catalog or CatalogStub(), producer or EventProducer(), store or OrderStore(), order_metrics)
+def service(catalog=None, producer=None, store=None, settings=SETTINGS, order_metrics=None, clock=None):
+    return OrderService(settings, catalog or CatalogStub(), producer or EventProducer(), store or OrderStore(),
+                        order_metrics, clock)
 
 
 def test_a_product_seen_a_moment_ago_is_not_asked_for_again():
@@ -220,20 +221,18 @@ def test_a_total_above_int32_is_refused_before_publishing():
     assert producer.published == []
 
 
-def test_an_event_that_breaks_the_shared_event_rules_is_not_published(monkeypatch):
+def test_an_event_that_breaks_the_shared_event_rules_is_not_published():
     # A clock before 2000 gives a created_at that the Catalog and the table refuse.
-    monkeypatch.setattr(server, "_now", lambda: Timestamp(seconds=10))
     producer = EventProducer()
-    reply, context = create(service(producer=producer))
+    reply, context = create(service(producer=producer, clock=lambda: Timestamp(seconds=10)))
     assert reply is None and context.code == grpc.StatusCode.INTERNAL
     assert "created_at" in context.details
     assert producer.published == []
 
 
-def test_the_catalog_channel_retries_connecting_every_one_to_two_seconds(monkeypatch):
+def test_the_catalog_channel_retries_connecting_every_one_to_two_seconds():
     opened = []
-    monkeypatch.setattr(server.grpc, "insecure_channel", lambda address, options=(): opened.append(dict(options)))
-    server.catalog_channel("127.0.0.1:50061")
+    server.catalog_channel("127.0.0.1:50061", connect=lambda address, options=(): opened.append(dict(options)))
     options = opened[0]
     for name in ("initial", "min", "max"):
         assert 1000 <= options[f"grpc.{name}_reconnect_backoff_ms"] <= 2000
