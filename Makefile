@@ -23,7 +23,7 @@ PROTOS      := $(shell find protos tests/protos -name '*.proto' 2>/dev/null)
 
 .PHONY: help setup system jars tools go-plugins protos stack-up stack-down stack-status \
         services-up services-down run test lint unit bench clean status reset \
-        cluster-up cluster-down cluster-status test-cluster
+        cluster-up cluster-down cluster-status test-cluster token
 
 help:
 	@echo "make run            install what is missing, start the stack and the services, run the demo"
@@ -43,6 +43,7 @@ help:
 	@echo "make status         parts, connectors, consumer lag, dead letters, service health"
 	@echo "make dlq            list the dead letters (replay: $(PY) -m ops.dead_letters replay --help)"
 	@echo "make doctor FILE=envelope.json   whether the system takes an envelope, and why not (FILE=- for stdin)"
+	@echo "make token USER=alice   a token for the services' calls, printed (ROLE=operator|service, TTL=seconds)"
 	@echo "make lint           ruff and mypy"
 	@echo "make unit           the unit tests only (no servers)"
 	@echo "make bench          the benchmarks in bench/"
@@ -181,6 +182,13 @@ $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
 	@echo "bench: matplotlib and what it needs into $(VENV)"
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	touch $@
+
+# A bearer token signed with the stack's key (ops/token.py), alone on stdout:
+#   grpcurl -H "authorization: Bearer $$(make -s token USER=alice)" ...
+# USER must be given on the command line: the one of the environment is the login name.
+token: $(VENV)/.installed protos
+	$(if $(filter command line,$(origin USER)),,$(error say whose token: make token USER=NAME [ROLE=operator] [TTL=SECONDS]))
+	@$(PY) -m ops.token --user "$(USER)" $(if $(ROLE),--role "$(ROLE)") $(if $(TTL),--ttl "$(TTL)")
 
 # The Catalog's and the sink's dead-letter topics, one line per message.
 .PHONY: dlq

@@ -15,11 +15,13 @@ import threading
 import time
 import uuid
 
-import grpc
 import sqlalchemy as sa
 
 from catalog_svc import stock
+from ordersync.config import private_key
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
+from ordersync.serving import auth
+from ordersync.serving.channels import Bearer, open_channel
 from stack.topology import Topology
 
 POLL_S = 0.05  # visibility is sampled this often, so lags carry up to this much error
@@ -90,7 +92,8 @@ def main():
         orders_engine = sa.create_engine(settings.mariadb_url(settings.orders_db))
         with catalog_engine.begin() as conn:  # stock that cannot run out during the run
             conn.execute(stock.products.update().values(stock=1_000_000_000))
-        stubs = [order_service_pb2_grpc.OrderServiceStub(grpc.insecure_channel(s.address)) for s in orders]
+        token = Bearer.fixed(auth.mint(private_key(settings.auth_private_key), user_id, auth.USER, 3600))
+        stubs = [order_service_pb2_grpc.OrderServiceStub(open_channel(s.address, token)) for s in orders]
         acked: dict[str, float] = {}
         in_table = Sightings(orders_engine, f"SELECT order_id FROM {table}", {})
         applied = Sightings(catalog_engine, "SELECT order_id FROM applied_orders", {})

@@ -8,7 +8,8 @@ for each concurrency:
   1. warms up (ghz for --warmup seconds) and waits until the stock and the table caught up;
   2. runs ghz for --seconds against every instance at once: one ghz process per instance, the
      concurrency split between them (1 on 4 instances loads one instance: one call in flight is
-     one call), each call with its own request_id (ghz's {{.UUID}}: a new UUIDv4 per call);
+     one call), each call with its own request_id (ghz's {{.UUID}}: a new UUIDv4 per call) and
+     the token of the point's user (--metadata, signed with the stack's key, as a client reuses it);
   3. waits until the Catalog's applied_orders and the sink's table have every acknowledged order.
 
 Per point: orders/s acknowledged (OK calls / the load's duration; ghz stops with
@@ -43,10 +44,13 @@ from pathlib import Path
 import grpc
 import measure
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from catalog_svc import stock
 from connect.register import ConnectorError
-from ordersync.config import ROOT
+from ordersync.config import ROOT, private_key
+from ordersync.serving import auth
+from ordersync.serving.channels import open_channel
 from stack.process import StackError
 from stack.topology import Topology, free_port
 
@@ -68,14 +72,22 @@ def split(concurrency: int, addresses: list[str]) -> list[tuple[str, int]]:
     return [(address, c) for address, c in targets if c > 0]
 
 
-def ghz_command(address: str, concurrency: int, seconds: float, data: dict, out: Path) -> list[str]:
+def ghz_command(address: str, concurrency: int, seconds: float, data: dict, token: str, out: Path) -> list[str]:
+    metadata = {auth.METADATA_KEY: f"Bearer {token}"}
     return [str(measure.GHZ), "--insecure", f"--proto={PROTO}", f"--import-paths={PROTOS}", f"--call={CALL}",
-            f"--data={json.dumps(data)}", f"--concurrency={concurrency}", f"--duration={seconds:g}s",
-            "--duration-stop=wait", f"--timeout={CALL_TIMEOUT}", "--format=json", f"--output={out}", address]
+            f"--data={json.dumps(data)}", f"--metadata={json.dumps(metadata)}", f"--concurrency={concurrency}",
+            f"--duration={seconds:g}s", "--duration-stop=wait", f"--timeout={CALL_TIMEOUT}", "--format=json",
+            f"--output={out}", address]
 
 
-def run_ghz(targets: list[tuple[str, int]], seconds: float, user_id: str) -> dict:
-    """One ghz per target at once, for `seconds`; their reports summed up."""
+def user_token(key: Ed25519PrivateKey, user_id: str) -> str:
+    """A token of `user_id` for one load (an hour is longer than any point)."""
+    return auth.mint(key, user_id, auth.USER, 3600)
+
+
+def run_ghz(targets: list[tuple[str, int]], seconds: float, user_id: str, token: str) -> dict:
+    """One ghz per target at once, for `seconds`, every call as `user_id` with `token`; their
+    reports summed up."""
     with tempfile.TemporaryDirectory(prefix="ghz-") as tmp:
         procs = []
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -83,7 +95,7 @@ def run_ghz(targets: list[tuple[str, int]], seconds: float, user_id: str) -> dic
             # {{.UUID}}: ghz renders the data per call, with a new UUIDv4 each time.
             data = {"user_id": user_id, "product_id": PRODUCTS[i % len(PRODUCTS)], "qty": 1, "request_id": "{{.UUID}}"}
             out = Path(tmp) / f"ghz-{i}.json"
-            procs.append((subprocess.Popen(ghz_command(address, concurrency, seconds, data, out),
+            procs.append((subprocess.Popen(ghz_command(address, concurrency, seconds, data, token, out),
                                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), out))
         reports = []
         for proc, out in procs:
@@ -126,16 +138,18 @@ def echo_baseline(concurrencies: list[int], seconds: float, warmup: float, aio: 
     command = [sys.executable, str(Path(__file__).with_name("echo_server.py")), str(port)] + (["--aio"] if aio else [])
     server = subprocess.Popen(command, cwd=ROOT)
     try:
-        with grpc.insecure_channel(address) as channel:
+        with open_channel(address) as channel:
             grpc.channel_ready_future(channel).result(timeout=30)
         cpu = measure.CpuMeter({"echo-server": server.pid})
+        # The echo checks no token; its calls carry one all the same, so that both send the same bytes.
+        token = user_token(Ed25519PrivateKey.generate(), "bench-echo")
         results = {}
         for concurrency in concurrencies:
             print(f"echo baseline{' (grpc.aio)' if aio else ''}: concurrency {concurrency}, {seconds:g}s", flush=True)
             if warmup > 0:
-                run_ghz([(address, concurrency)], warmup, "bench-echo-warmup")
+                run_ghz([(address, concurrency)], warmup, "bench-echo", token)
             before = cpu.snapshot()
-            result = run_ghz([(address, concurrency)], seconds, "bench-echo")
+            result = run_ghz([(address, concurrency)], seconds, "bench-echo", token)
             result["cpu_s"] = cpu.since(before)
             result["cpu_s_per_call"] = measure.per_unit(result["cpu_s"], result["ok"])
             results[concurrency] = result
@@ -158,6 +172,7 @@ class Point:
         self.catalog_db = stock.create_engine(settings.mariadb_url(settings.catalog_db))
         self.orders_db = sa.create_engine(settings.mariadb_url(settings.orders_db), pool_pre_ping=True)
         self.catalog_lag = measure.LagProbe(settings, settings.catalog_group, settings.accepted_topic)
+        self.key = private_key(settings.auth_private_key)
 
     def close(self) -> None:
         self.catalog_lag.close()
@@ -195,7 +210,7 @@ class Point:
         if warmup > 0:
             print(f"  warm-up: {warmup:g}s", flush=True)
             applied_before = self.applied()
-            warm = run_ghz(targets, warmup, f"{name}-warmup")
+            warm = run_ghz(targets, warmup, f"{name}-warmup", user_token(self.key, f"{name}-warmup"))
             synced = self.wait_synced(f"{name}-warmup", applied_before + warm["ok"], warm["ok"])
             point["warmup"] = {"ok": warm["ok"], "errors": warm["errors"], "synced_s": synced}
         applied_before = self.applied()
@@ -211,7 +226,7 @@ class Point:
         series = measure.LagSeries(probe, began)
         series.start()
         try:
-            result = run_ghz(targets, seconds, name)
+            result = run_ghz(targets, seconds, name, user_token(self.key, name))
             point["load_end_s"] = time.monotonic() - began
             point["cpu_s_during_load"] = cpu.since(cpu_before)
             lags = self.wait_synced(name, applied_before + result["ok"], result["ok"])

@@ -12,6 +12,7 @@ class CatalogSettings(ServiceSettings):
     accepted_topic: str  # the order events the gate accepted (never the raw ORDERS_TOPIC)
     consumer_group: str
     consumer_config: dict  # librdkafka settings of its consumer over kafka_client: group membership
+    auth_public_key: str  # the path of the key that callers' tokens are checked with (ordersync.config.public_key)
 
 
 def load(env=None) -> CatalogSettings:
@@ -28,6 +29,7 @@ def load(env=None) -> CatalogSettings:
         # read_committed (librdkafka's default, said here because it matters): the gate writes
         # the accepted topic in transactions, and an aborted batch must never lower stock.
         consumer_config={"isolation.level": "read_committed", **_membership(env.get("CATALOG_INSTANCE"))},
+        auth_public_key=shared.auth_public_key,
     )
 
 

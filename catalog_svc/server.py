@@ -1,4 +1,7 @@
-"""CatalogService: serve products from the catalog database; apply order events to the stock."""
+"""CatalogService: serve products from the catalog database; apply order events to the stock.
+
+Its products are for any caller with a valid token, of any role (users and operators browse, the
+Order service asks about the products it sells); no anonymous caller (build_server's interceptor)."""
 
 import logging
 
@@ -8,10 +11,11 @@ from bus.consumer import EventConsumer
 from bus.failures import PermanentError
 from catalog_svc import config, metrics, stock
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
-from ordersync.config import exits_on_bad_setting
+from ordersync.config import exits_on_bad_setting, public_key
 from ordersync.contract.event_rules import check_order_placed
 from ordersync.contract.ids import InvalidInput, check_id
 from ordersync.order.v1 import order_event_pb2
+from ordersync.serving import auth
 from ordersync.serving.grpc_server import (
     MAX_WORKERS,
     build_server,
@@ -86,6 +90,7 @@ def order_events_handler(engine, catalog_metrics: metrics.CatalogMetrics | None 
 @exits_on_bad_setting
 def serve() -> None:
     settings = config.load()
+    verifier = auth.Verifier(public_key(settings.auth_public_key))
     stop = start_process("catalog", settings.metrics_port)
     catalog_metrics = metrics.CatalogMetrics()
     engine = stock.create_engine(settings.catalog_db_url, connections=MAX_WORKERS + 1)  # + the consumer
@@ -94,7 +99,7 @@ def serve() -> None:
     service_names = [catalog_service_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name]
     server, health = build_server(
         lambda s: catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(service, s),
-        service_names, settings.listen)
+        service_names, settings.listen, verifier=verifier)
     consumer = EventConsumer(settings.accepted_topic, order_event_pb2.OrderPlaced, settings.consumer_group,
                              batch_handler=order_events_handler(engine, catalog_metrics),
                              on_health=health_reporter(health, service_names, catalog_metrics.serving),

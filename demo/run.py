@@ -1,6 +1,8 @@
 """`make run`: start the gate, one Catalog and two Order instances, place orders alternately on
-both, then show the single shared orders table in MariaDB and the catalog stock before and after;
-last, publish the course's hand-written envelope as it is and show the gate refusing it."""
+both with a token of the demo's user, then show the single shared orders table in MariaDB and the
+catalog stock before and after; show that the user's token lists the user's own orders and not
+another user's (PERMISSION_DENIED); last, publish the course's hand-written envelope as it is and
+show the gate refusing it."""
 
 import sys
 import time
@@ -13,8 +15,10 @@ from confluent_kafka import Producer
 
 from ops.dead_letters import read_dead_letters
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
-from ordersync.config import ROOT, Settings, exits_on_bad_setting
+from ordersync.config import ROOT, Settings, exits_on_bad_setting, private_key
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
+from ordersync.serving import auth
+from ordersync.serving.channels import Bearer, open_channel
 from stack.topology import Topology
 
 ORDERS = [("CATALOG-001", 5), ("CATALOG-002", 3), ("CATALOG-001", 2), ("CATALOG-003", 4), ("CATALOG-002", 1)]
@@ -41,15 +45,17 @@ def main() -> int:
     print("Starting the services:")
     topology = Topology(settings)
     topology.services_up()
+    user_id = f"demo-{uuid.uuid4().hex[:8]}"
+    # What `ordersync-token --user <user_id>` prints: a token of the demo's user, signed with the stack's key.
+    bearer = Bearer.fixed(auth.mint(private_key(settings.auth_private_key), user_id, auth.USER, 600))
     catalog_address = topology.catalogs[0].address
-    catalog = catalog_service_pb2_grpc.CatalogServiceStub(grpc.insecure_channel(catalog_address))
-    order_stubs = [(svc, svc.address,
-                    order_service_pb2_grpc.OrderServiceStub(grpc.insecure_channel(svc.address)))
+    catalog = catalog_service_pb2_grpc.CatalogServiceStub(open_channel(catalog_address, bearer))
+    order_stubs = [(svc, svc.address, order_service_pb2_grpc.OrderServiceStub(open_channel(svc.address, bearer)))
                    for svc in topology.orders]
 
     before = stock_table(catalog)
-    user_id = f"demo-{uuid.uuid4().hex[:8]}"
-    print(f"\nPlacing {len(ORDERS)} orders for {user_id}, alternating between the Order instances:")
+    print(f"\nPlacing {len(ORDERS)} orders for {user_id} with a token of {user_id}, alternating between the "
+          "Order instances:")
     placed = []
     for i, (product_id, qty) in enumerate(ORDERS):
         svc, address, stub = order_stubs[i % len(order_stubs)]
@@ -87,19 +93,40 @@ def main() -> int:
     for product_id in sorted(before):
         print(f"  {product_id:11}  {before[product_id]:6}  {ordered.get(product_id, 0):7}  {after[product_id]:5}")
 
+    show_who_may_read(order_stubs[0][2], user_id, len(placed))
     show_a_refusal(settings)
 
     o = order_stubs[0][1]
+    token = ".venv/bin/ordersync-token --user"
     print(f"""
-The services keep running. Try them with grpcurl (built by `make setup` into .stack/bin):
+The services keep running. Try them with grpcurl (built by `make setup` into .stack/bin); every call but
+health and reflection (`list`, `describe`) needs a token, which `{token} NAME` (or `make token USER=NAME`) prints:
   .stack/bin/grpcurl -plaintext {o} list
-  .stack/bin/grpcurl -plaintext -d '{{"user_id": "{user_id}"}}' {o} ordersync.order.v1.OrderService/ListOrders
-  .stack/bin/grpcurl -plaintext \\
+  .stack/bin/grpcurl -plaintext -H "authorization: Bearer $({token} {user_id})" \\
+      -d '{{"user_id": "{user_id}"}}' {o} ordersync.order.v1.OrderService/ListOrders
+  .stack/bin/grpcurl -plaintext -H "authorization: Bearer $({token} alice)" \\
       -d '{{"user_id": "alice", "product_id": "CATALOG-003", "qty": 1, "request_id": "{uuid.uuid4()}"}}' \\
       {o} ordersync.order.v1.OrderService/CreateOrder
-  .stack/bin/grpcurl -plaintext {catalog_address} ordersync.catalog.v1.CatalogService/ListProducts
+  .stack/bin/grpcurl -plaintext -H "authorization: Bearer $({token} alice)" \\
+      {catalog_address} ordersync.catalog.v1.CatalogService/ListProducts
 Stop the services with `make services-down`, the stack with `make stack-down`.""")
     return 0
+
+
+def show_who_may_read(orders, user_id: str, placed: int) -> None:
+    """The user's token lists the user's own orders, and is refused another user's."""
+    mine = orders.ListOrders(order_service_pb2.ListOrdersRequest(user_id=user_id), timeout=10).orders
+    print(f"\nWho may read what: ListOrders of {user_id} with {user_id}'s token: {len(mine)} orders "
+          f"(placed {placed})")
+    other = "alice"
+    try:
+        orders.ListOrders(order_service_pb2.ListOrdersRequest(user_id=other), timeout=10)
+    except grpc.RpcError as e:
+        if e.code() != grpc.StatusCode.PERMISSION_DENIED:
+            raise
+        print(f"  ListOrders of {other} with {user_id}'s token: refused, {e.code().name}: {e.details()}")
+        return
+    raise RuntimeError(f"a token of {user_id} listed the orders of {other}: authorization is broken")
 
 
 def show_a_refusal(settings: Settings) -> None:

@@ -18,6 +18,8 @@ class OrderSettings(ServiceSettings):
     orders_topic: str
     orders_db_url: str
     orders_table: str
+    auth_public_key: str  # the path of the key that callers' tokens are checked with (ordersync.config.public_key)
+    order_token_file: str  # the path of this service's own token for the Catalog (ordersync.config.token_file)
 
 
 def load(env=None) -> OrderSettings:
@@ -45,4 +47,6 @@ def load(env=None) -> OrderSettings:
         orders_topic=shared.orders_topic,
         orders_db_url=shared.mariadb_url(shared.orders_db),
         orders_table=shared.orders_table,
+        auth_public_key=shared.auth_public_key,
+        order_token_file=shared.order_token_file,
     )

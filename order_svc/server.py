@@ -11,13 +11,15 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus.producer import EventProducer, PublishError
-from order_svc import config, metrics, rules
+from order_svc import access, config, metrics, rules
 from order_svc.products import ProductView
 from order_svc.store import OrderStore, StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
-from ordersync.config import exits_on_bad_setting
+from ordersync.config import exits_on_bad_setting, public_key, token_file
 from ordersync.contract.event_rules import check_order_placed
 from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
+from ordersync.serving import auth
+from ordersync.serving.channels import Bearer, open_channel
 from ordersync.serving.grpc_server import MAX_WORKERS, build_server, serve_until_stopped, start_process
 
 log = logging.getLogger("order_svc")
@@ -70,8 +72,9 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         return reply
 
     def _create_order(self, request, context):
+        user_id = _allowed(context, access.placing_for, request.user_id)
         try:
-            user_id = rules.check_id("user_id", request.user_id)
+            user_id = rules.check_id("user_id", user_id)
             product_id = rules.check_id("product_id", request.product_id)
             qty = rules.check_qty(request.qty)
             request_id = rules.check_request_id(request.request_id)
@@ -106,19 +109,22 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         return order_service_pb2.CreateOrderResponse(order=order)
 
     def GetOrder(self, request, context):
+        caller = _allowed(context, access.reader)
         try:
             order_id = rules.check_id("order_id", request.order_id)
         except rules.InvalidInput as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         row = self._read(context, self._store.get, order_id)
-        if row is None:
+        # Another user's order is answered as no order at all (order_svc/access.py says why).
+        if row is None or not access.may_read(caller, row["user_id"]):
             context.abort(grpc.StatusCode.NOT_FOUND,
                           f"order {order_id} not found (a just-created order appears within seconds)")
         return order_service_pb2.GetOrderResponse(order=_order_from_row(row))
 
     def ListOrders(self, request, context):
+        user_id = _allowed(context, access.listing_for, request.user_id)
         try:
-            user_id = rules.check_id("user_id", request.user_id)
+            user_id = rules.check_id("user_id", user_id)
             size = rules.page_size(request.page_size)
             after = rules.decode_page_token(request.page_token) if request.page_token else None
         except rules.InvalidInput as e:
@@ -240,6 +246,14 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         return min(configured, left), left < configured
 
 
+def _allowed(context, rule, *args):
+    """rule(the caller, *args) (order_svc/access.py), or PERMISSION_DENIED with the rule's reason."""
+    try:
+        return rule(auth.caller(context), *args)
+    except access.Denied as e:
+        context.abort(grpc.StatusCode.PERMISSION_DENIED, str(e))
+
+
 class _StatusRecorder:
     """A servicer context that remembers the code it aborted with (for the metrics)."""
 
@@ -315,24 +329,28 @@ class KeyedLocks:
                     del self._locks[key]
 
 
-def catalog_channel(address: str, connect=grpc.insecure_channel) -> grpc.Channel:
-    """`connect(address, options=...)`: how the channel is made (a test sees its options)."""
+def catalog_channel(address: str, token: str, connect=None) -> grpc.Channel:
+    """The channel to the Catalogs, every call with this service's own `token` (role service).
+    `connect(address, options=...)`: how the bare channel is made (a test sees its options)."""
     # Several Catalogs (a list of addresses): each call goes to one that is up, in turn.
     balance = (("grpc.lb_policy_name", "round_robin"),) if "," in address else ()
-    return connect(address, options=CATALOG_CHANNEL_OPTIONS + balance)
+    return open_channel(address, Bearer.fixed(token), CATALOG_CHANNEL_OPTIONS + balance, connect=connect)
 
 
 @exits_on_bad_setting
 def serve() -> None:
     settings = config.load()
+    verifier = auth.Verifier(public_key(settings.auth_public_key))
+    token = token_file(settings.order_token_file)
     stop = start_process(f"order[{settings.instance}]", settings.metrics_port)
-    channel = catalog_channel(settings.catalog_address)
+    channel = catalog_channel(settings.catalog_address, token)
     producer = EventProducer(settings.orders_topic, "order_id", client=settings.kafka_client)
     store = OrderStore(settings.orders_db_url, settings.orders_table, connections=MAX_WORKERS)
     service = OrderService(settings, catalog_service_pb2_grpc.CatalogServiceStub(channel), producer, store,
                            metrics.OrderMetrics())
     server, health = build_server(
         lambda s: order_service_pb2_grpc.add_OrderServiceServicer_to_server(service, s),
-        [order_service_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name], settings.listen)
+        [order_service_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name], settings.listen,
+        verifier=verifier)
     log.info("listening on %s, catalog at %s", settings.listen, settings.catalog_address)
     serve_until_stopped(server, health, stop, close=(producer.close, store.close, channel.close))

@@ -10,7 +10,8 @@ test run or a bench never touches what `make run` shows.
 The settings say how big it is: KAFKA_BROKERS brokers (with as many KRaft
 controllers), CONNECT_WORKERS workers in one group; with TLS and SASL (cluster
 mode, stack/tls.py) every part acts as its own account (stack/accounts.py) with only the rights
-that stack/acl.py and stack/config/mariadb-accounts.sql give it.
+that stack/acl.py and stack/config/mariadb-accounts.sql give it. In every mode the services check
+callers' tokens against the stack's key pair (stack/keys.py).
 """
 
 import contextlib
@@ -28,7 +29,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bus import topics
 from connect import register
 from ordersync.config import HOST, ROOT, Settings
-from stack import accounts, acl, infra, schema, tls
+from ordersync.serving.channels import open_channel
+from stack import accounts, acl, infra, keys, schema, tls
 from stack.process import Part, StackError, Supervisor, process_token, say, token_alive
 
 PRIVATE_STACKS = ROOT / ".stack" / "private"
@@ -49,8 +51,8 @@ def free_port() -> int:
 
 
 def grpc_serving(address: str, timeout: float = 1.0) -> bool:
-    """Whether a gRPC server answers its overall health check with SERVING."""
-    with grpc.insecure_channel(address) as channel:
+    """Whether a gRPC server answers its overall health check with SERVING (public: no token)."""
+    with open_channel(address) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
         except grpc.RpcError:
@@ -64,11 +66,17 @@ ACCOUNTS = {"catalog_svc": accounts.CATALOG, "order_svc": accounts.ORDER, "order
 
 
 def service_part(settings: Settings, name: str, module: str, port: int, env: dict | None = None) -> Part:
-    """A gRPC service process on `port`, healthy when its health check says SERVING."""
+    """A gRPC service process on `port`, healthy when its health check says SERVING. An Order
+    instance gets a new token of its own for the Catalog at each start (stack/keys.py)."""
     address = f"{HOST}:{port}"
     port_var = PORT_VARS[module]
     account = ACCOUNTS[module]
-    return Part(name, port, env_var=port_var, command=lambda: [sys.executable, "-m", module],
+
+    def command() -> list[str]:
+        if module == "order_svc":
+            keys.issue_order_token(settings)
+        return [sys.executable, "-m", module]
+    return Part(name, port, env_var=port_var, command=command,
                 healthy=lambda: grpc_serving(address),
                 env={**accounts.env_for(settings, account), **(env or {}), port_var: str(port)}, cwd=ROOT)
 
@@ -156,6 +164,7 @@ class Topology:
         """MariaDB, the brokers and the workers, then the schema and the connector."""
         settings, timeout = self.settings, self.settings.stack_startup_timeout
         settings.stack_dir.mkdir(parents=True, exist_ok=True)
+        keys.ensure_key_pair(settings)
         if settings.secured:
             accounts.ensure_secrets(settings)
         if settings.kafka_brokers > 1:
@@ -179,6 +188,7 @@ class Topology:
         say(f"connector {settings.sink_name}: RUNNING ({time.monotonic() - began:.1f}s)")
 
     def services_up(self, timeout: float = 60) -> None:
+        keys.ensure_key_pair(self.settings)  # the services check tokens with its public key
         for part in self.services:  # Catalogs before Orders: an Order asks them about every product
             self.supervisor.ensure_up(part, timeout)
 

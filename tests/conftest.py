@@ -6,8 +6,9 @@ ports, so a test run never sees or changes what `make run` shows, and two runs
 never share a process. It is deleted after the session (KEEP_TEST_STACK=1 keeps it).
 
 Fixtures: topology, stack (its Settings), sink_connector (its name), orders_db,
-kafka_bootstrap, producer, temp_connector (private sink copies), services,
-order_stubs, catalog_stub. Helpers live in tests/support/ (one module per topic), the test
+kafka_bootstrap, producer, temp_connector (private sink copies), services, tokens (signed with
+the stack's key), order_stubs and catalog_stub (each call with a token of the user its request
+names: tests.support.tokens). Helpers live in tests/support/ (one module per topic), the test
 doubles in tests/doubles.py.
 
 The order of a run (pytest_collection_modifyitems below), by folder: unit/ first (no servers,
@@ -20,7 +21,6 @@ after them.
 from pathlib import Path
 from types import SimpleNamespace
 
-import grpc
 import pytest
 import sqlalchemy as sa
 
@@ -31,6 +31,7 @@ from stack.topology import Topology
 from tests.support.kafka import Producer
 from tests.support.session import session_topology
 from tests.support.sinks import create_private_sink, remove_private_sink
+from tests.support.tokens import Tokens
 
 # Folders in the order they run; a folder not named here runs before faults/.
 RUN_ORDER = ("unit", "integration", "conformance", "", "faults", "cluster")
@@ -113,14 +114,19 @@ def services(topology):
 
 
 @pytest.fixture(scope="session")
-def order_stubs(services):
-    channels = [grpc.insecure_channel(svc.address) for svc in services.orders]
+def tokens(stack) -> Tokens:
+    return Tokens(stack)
+
+
+@pytest.fixture(scope="session")
+def order_stubs(services, tokens):
+    channels = [tokens.channel(svc.address) for svc in services.orders]
     yield [order_service_pb2_grpc.OrderServiceStub(c) for c in channels]
     for c in channels:
         c.close()
 
 
 @pytest.fixture(scope="session")
-def catalog_stub(services):
-    with grpc.insecure_channel(services.catalog.address) as channel:
+def catalog_stub(services, tokens):
+    with tokens.channel(services.catalog.address) as channel:
         yield catalog_service_pb2_grpc.CatalogServiceStub(channel)

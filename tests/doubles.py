@@ -26,6 +26,7 @@ from bus.clients import KafkaClients
 from bus.producer import PublishError
 from order_svc.store import StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2
+from ordersync.serving.auth import USER, Identity
 
 TOPIC = "orders"
 NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: nothing committed, no position yet
@@ -275,10 +276,18 @@ class Aborted(Exception):
 class ServicerContext:
     """A gRPC servicer context; `remaining` is what time_remaining() answers, one value per call
     (the last one repeats), or None for a caller without a deadline. abort() keeps the code and
-    the details and raises Aborted."""
+    the details and raises Aborted. `caller`: who the token interceptor found (the user u1 unless
+    given; None: a call it did not see), `metadata`: what invocation_metadata() answers."""
 
-    def __init__(self, remaining=None):
+    def __init__(self, remaining=None, caller: Identity | None = Identity("u1", USER), metadata=()):
         self.remaining = list(remaining) if isinstance(remaining, (list, tuple)) else [remaining]
+        if caller is not None:
+            self.caller = caller
+        self.metadata = tuple(metadata)
+        self.code = self.details = None
+
+    def invocation_metadata(self):
+        return self.metadata
 
     def time_remaining(self):
         return self.remaining.pop(0) if len(self.remaining) > 1 else self.remaining[0]

@@ -60,6 +60,14 @@ and that one line on stderr.
 | SECRETS_FILE           | (unset)                 | 0600 properties file of passwords, one per      |
 |                        |                         | account: kafka.<user>=, mariadb.<user>=; when   |
 |                        |                         | set, MARIADB_PASSWORD is not used               |
+| AUTH_PUBLIC_KEY        | $STACK_DIR/secrets/auth/public-key.pem | the Ed25519 public key the   |
+|                        |                         | services check callers' tokens with (PEM)       |
+| AUTH_PRIVATE_KEY       | $STACK_DIR/secrets/auth/signing-key.pem | the stack's signing key     |
+|                        |                         | (PEM, 0600): ordersync-token and the stack      |
+|                        |                         | mint tokens with it; no service reads it        |
+| ORDER_TOKEN_FILE       | $STACK_DIR/secrets/auth/order.token | the Order service's own token   |
+|                        |                         | (role service) for the Catalog; the stack       |
+|                        |                         | writes it at each start of an Order instance    |
 """
 
 import dataclasses
@@ -71,6 +79,9 @@ import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, ParamSpec, TypeVar
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from bus import dead_letters
 from ordersync.contract.sql import IDENTIFIER
@@ -170,6 +181,8 @@ SQL_NAME = Kind("a plain SQL identifier: 1-64 letters, digits or '_'", valid=lam
 # Empty: made from CONNECT_PORT, KAFKA_PORT and KAFKA_BROKERS.
 URL = Kind("an http:// or https:// URL", valid=lambda url: url == "" or _url_valid(url))
 BOOTSTRAP = Kind("host:port[,host:port...], ports 1-65535", valid=lambda servers: servers == "" or _bootstrap_valid(servers))
+# Empty: the stack's own, under STACK_DIR/secrets/auth/.
+FILE = Kind("a file path (empty: the stack's own)", valid=lambda path: path == path.strip() and "\n" not in path)
 
 
 def _setting(default, kind: Kind) -> Any:
@@ -242,6 +255,11 @@ class Settings:
     kafka_user: str = _setting("", TEXT)
     kafka_ssl_ca: str = _setting("", TEXT)
     secrets_file: str = _setting("", TEXT)
+    # Callers' tokens (ordersync.serving.auth): the key pair the stack makes (stack/keys.py), the
+    # Order service's own token. Empty: under STACK_DIR/secrets/auth/.
+    auth_public_key: str = _setting("", FILE)
+    auth_private_key: str = _setting("", FILE)
+    order_token_file: str = _setting("", FILE)
 
     def __post_init__(self):
         object.__setattr__(self, "stack_dir", Path(self.stack_dir).resolve())
@@ -253,6 +271,10 @@ class Settings:
                                ",".join(f"{HOST}:{port}" for port in self.kafka_ports))
         if not self.connect_url:
             object.__setattr__(self, "connect_url", f"http://{HOST}:{self.connect_port}")
+        for name, file_name in (("auth_public_key", "public-key.pem"), ("auth_private_key", "signing-key.pem"),
+                                ("order_token_file", "order.token")):
+            if not getattr(self, name):
+                object.__setattr__(self, name, str(self.stack_dir / "secrets" / "auth" / file_name))
 
     def _check_together(self) -> None:
         """What no setting says alone: each run of ports fits, no two parts share a port, SASL has a user."""
@@ -396,6 +418,43 @@ class Settings:
         """SQLAlchemy URL (PyMySQL driver) of one database (None: no default database)."""
         return (f"mysql+pymysql://{self.mariadb_user}:{self.db_password}"
                 f"@{self.mariadb_host}:{self.mariadb_port}/{database or ''}")
+
+
+def _read_key(variable: str, path: str, load: Callable[[bytes], Any], kind: type, what: str):
+    try:
+        key = load(Path(path).read_bytes())
+    except OSError as err:
+        raise SettingError(variable, path, f"a readable PEM file of {what} ({err.strerror}; the stack makes "
+                                           "it: `make stack-up` or `make services-up`)") from None
+    except ValueError:
+        key = None
+    if not isinstance(key, kind):
+        raise SettingError(variable, path, f"a PEM file of {what}")
+    return key
+
+
+def public_key(path: str) -> Ed25519PublicKey:
+    """The key of AUTH_PUBLIC_KEY, read from `path`: SettingError when it is no Ed25519 public key."""
+    return _read_key("AUTH_PUBLIC_KEY", path, serialization.load_pem_public_key, Ed25519PublicKey,
+                     "an Ed25519 public key")
+
+
+def private_key(path: str) -> Ed25519PrivateKey:
+    """The key of AUTH_PRIVATE_KEY, read from `path`: SettingError when it is no Ed25519 private key."""
+    return _read_key("AUTH_PRIVATE_KEY", path, lambda pem: serialization.load_pem_private_key(pem, None),
+                     Ed25519PrivateKey, "an Ed25519 private key, unencrypted")
+
+
+def token_file(path: str) -> str:
+    """The token held in ORDER_TOKEN_FILE at `path` (one line), or SettingError."""
+    try:
+        token = Path(path).read_text().strip()
+    except OSError as err:
+        raise SettingError("ORDER_TOKEN_FILE", path, f"a readable file with the Order service's token ({err.strerror}; "
+                                                     "the stack writes it at each start of an Order instance)") from None
+    if not token or len(token.split()) != 1:
+        raise SettingError("ORDER_TOKEN_FILE", path, "a file with one token (the stack writes it)")
+    return token
 
 
 @dataclasses.dataclass(frozen=True)

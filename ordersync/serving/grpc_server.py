@@ -1,4 +1,5 @@
-"""Run a gRPC server with the standard health service and server reflection until SIGTERM/SIGINT."""
+"""Run a gRPC server with the standard health service and server reflection until SIGTERM/SIGINT;
+its own services only for callers with a valid token (ordersync.serving.auth)."""
 
 import logging
 import signal
@@ -9,6 +10,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from ordersync.serving import auth
 from ordersync.serving import metrics as exporter
 
 # grpcio-reflection serves only v1alpha; current grpcurl and grpc-go ask for v1 first. The two
@@ -55,14 +57,22 @@ def run_in_background(work, stop: threading.Event, name: str) -> threading.Threa
 MAX_WORKERS = 16
 
 
-def build_server(register, service_names, address, max_workers=MAX_WORKERS, serving=True):
+def build_server(register, service_names, address, max_workers=MAX_WORKERS, serving=True,
+                 verifier: auth.Verifier | None = None):
     """Create and start a server; `register(server)` adds the servicers. Its health says SERVING
-    at once, or NOT_SERVING (`serving=False`) until the caller says otherwise.
+    at once, or NOT_SERVING (`serving=False`) until the caller says otherwise. The services of
+    `service_names` answer only calls with a token that `verifier` takes (auth.RequireToken);
+    health and reflection answer anyone. A server with services of its own needs a verifier: only
+    one that serves nothing but health (the gate) goes without.
 
     Returns (server, health_servicer). Raises RuntimeError when the address cannot be bound.
     """
+    if service_names and verifier is None:
+        raise ValueError(f"{', '.join(service_names)}: a server with services of its own needs a token verifier")
+    interceptors = [auth.RequireToken(verifier)] if verifier is not None else []
     # No SO_REUSEPORT: a second process on a taken port must fail, not share it silently.
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=[("grpc.so_reuseport", 0)])
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=interceptors,
+                         options=[("grpc.so_reuseport", 0)])
     register(server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

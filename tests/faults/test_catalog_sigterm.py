@@ -25,7 +25,7 @@ def test_sigterm_while_stuck_retrying_then_restart_applies_once(topology, capsys
     # The product row stays locked: every stock change waits, times out (lock wait) and is retried.
     holder.execute(sa.text("SELECT stock FROM products WHERE product_id = :p FOR UPDATE"), {"p": product_id})
     try:
-        with OrderLoad([o.address for o in topology.orders], product_id, clients=2) as load:
+        with OrderLoad(topology, product_id, clients=2) as load:
             wait_until(lambda: len(load.acked) >= 10, timeout=60, what="10 acknowledged orders")
         # The Catalog is stuck on the first of them (a lock wait lasts 10 s, then it retries).
         time.sleep(15)

@@ -17,8 +17,8 @@ def request(**changes):
     return order_service_pb2.CreateOrderRequest(**fields)
 
 
+# An empty user_id is the token's subject's (tests/integration/test_auth.py).
 @pytest.mark.parametrize("changes, code, words", [
-    ({"user_id": ""}, grpc.StatusCode.INVALID_ARGUMENT, "user_id is required"),
     ({"user_id": "u" * 65}, grpc.StatusCode.INVALID_ARGUMENT, "user_id is 65 characters long"),
     ({"user_id": "bad user"}, grpc.StatusCode.INVALID_ARGUMENT, "user_id 'bad user' may only contain"),
     ({"product_id": ""}, grpc.StatusCode.INVALID_ARGUMENT, "product_id is required"),
@@ -54,7 +54,7 @@ def test_get_order_rejects(order_stubs, order_id, code, words):
 
 
 @pytest.mark.parametrize("changes, words", [
-    ({"user_id": ""}, "user_id is required"),
+    ({"user_id": ""}, "user_id is required"),  # the operator's token of tests.support.tokens names no user
     ({"page_size": -1}, "page_size must not be negative"),
     ({"page_token": "garbage!"}, "page_token is malformed"),
     ({"page_token": base64.urlsafe_b64encode(b"[" * 100_000).decode()}, "page_token is malformed"),
@@ -78,9 +78,9 @@ def test_get_product_rejects(catalog_stub, product_id, code):
     assert "product_id" in caught.value.details()
 
 
-def test_unparseable_bytes_are_refused_by_the_server(services):
+def test_unparseable_bytes_are_refused_by_the_server(services, tokens):
     # Not even a protobuf message: the server answers INTERNAL for the undecodable request and lives on.
-    with grpc.insecure_channel(services.orders[0].address) as channel:
+    with tokens.channel(services.orders[0].address) as channel:
         call = channel.unary_unary("/ordersync.order.v1.OrderService/CreateOrder")
         with pytest.raises(grpc.RpcError) as caught:
             call(b"\xff\xff\xff\xff", timeout=5)

@@ -36,7 +36,7 @@ class HeldCatalog(catalog_service_pb2_grpc.CatalogServiceServicer):
             product_id=request.product_id, product_name="Held", stock=1000, unit_price=700))
 
 
-def test_sigterm_lets_in_flight_orders_finish(topology, orders_db, kafka_bootstrap):
+def test_sigterm_lets_in_flight_orders_finish(topology, tokens, orders_db, kafka_bootstrap):
     catalog = HeldCatalog()
     catalog_server = grpc.server(futures.ThreadPoolExecutor(max_workers=IN_FLIGHT + 2))
     catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(catalog, catalog_server)
@@ -53,7 +53,7 @@ def test_sigterm_lets_in_flight_orders_finish(topology, orders_db, kafka_bootstr
     try:
         pid = supervisor.start(part)
         supervisor.wait_healthy(part, pid, timeout=60)
-        channel = grpc.insecure_channel(part.address)
+        channel = tokens.channel(part.address)
         stub = order_service_pb2_grpc.OrderServiceStub(channel)
 
         def place():

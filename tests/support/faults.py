@@ -84,7 +84,7 @@ def load_through_fault(topology: Topology, product_id: str, label: str, fault: C
     counts, then `figures(run)`, each after a " | "."""
     settings, supervisor = topology.settings, topology.supervisor
     before = stock_of(settings, product_id)
-    with OrderLoad([o.address for o in topology.orders], product_id, clients=clients) as load:
+    with OrderLoad(topology, product_id, clients=clients) as load:
         run = FaultRun(load, {})
         time.sleep(before_s)
         fault()

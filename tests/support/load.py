@@ -7,16 +7,22 @@ import uuid
 import grpc
 
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
+from ordersync.serving.channels import Bearer, open_channel
+from stack.topology import Topology
+from tests.support.tokens import Tokens
 
 
 class OrderLoad:
-    """Client threads placing 1-unit orders round-robin on the Order instances until stopped.
+    """Client threads placing 1-unit orders round-robin on the Order instances of `topology` until
+    stopped, with a token of their user.
 
     `acked` holds the order ids that CreateOrder acknowledged; anything else is counted by code."""
 
-    def __init__(self, addresses: list[str], product_id: str, clients: int = 4, user_id: str | None = None):
-        self.addresses, self.product_id, self.clients = addresses, product_id, clients
+    def __init__(self, topology: Topology, product_id: str, clients: int = 4, user_id: str | None = None):
+        self.addresses = [o.address for o in topology.orders]
+        self.product_id, self.clients = product_id, clients
         self.user_id = user_id or f"load-{uuid.uuid4().hex[:8]}"
+        self._token = Tokens(topology.settings).user(self.user_id)
         self.acked: list[str] = []
         self.acked_at: list[float] = []  # time.monotonic() of each acknowledgement
         self.refused: dict[str, int] = {}
@@ -45,7 +51,7 @@ class OrderLoad:
         return max(b - a for a, b in zip(edges, edges[1:]))
 
     def _run(self, index: int):
-        channels = [grpc.insecure_channel(a) for a in self.addresses]
+        channels = [open_channel(a, Bearer.fixed(self._token)) for a in self.addresses]
         stubs = [order_service_pb2_grpc.OrderServiceStub(c) for c in channels]
         n = index
         while not self._stop.is_set():

@@ -45,6 +45,7 @@ BAD = {
     "KAFKA_HEAP_OPTS": None, "CONNECT_HEAP_OPTS": None, "STACK_STARTUP_TIMEOUT": "0",
     "KAFKA_BROKERS": "0", "CONNECT_WORKERS": "none", "KAFKA_SECURITY_PROTOCOL": "TLS",
     "KAFKA_SASL_MECHANISM": "SCRAM", "KAFKA_USER": None, "KAFKA_SSL_CA": None, "SECRETS_FILE": None,
+    "AUTH_PUBLIC_KEY": " /keys/public.pem", "AUTH_PRIVATE_KEY": "key.pem\n", "ORDER_TOKEN_FILE": "order.token ",
 }
 
 
