@@ -20,6 +20,16 @@ RECONNECT = {"reconnect.backoff.ms": 100, "reconnect.backoff.max.ms": 1000}
 # Heartbeats must come several times per session timeout.
 CONSUMER_GROUP = {"session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000}
 
+# A broker that stops answering but keeps its connections open (frozen, cut off by a network
+# fault: no RST as after a kill) holds the produce requests in flight to it until
+# socket.timeout.ms, 60 s by default, though new leaders take over its partitions in seconds;
+# every caller whose order went there waits as long. With 5 s the request is given up, the
+# connection closed (socket.max.fails=1), the metadata refreshed and the batch resent to the new
+# leader: the idempotent producer resends with its sequence numbers, so nothing is duplicated.
+# request.timeout.ms, how long the broker itself waits for the replicas of acks=all, stays below
+# it so that a slow ISR answers with a retriable error, not a connection torn down.
+PRODUCE_TIMEOUTS = {"socket.timeout.ms": 5_000, "request.timeout.ms": 4_000}
+
 
 @dataclasses.dataclass(frozen=True)
 class KafkaClients:

@@ -7,7 +7,7 @@ import time
 from confluent_kafka import KafkaException
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from bus.clients import LIBRDKAFKA, RECONNECT, KafkaClients
+from bus.clients import LIBRDKAFKA, PRODUCE_TIMEOUTS, RECONNECT, KafkaClients
 from bus.envelope.serde import EnvelopeSerializer
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class EventProducer:
             # still batches what queues while a request is in flight.
             "linger.ms": 0,
             **RECONNECT,
+            **PRODUCE_TIMEOUTS,
         }
         conf.update(extra_config or {})
         self._producer = clients.producer(conf)
