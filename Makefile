@@ -41,9 +41,11 @@ help:
 	@echo "make services-up    the gate, the Catalog and the Order instances"
 	@echo "make services-down  the services started by make run or make services-up"
 	@echo "make status         parts, connectors, consumer lag, dead letters, service health"
-	@echo "make dlq            list the dead letters (replay: $(PY) -m ops.dead_letters replay --help)"
-	@echo "make doctor FILE=envelope.json   whether the system takes an envelope, and why not (FILE=- for stdin)"
+	@echo "make dlq            list the dead letters (TOPIC=T: one topic; TOPIC=T REPLAY=P:O[,P:O]|all [DRY_RUN=1]: replay)"
+	@echo "make doctor FILE=envelope.json   whether the system takes an envelope, and why not (FILE=- for stdin;"
+	@echo "                    TOPIC=T OFFSET=P:O: a record of a topic)"
 	@echo "make token USER=alice   a token for the services' calls, printed (ROLE=operator|service, TTL=seconds)"
+	@echo "                    status, dlq, doctor, token with CLUSTER=1: on the cluster of make cluster-up, as its admin"
 	@echo "make lint           ruff and mypy"
 	@echo "make unit           the unit tests only (no servers)"
 	@echo "make bench          the benchmarks in bench/"
@@ -118,7 +120,7 @@ stack-status:
 
 # One screen: parts, connectors and tasks, consumer lag, dead-letter depth, service health.
 status:
-	@$(PY) -m ops.status
+	@$(TOOL_ENV) $(PY) -m ops.status
 
 services-up: stack-up
 	$(PY) -m stack services-up
@@ -145,13 +147,18 @@ test-cluster: setup
 
 # Cluster mode: the same stack scripts with more parts, on ports and a stack dir of its own
 # (the single-node stack may run beside it). Passwords are generated into SECRETS_FILE (0600).
-CLUSTER_DIR := $(CURDIR)/$(TOOLS)/cluster
+# The tools (status, dlq, doctor, token) run on it with CLUSTER=1, as its admin (KAFKA_USER=admin,
+# the stack's MARIADB_USER, its key for tokens). Where it is, CLUSTER_DIR and CLUSTER_PORTS, can be
+# given on make's command line (tests/cluster/test_tools.py points the tools at its private cluster).
+CLUSTER_DIR   := $(CURDIR)/$(TOOLS)/cluster
+CLUSTER_PORTS := MARIADB_PORT=13306 KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19192 CONNECT_PORT=18083 \
+    CATALOG_PORT=50161 ORDER_PORTS=50151,50152 GATE_PORT=50171
 CLUSTER_ENV := STACK_DIR=$(CLUSTER_DIR) KAFKA_BROKERS=3 CONNECT_WORKERS=2 CATALOG_INSTANCES=2 GATE_INSTANCES=2 SINK_TASKS=3 \
     KAFKA_SECURITY_PROTOCOL=SASL_SSL KAFKA_SSL_CA=$(CLUSTER_DIR)/secrets/tls/ca.pem KAFKA_USER=admin \
-    SECRETS_FILE=$(CLUSTER_DIR)/secrets/credentials.properties \
-    MARIADB_PORT=13306 KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19192 CONNECT_PORT=18083 \
-    CATALOG_PORT=50161 ORDER_PORTS=50151,50152 GATE_PORT=50171 \
+    SECRETS_FILE=$(CLUSTER_DIR)/secrets/credentials.properties $(CLUSTER_PORTS) \
     KAFKA_HEAP_OPTS="-Xms128m -Xmx384m" CONNECT_HEAP_OPTS="-Xms128m -Xmx512m"
+# What the tool targets run with: the cluster's settings with CLUSTER=1, else the environment's.
+TOOL_ENV = $(if $(filter 1,$(CLUSTER)),$(CLUSTER_ENV))
 
 cluster-up: setup
 	$(CLUSTER_ENV) $(PY) -m stack up
@@ -188,12 +195,17 @@ $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
 # USER must be given on the command line: the one of the environment is the login name.
 token: $(VENV)/.installed protos
 	$(if $(filter command line,$(origin USER)),,$(error say whose token: make token USER=NAME [ROLE=operator] [TTL=SECONDS]))
-	@$(PY) -m ops.token --user "$(USER)" $(if $(ROLE),--role "$(ROLE)") $(if $(TTL),--ttl "$(TTL)")
+	@$(TOOL_ENV) $(PY) -m ops.token --user "$(USER)" $(if $(ROLE),--role "$(ROLE)") $(if $(TTL),--ttl "$(TTL)")
 
-# The Catalog's and the sink's dead-letter topics, one line per message.
+# The dead-letter topics, one line per message (TOPIC=T: that one); with REPLAY=P:O[,P:O...] or
+# REPLAY=all, those of TOPIC replayed to their origin topic (DRY_RUN=1: say what, write nothing).
+comma := ,
 .PHONY: dlq
 dlq: $(VENV)/.installed
-	$(PY) -m ops.dead_letters list
+	$(if $(and $(REPLAY),$(if $(TOPIC),,1)),$(error say which dead-letter topic: make dlq TOPIC=T REPLAY=$(REPLAY)))
+	@$(TOOL_ENV) $(PY) -m ops.dead_letters $(if $(REPLAY),replay --topic "$(TOPIC)" \
+	    $(if $(filter all,$(REPLAY)),--all,$(foreach p,$(subst $(comma), ,$(REPLAY)),--offset "$(p)")) \
+	    $(if $(DRY_RUN),--dry-run),list $(if $(TOPIC),--topic "$(TOPIC)"))
 
 # Whether the system takes a (hand-written) envelope: the gate's verdict, the orders table, the fixes.
 # `make doctor` exits with the doctor's own code (0 accepted, 1 problems, 2 usage or unreadable
@@ -206,7 +218,8 @@ MAKEFLAGS += -q
 endif
 .PHONY: doctor
 doctor:
-	+@MAKEFLAGS= $(MAKE) --no-print-directory $(VENV)/.installed protos >/dev/null && $(PY) -m ops.doctor $(FILE)
+	+@MAKEFLAGS= $(MAKE) --no-print-directory $(VENV)/.installed protos >/dev/null && \
+	    $(TOOL_ENV) $(PY) -m ops.doctor $(FILE) $(if $(TOPIC),--topic "$(TOPIC)") $(if $(OFFSET),--offset "$(OFFSET)")
 
 clean: services-down stack-down
 	rm -rf $(TOOLS) $(VENV) gen

@@ -21,7 +21,7 @@ def brokers_report(settings: Settings) -> tuple[list[str], bool]:
     """Each broker asked on its own port: up (its node id, whether it is the active controller) or down."""
     lines, ok = [], True
     for port in settings.kafka_ports:
-        admin = AdminClient({**settings.kafka_client(), "bootstrap.servers": f"{HOST}:{port}", "log_level": 0})
+        admin = AdminClient(settings.kafka_client(**{"bootstrap.servers": f"{HOST}:{port}", "log_level": 0}))
         try:
             meta = admin.list_topics(timeout=TIMEOUT_S)
         except KafkaException as e:
@@ -92,7 +92,7 @@ def main() -> int:
     lines, good = workers_report(settings)
     print("\n".join(lines))
     ok = ok and good
-    admin = AdminClient({**settings.kafka_client(), "log_level": 0})
+    admin = AdminClient(settings.kafka_client(log_level=0))
     try:
         print("Catalog consumer group:")
         print("\n".join(group_report(admin, settings.catalog_group)))

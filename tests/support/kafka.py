@@ -13,11 +13,18 @@ from bus.topic_reader import NoSuchTopic, read_range
 from tests.support.waiting import wait_until
 
 
-class Producer:
-    """One confluent-kafka producer; send() blocks until the record is acknowledged."""
+def kafka_config(bootstrap: str | dict) -> dict:
+    """A client configuration: a bootstrap address of a plaintext stack, or a whole configuration
+    (Settings.kafka_client(): a secured cluster's, with credentials) as it is."""
+    return dict(bootstrap) if isinstance(bootstrap, dict) else {"bootstrap.servers": bootstrap}
 
-    def __init__(self, bootstrap: str):
-        self._producer = KafkaProducer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0,
+
+class Producer:
+    """One confluent-kafka producer; send() blocks until the record is acknowledged. `bootstrap`:
+    an address, or a client configuration (kafka_config)."""
+
+    def __init__(self, bootstrap: str | dict):
+        self._producer = KafkaProducer({**kafka_config(bootstrap), "acks": "all", "linger.ms": 0,
                                         "message.max.bytes": 4_000_000})
 
     def send(self, topic: str, value, key: str | None = None, timeout: float = 15, headers=None):
@@ -42,12 +49,13 @@ class Producer:
         self._producer.flush(10)
 
 
-def read_topic(bootstrap: str, topic: str, count: int | None = None, timeout: float = 30) -> list:
-    """Every message of a topic, from the start of each partition to its end (bus.topic_reader).
+def read_topic(bootstrap: str | dict, topic: str, count: int | None = None, timeout: float = 30) -> list:
+    """Every message of a topic, from the start of each partition to its end (bus.topic_reader);
+    `bootstrap`: an address, or a client configuration (kafka_config).
 
     With `count`, waits (up to `timeout`) until the topic holds that many, then reads once more a
     second later (more is a bug the caller should see); without, a missing topic is empty."""
-    client = {"bootstrap.servers": bootstrap}
+    client = kafka_config(bootstrap)
 
     def read() -> list:
         try:

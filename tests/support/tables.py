@@ -17,9 +17,11 @@ def user_rows(engine: sa.Engine, table: str, user_id: str) -> list:
             return []
 
 
-def add_product(settings: Settings, prefix: str, stock: int = 1_000_000_000, unit_price: int = 100) -> str:
-    """A product of the test's own in the Catalog (by default with stock no load can exhaust)."""
-    product_id = f"{prefix}-{uuid.uuid4().hex[:8]}"
+def add_product(settings: Settings, prefix: str, stock: int = 1_000_000_000, unit_price: int = 100,
+                product_id: str | None = None) -> str:
+    """A product of the test's own in the Catalog (by default with stock no load can exhaust);
+    `product_id`: one the test named before (say, in an order refused for the lack of it)."""
+    product_id = product_id or f"{prefix}-{uuid.uuid4().hex[:8]}"
     engine = sa.create_engine(settings.mariadb_url(settings.catalog_db))
     try:
         with engine.begin() as conn:
