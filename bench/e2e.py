@@ -93,7 +93,8 @@ def main():
         with catalog_engine.begin() as conn:  # stock that cannot run out during the run
             conn.execute(stock.products.update().values(stock=1_000_000_000))
         token = Bearer.fixed(auth.mint(private_key(settings.auth_private_key), user_id, auth.USER, 3600))
-        stubs = [order_service_pb2_grpc.OrderServiceStub(open_channel(s.address, token)) for s in orders]
+        stubs = [order_service_pb2_grpc.OrderServiceStub(open_channel(s.address, token, tls=settings.grpc_tls))
+                 for s in orders]
         acked: dict[str, float] = {}
         in_table = Sightings(orders_engine, f"SELECT order_id FROM {table}", {})
         applied = Sightings(catalog_engine, "SELECT order_id FROM applied_orders", {})

@@ -23,6 +23,7 @@ def load(env=None) -> CatalogSettings:
         listen=f"{HOST}:{shared.catalog_port}",
         metrics_port=shared.metrics_port(shared.catalog_port, env),
         kafka_client=shared.kafka_client(),
+        grpc_tls=shared.grpc_tls,
         catalog_db_url=shared.mariadb_url(shared.catalog_db),
         accepted_topic=shared.accepted_topic,
         consumer_group=shared.catalog_group,

@@ -99,7 +99,7 @@ def serve() -> None:
     service_names = [catalog_service_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name]
     server, health = build_server(
         lambda s: catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(service, s),
-        service_names, settings.listen, verifier=verifier)
+        service_names, settings.listen, verifier=verifier, tls=settings.grpc_tls)
     consumer = EventConsumer(settings.accepted_topic, order_event_pb2.OrderPlaced, settings.consumer_group,
                              batch_handler=order_events_handler(engine, catalog_metrics),
                              on_health=health_reporter(health, service_names, catalog_metrics.serving),

@@ -49,8 +49,9 @@ def main() -> int:
     # What `ordersync-token --user <user_id>` prints: a token of the demo's user, signed with the stack's key.
     bearer = Bearer.fixed(auth.mint(private_key(settings.auth_private_key), user_id, auth.USER, 600))
     catalog_address = topology.catalogs[0].address
-    catalog = catalog_service_pb2_grpc.CatalogServiceStub(open_channel(catalog_address, bearer))
-    order_stubs = [(svc, svc.address, order_service_pb2_grpc.OrderServiceStub(open_channel(svc.address, bearer)))
+    catalog = catalog_service_pb2_grpc.CatalogServiceStub(open_channel(catalog_address, bearer, tls=settings.grpc_tls))
+    order_stubs = [(svc, svc.address,
+                    order_service_pb2_grpc.OrderServiceStub(open_channel(svc.address, bearer, tls=settings.grpc_tls)))
                    for svc in topology.orders]
 
     before = stock_table(catalog)

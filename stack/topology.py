@@ -9,7 +9,7 @@ test run or a bench never touches what `make run` shows.
 
 The settings say how big it is: KAFKA_BROKERS brokers (with as many KRaft
 controllers), CONNECT_WORKERS workers in one group; with TLS and SASL (cluster
-mode, stack/tls.py) every part acts as its own account (stack/accounts.py) with only the rights
+mode, stack/tls.py; gRPC over TLS too) every part acts as its own account (stack/accounts.py) with only the rights
 that stack/acl.py and stack/config/mariadb-accounts.sql give it. In every mode the services check
 callers' tokens against the stack's key pair (stack/keys.py).
 """
@@ -28,7 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bus import topics
 from connect import register
-from ordersync.config import HOST, ROOT, Settings
+from ordersync.config import HOST, PLAINTEXT, ROOT, GrpcTls, Settings
 from ordersync.serving.channels import open_channel
 from stack import accounts, acl, infra, keys, schema, tls
 from stack.process import Part, StackError, Supervisor, process_token, say, token_alive
@@ -50,9 +50,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def grpc_serving(address: str, timeout: float = 1.0) -> bool:
+def grpc_serving(address: str, tls: GrpcTls = PLAINTEXT, timeout: float = 1.0) -> bool:
     """Whether a gRPC server answers its overall health check with SERVING (public: no token)."""
-    with open_channel(address) as channel:
+    with open_channel(address, tls=tls) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
         except grpc.RpcError:
@@ -77,7 +77,7 @@ def service_part(settings: Settings, name: str, module: str, port: int, env: dic
             keys.issue_order_token(settings)
         return [sys.executable, "-m", module]
     return Part(name, port, env_var=port_var, command=command,
-                healthy=lambda: grpc_serving(address),
+                healthy=lambda: grpc_serving(address, settings.grpc_tls),
                 env={**accounts.env_for(settings, account), **(env or {}), port_var: str(port)}, cwd=ROOT)
 
 
@@ -127,7 +127,8 @@ class Topology:
                 **changes) -> "Topology":
         """A private stack under .stack/private/<run>, on free ports, owned by this process
         (tests and benches: it never touches what `make run` shows). `secured`: SASL, one
-        account per part, secrets generated into the stack dir (what `make cluster-up` does)."""
+        account per part, secrets generated into the stack dir, gRPC over TLS (what `make
+        cluster-up` does)."""
         if reap:  # reap=False: make the topology only, stop nothing (tests of its settings)
             reap_abandoned_private_stacks()
         run = uuid.uuid4().hex[:8]
@@ -135,9 +136,10 @@ class Topology:
         stack_dir.mkdir(parents=True)
         (stack_dir / "owner").write_text(process_token() + "\n")
         if secured:
+            ca = str(tls.tls_dir(stack_dir) / "ca.pem")
             changes = {"kafka_security_protocol": "SASL_SSL", "kafka_user": accounts.KAFKA_ADMIN,
-                       "secrets_file": str(accounts.secrets_path(stack_dir)),
-                       "kafka_ssl_ca": str(tls.tls_dir(stack_dir) / "ca.pem"), **changes}
+                       "secrets_file": str(accounts.secrets_path(stack_dir)), "kafka_ssl_ca": ca,
+                       "grpc_tls_ca": ca, **changes}
         brokers, workers = changes.get("kafka_brokers", 1), changes.get("connect_workers", 1)
         settings = Settings(
             stack_dir=stack_dir, mariadb_port=free_port(), kafka_port=free_port_run(brokers),
@@ -189,6 +191,7 @@ class Topology:
 
     def services_up(self, timeout: float = 60) -> None:
         keys.ensure_key_pair(self.settings)  # the services check tokens with its public key
+        tls.ensure_grpc_certificate(self.settings)
         for part in self.services:  # Catalogs before Orders: an Order asks them about every product
             self.supervisor.ensure_up(part, timeout)
 

@@ -68,6 +68,10 @@ and that one line on stderr.
 | ORDER_TOKEN_FILE       | $STACK_DIR/secrets/auth/order.token | the Order service's own token   |
 |                        |                         | (role service) for the Catalog; the stack       |
 |                        |                         | writes it at each start of an Order instance    |
+| GRPC_TLS_CA            | (unset: plaintext gRPC) | the CA certificate every gRPC client trusts;    |
+|                        |                         | when set, every gRPC server is TLS only         |
+| GRPC_TLS_CERT / _KEY   | $STACK_DIR/secrets/tls/grpc-server.pem / -key.pem | a server's certificate |
+|                        |                         | chain and key (PEM), when GRPC_TLS_CA is set    |
 """
 
 import dataclasses
@@ -215,6 +219,22 @@ def exits_on_bad_setting(entry_point: Callable[P, R]) -> Callable[P, R]:
 
 
 @dataclasses.dataclass(frozen=True)
+class GrpcTls:
+    """gRPC's TLS: `ca`, the file of the CA certificate that clients trust (empty: plaintext, on
+    loopback only); `cert` and `key`, a server's certificate chain and private key (PEM files)."""
+    ca: str = ""
+    cert: str = ""
+    key: str = ""
+
+    @property
+    def on(self) -> bool:
+        return bool(self.ca)
+
+
+PLAINTEXT = GrpcTls()
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     stack_dir: Path = _setting(ROOT / ".stack", PATH)
     mariadb_host: str = _setting(HOST, TEXT)
@@ -260,6 +280,11 @@ class Settings:
     auth_public_key: str = _setting("", FILE)
     auth_private_key: str = _setting("", FILE)
     order_token_file: str = _setting("", FILE)
+    # gRPC over TLS (ordersync.serving.tls): the CA clients trust, a server's certificate and key.
+    # No CA: plaintext gRPC. A certificate or key left empty: the stack's, under STACK_DIR/secrets/tls/.
+    grpc_tls_ca: str = _setting("", FILE)
+    grpc_tls_cert: str = _setting("", FILE)
+    grpc_tls_key: str = _setting("", FILE)
 
     def __post_init__(self):
         object.__setattr__(self, "stack_dir", Path(self.stack_dir).resolve())
@@ -275,6 +300,10 @@ class Settings:
                                 ("order_token_file", "order.token")):
             if not getattr(self, name):
                 object.__setattr__(self, name, str(self.stack_dir / "secrets" / "auth" / file_name))
+        if self.grpc_tls_ca:
+            for name, file_name in (("grpc_tls_cert", "grpc-server.pem"), ("grpc_tls_key", "grpc-server-key.pem")):
+                if not getattr(self, name):
+                    object.__setattr__(self, name, str(self.stack_dir / "secrets" / "tls" / file_name))
 
     def _check_together(self) -> None:
         """What no setting says alone: each run of ports fits, no two parts share a port, SASL has a user."""
@@ -321,6 +350,11 @@ class Settings:
     def connect_urls(self) -> list[str]:
         """The REST URL of each worker: CONNECT_PORT and the next ones."""
         return [f"http://{HOST}:{self.connect_port + i}" for i in range(self.connect_workers)]
+
+    @property
+    def grpc_tls(self) -> "GrpcTls":
+        """How this process's gRPC servers and channels are secured."""
+        return GrpcTls(self.grpc_tls_ca, self.grpc_tls_cert, self.grpc_tls_key)
 
     @property
     def secured(self) -> bool:
@@ -465,3 +499,4 @@ class ServiceSettings:
     listen: str
     metrics_port: int
     kafka_client: dict
+    grpc_tls: GrpcTls  # its server's certificate, the CA its channels trust (PLAINTEXT: none)

@@ -30,6 +30,7 @@ def load(env=None) -> GateSettings:
         metrics_port=shared.metrics_port(port, env),
         instance=instance,
         kafka_client=shared.kafka_client(),
+        grpc_tls=shared.grpc_tls,
         orders_topic=shared.orders_topic,
         accepted_topic=shared.accepted_topic,
         rejected_topic=shared.rejected_topic,

@@ -88,7 +88,7 @@ def serve() -> None:
     gate_metrics = metrics.GateMetrics()
     engine = sa.create_engine(settings.gate_db_url, pool_pre_ping=True, pool_recycle=3600, pool_size=1,
                               max_overflow=0)
-    server, health = build_server(lambda s: None, [], settings.listen, serving=False)
+    server, health = build_server(lambda s: None, [], settings.listen, serving=False, tls=settings.grpc_tls)
     report = health_reporter(health, [], gate_metrics.serving)
     processor = ExactlyOnceProcessor(
         settings.orders_topic, settings.group, settings.transactional_id,

@@ -1,15 +1,17 @@
 """The one function that opens every gRPC channel of the project (the Order service's to the
 Catalog, the demo's, the stack's health checks, the tests' and the benches'), with the caller's
-token when it has one. Plaintext on loopback today; TLS is added here, once, for all of them.
+token when it has one, over TLS when the settings say so (GRPC_TLS_CA: ordersync.serving.tls).
 
-    channel = open_channel("127.0.0.1:50051", bearer=Bearer.fixed(token))
+    channel = open_channel("127.0.0.1:50051", bearer=Bearer.fixed(token), tls=settings.grpc_tls)
 """
 
 from typing import Callable
 
 import grpc
 
+from ordersync.config import PLAINTEXT, GrpcTls
 from ordersync.serving.auth import METADATA_KEY
+from ordersync.serving.tls import channel_credentials
 
 
 class Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
@@ -58,10 +60,31 @@ class _Details(grpc.ClientCallDetails):
         self.compression = getattr(details, "compression", None)
 
 
-def open_channel(address: str, bearer: Bearer | None = None, options=(),
-                 connect: Callable[..., grpc.Channel] | None = None) -> grpc.Channel:
-    """A channel to `address` (host:port, or a list for a client-side balancer) with `options`;
-    every call carries `bearer`'s token. `connect(address, options=...)` makes the bare channel
-    instead of grpc.insecure_channel (a test sees its options)."""
-    channel = (connect or grpc.insecure_channel)(address, options=tuple(options))
+def _checked_name(address: str, options: tuple) -> tuple:
+    """`options` with the name a server's certificate must carry. For one host:port gRPC checks
+    that host; for a list (ipv4:h1:p1,h2:p2) it would check the whole list, which no certificate
+    names: the first host is checked instead (the stack's servers share one certificate)."""
+    if not address.startswith(("ipv4:", "ipv6:")) or any(name == "grpc.default_authority" for name, _ in options):
+        return options
+    first = address.split(":", 1)[1].split(",")[0]
+    host = first.rsplit(":", 1)[0] if first.count(":") == 1 or first.startswith("[") else first
+    return (*options, ("grpc.default_authority", host.strip("[]")))
+
+
+def bare_channel(address: str, credentials: grpc.ChannelCredentials | None, options) -> grpc.Channel:
+    """A channel over TLS with `credentials`, or plaintext without."""
+    if credentials is None:
+        return grpc.insecure_channel(address, options=options)
+    return grpc.secure_channel(address, credentials, options=options)
+
+
+def open_channel(address: str, bearer: Bearer | None = None, options=(), connect: Callable[..., grpc.Channel] = bare_channel,
+                 tls: GrpcTls = PLAINTEXT) -> grpc.Channel:
+    """A channel to `address` (host:port, or a list for a client-side balancer) with `options`,
+    over TLS trusting `tls.ca` (PLAINTEXT: none); every call carries `bearer`'s token.
+    `connect(address, credentials, options)` makes the bare channel (a test sees its options)."""
+    credentials = channel_credentials(tls)
+    if credentials is not None:
+        options = _checked_name(address, tuple(options))
+    channel = connect(address, credentials, tuple(options))
     return channel if bearer is None else grpc.intercept_channel(channel, bearer)

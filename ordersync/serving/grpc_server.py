@@ -10,8 +10,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from ordersync.config import PLAINTEXT, GrpcTls
 from ordersync.serving import auth
 from ordersync.serving import metrics as exporter
+from ordersync.serving.tls import server_credentials
 
 # grpcio-reflection serves only v1alpha; current grpcurl and grpc-go ask for v1 first. The two
 # protocols have the same messages on the wire, so one servicer answers both.
@@ -58,12 +60,13 @@ MAX_WORKERS = 16
 
 
 def build_server(register, service_names, address, max_workers=MAX_WORKERS, serving=True,
-                 verifier: auth.Verifier | None = None):
+                 verifier: auth.Verifier | None = None, tls: GrpcTls = PLAINTEXT):
     """Create and start a server; `register(server)` adds the servicers. Its health says SERVING
     at once, or NOT_SERVING (`serving=False`) until the caller says otherwise. The services of
     `service_names` answer only calls with a token that `verifier` takes (auth.RequireToken);
     health and reflection answer anyone. A server with services of its own needs a verifier: only
-    one that serves nothing but health (the gate) goes without.
+    one that serves nothing but health (the gate) goes without. With `tls` on, the port is TLS
+    only (GRPC_TLS_CERT and GRPC_TLS_KEY): a plaintext client fails its handshake.
 
     Returns (server, health_servicer). Raises RuntimeError when the address cannot be bound.
     """
@@ -84,7 +87,9 @@ def build_server(register, service_names, address, max_workers=MAX_WORKERS, serv
             reflector.ServerReflectionInfo,
             request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
             response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString)})])
-    if server.add_insecure_port(address) == 0:
+    credentials = server_credentials(tls)
+    bound = server.add_insecure_port(address) if credentials is None else server.add_secure_port(address, credentials)
+    if bound == 0:
         raise RuntimeError(f"cannot listen on {address}: is the port already in use?")
     server.start()
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING

@@ -3,26 +3,19 @@ refusal, each with a positive control in the same test (the right token on the s
 succeeds, so no refusal can pass with a server down), the operator reading another user's orders,
 and health and reflection without a token."""
 
-import time
 import uuid
 
 import grpc
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
-from ordersync.config import private_key, token_file
+from ordersync.config import token_file
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
-from ordersync.serving import auth
 from ordersync.serving.channels import open_channel
+from tests.support.calls import BAD_TOKENS, bad_metadata, bearer, create_request, new_user, refused
 from tests.support.waiting import wait_until
-
-
-def bearer(token: str) -> list[tuple[str, str]]:
-    return [("authorization", f"Bearer {token}")]
 
 
 @pytest.fixture(scope="module")
@@ -35,41 +28,7 @@ def plain(services):
         channel.close()
 
 
-def new_user() -> str:
-    return f"auth-{uuid.uuid4().hex[:8]}"
-
-
-def create_request(user_id: str) -> order_service_pb2.CreateOrderRequest:
-    return order_service_pb2.CreateOrderRequest(user_id=user_id, product_id="CATALOG-003", qty=1,
-                                                request_id=str(uuid.uuid4()))
-
-
-def refused(call, request, metadata) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as caught:
-        call(request, timeout=15, metadata=metadata)
-    return caught.value
-
-
-def bad_metadata(case: str, user_id: str, stack, tokens) -> tuple[list, str]:
-    """The metadata of one kind of bad call, and the words its refusal says."""
-    stack_key, now = private_key(stack.auth_private_key), int(time.time())
-    claims = {"sub": user_id, "aud": auth.AUDIENCE, "iat": now, "exp": now + 600, "role": auth.USER}
-    return {
-        "no token": ([], "no token: send the metadata 'authorization: Bearer <token>'"),
-        "not Bearer": ([("authorization", f"Basic {tokens.user(user_id)}")], "is not a Bearer token"),
-        "forged": (bearer(auth.mint(Ed25519PrivateKey.generate(), user_id, auth.USER, 600)),
-                   "signature does not verify: it was not signed by this stack's key"),
-        "expired": (bearer(tokens.mint(user_id, ttl_s=600, now=now - 3600)), "the token expired at"),
-        "wrong audience": (bearer(jwt.encode({**claims, "aud": "another-shop"}, stack_key, algorithm="EdDSA")),
-                           "the token is not for ordersync"),
-        "no subject": (bearer(jwt.encode({**claims, "sub": ""}, stack_key, algorithm="EdDSA")), "no subject"),
-        "unknown role": (bearer(jwt.encode({**claims, "role": "admin"}, stack_key, algorithm="EdDSA")),
-                         "role 'admin' is not one of user, operator, service"),
-    }[case]
-
-
-@pytest.mark.parametrize("case", ["no token", "not Bearer", "forged", "expired", "wrong audience", "no subject",
-                                  "unknown role"])
+@pytest.mark.parametrize("case", BAD_TOKENS)
 def test_a_call_without_a_valid_token_is_unauthenticated_on_every_server(plain, stack, tokens, case):
     orders, catalog = plain
     user_id = new_user()

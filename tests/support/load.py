@@ -23,6 +23,7 @@ class OrderLoad:
         self.product_id, self.clients = product_id, clients
         self.user_id = user_id or f"load-{uuid.uuid4().hex[:8]}"
         self._token = Tokens(topology.settings).user(self.user_id)
+        self._tls = topology.settings.grpc_tls
         self.acked: list[str] = []
         self.acked_at: list[float] = []  # time.monotonic() of each acknowledgement
         self.refused: dict[str, int] = {}
@@ -51,7 +52,7 @@ class OrderLoad:
         return max(b - a for a, b in zip(edges, edges[1:]))
 
     def _run(self, index: int):
-        channels = [open_channel(a, Bearer.fixed(self._token)) for a in self.addresses]
+        channels = [open_channel(a, Bearer.fixed(self._token), tls=self._tls) for a in self.addresses]
         stubs = [order_service_pb2_grpc.OrderServiceStub(c) for c in channels]
         n = index
         while not self._stop.is_set():

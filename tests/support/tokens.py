@@ -27,6 +27,7 @@ TTL_S = 3600
 class Tokens:
     def __init__(self, settings: Settings):
         self._key = private_key(settings.auth_private_key)
+        self._tls = settings.grpc_tls
         self._minted: dict[tuple[str, str], tuple[float, str]] = {}
         self._lock = threading.Lock()
 
@@ -59,4 +60,4 @@ class Tokens:
 
     def channel(self, address: str, token: str | None = None) -> grpc.Channel:
         """A channel whose calls carry `token`, or act for whoever each request names (no token given)."""
-        return open_channel(address, self.per_request() if token is None else Bearer.fixed(token))
+        return open_channel(address, self.per_request() if token is None else Bearer.fixed(token), tls=self._tls)

@@ -232,7 +232,7 @@ def test_an_event_that_breaks_the_shared_event_rules_is_not_published():
 
 def test_the_catalog_channel_retries_connecting_every_one_to_two_seconds():
     opened = []
-    server.catalog_channel("127.0.0.1:50061", "token", connect=lambda address, options=(): opened.append(dict(options)))
+    server.catalog_channel("127.0.0.1:50061", "token", connect=lambda address, credentials, options: opened.append(dict(options)))
     options = opened[0]
     for name in ("initial", "min", "max"):
         assert 1000 <= options[f"grpc.{name}_reconnect_backoff_ms"] <= 2000

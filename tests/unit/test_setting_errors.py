@@ -46,6 +46,7 @@ BAD = {
     "KAFKA_BROKERS": "0", "CONNECT_WORKERS": "none", "KAFKA_SECURITY_PROTOCOL": "TLS",
     "KAFKA_SASL_MECHANISM": "SCRAM", "KAFKA_USER": None, "KAFKA_SSL_CA": None, "SECRETS_FILE": None,
     "AUTH_PUBLIC_KEY": " /keys/public.pem", "AUTH_PRIVATE_KEY": "key.pem\n", "ORDER_TOKEN_FILE": "order.token ",
+    "GRPC_TLS_CA": "ca.pem\n", "GRPC_TLS_CERT": " server.pem", "GRPC_TLS_KEY": "key.pem ",
 }
 
 
