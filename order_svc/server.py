@@ -15,11 +15,11 @@ from order_svc import access, config, metrics, rules
 from order_svc.products import ProductView
 from order_svc.store import OrderStore, StoreUnavailable
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
-from ordersync.config import exits_on_bad_setting, public_key, token_file
+from ordersync.config import PLAINTEXT, GrpcTls, exits_on_bad_setting, public_key, token_file
 from ordersync.contract.event_rules import check_order_placed
 from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
 from ordersync.serving import auth
-from ordersync.serving.channels import Bearer, open_channel
+from ordersync.serving.channels import Bearer, bare_channel, open_channel
 from ordersync.serving.grpc_server import MAX_WORKERS, build_server, serve_until_stopped, start_process
 
 log = logging.getLogger("order_svc")
@@ -329,21 +329,23 @@ class KeyedLocks:
                     del self._locks[key]
 
 
-def catalog_channel(address: str, token: str, connect=None) -> grpc.Channel:
-    """The channel to the Catalogs, every call with this service's own `token` (role service).
-    `connect(address, options=...)`: how the bare channel is made (a test sees its options)."""
+def catalog_channel(address: str, token: str, tls: GrpcTls = PLAINTEXT, connect=bare_channel) -> grpc.Channel:
+    """The channel to the Catalogs, every call with this service's own `token` (role service),
+    over TLS when `tls` says so. `connect`: how the bare channel is made (a test sees its options)."""
     # Several Catalogs (a list of addresses): each call goes to one that is up, in turn.
     balance = (("grpc.lb_policy_name", "round_robin"),) if "," in address else ()
-    return open_channel(address, Bearer.fixed(token), CATALOG_CHANNEL_OPTIONS + balance, connect=connect)
+    return open_channel(address, Bearer.fixed(token), CATALOG_CHANNEL_OPTIONS + balance, connect=connect, tls=tls)
 
 
 @exits_on_bad_setting
-def serve() -> None:
+def serve(verifier: auth.Verifier | None = None) -> None:
+    """The Order service until SIGTERM. `verifier`: what checks callers' tokens (default: a Verifier
+    of AUTH_PUBLIC_KEY; bench/auth_cost.py gives one that checks nothing, to measure the checks)."""
     settings = config.load()
-    verifier = auth.Verifier(public_key(settings.auth_public_key))
+    verifier = verifier or auth.Verifier(public_key(settings.auth_public_key))
     token = token_file(settings.order_token_file)
     stop = start_process(f"order[{settings.instance}]", settings.metrics_port)
-    channel = catalog_channel(settings.catalog_address, token)
+    channel = catalog_channel(settings.catalog_address, token, settings.grpc_tls)
     producer = EventProducer(settings.orders_topic, "order_id", client=settings.kafka_client)
     store = OrderStore(settings.orders_db_url, settings.orders_table, connections=MAX_WORKERS)
     service = OrderService(settings, catalog_service_pb2_grpc.CatalogServiceStub(channel), producer, store,
@@ -351,6 +353,6 @@ def serve() -> None:
     server, health = build_server(
         lambda s: order_service_pb2_grpc.add_OrderServiceServicer_to_server(service, s),
         [order_service_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name], settings.listen,
-        verifier=verifier)
+        verifier=verifier, tls=settings.grpc_tls)
     log.info("listening on %s, catalog at %s", settings.listen, settings.catalog_address)
     serve_until_stopped(server, health, stop, close=(producer.close, store.close, channel.close))
