@@ -81,7 +81,10 @@ def test_the_makefile_s_cluster_settings_pass_their_checks():
     makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
     line = re.search(r"^CLUSTER_ENV := (.*)$", makefile, re.MULTILINE)
     assert line, "no CLUSTER_ENV in the Makefile"
-    env = dict(word.split("=", 1) for word in shlex.split(line[1].replace("$(CLUSTER_DIR)", "/tmp/cluster")))
+    # Its references to the Makefile's own variables (CLUSTER_PORTS) as make expands them.
+    defined = dict(re.findall(r"^(\w+)\s*:= (.*)$", makefile, re.MULTILINE))
+    text = re.sub(r"\$\((\w+)\)", lambda ref: "/tmp/cluster" if ref[1] == "CLUSTER_DIR" else defined[ref[1]], line[1])
+    env = dict(word.split("=", 1) for word in shlex.split(text))
     s = Settings.from_env(env)
     assert (s.kafka_brokers, s.connect_workers, s.catalog_instances, s.gate_instances) == (3, 2, 2, 2)
     assert s.secured and s.kafka_user == "admin" and s.kafka_ports == [19092, 19093, 19094]
