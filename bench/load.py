@@ -72,9 +72,12 @@ def split(concurrency: int, addresses: list[str]) -> list[tuple[str, int]]:
     return [(address, c) for address, c in targets if c > 0]
 
 
-def ghz_command(address: str, concurrency: int, seconds: float, data: dict, token: str, out: Path) -> list[str]:
+def ghz_command(address: str, concurrency: int, seconds: float, data: dict, token: str, out: Path,
+                ca: str = "") -> list[str]:
+    """ghz's command line: over TLS trusting `ca` (a GRPC_TLS_CA), plaintext without."""
     metadata = {auth.METADATA_KEY: f"Bearer {token}"}
-    return [str(measure.GHZ), "--insecure", f"--proto={PROTO}", f"--import-paths={PROTOS}", f"--call={CALL}",
+    return [str(measure.GHZ), f"--cacert={ca}" if ca else "--insecure", f"--proto={PROTO}", f"--import-paths={PROTOS}",
+            f"--call={CALL}",
             f"--data={json.dumps(data)}", f"--metadata={json.dumps(metadata)}", f"--concurrency={concurrency}",
             f"--duration={seconds:g}s", "--duration-stop=wait", f"--timeout={CALL_TIMEOUT}", "--format=json",
             f"--output={out}", address]
@@ -85,9 +88,9 @@ def user_token(key: Ed25519PrivateKey, user_id: str) -> str:
     return auth.mint(key, user_id, auth.USER, 3600)
 
 
-def run_ghz(targets: list[tuple[str, int]], seconds: float, user_id: str, token: str) -> dict:
-    """One ghz per target at once, for `seconds`, every call as `user_id` with `token`; their
-    reports summed up."""
+def run_ghz(targets: list[tuple[str, int]], seconds: float, user_id: str, token: str, ca: str = "") -> dict:
+    """One ghz per target at once, for `seconds`, every call as `user_id` with `token` (over TLS
+    trusting `ca`, if given); their reports summed up."""
     with tempfile.TemporaryDirectory(prefix="ghz-") as tmp:
         procs = []
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -95,7 +98,7 @@ def run_ghz(targets: list[tuple[str, int]], seconds: float, user_id: str, token:
             # {{.UUID}}: ghz renders the data per call, with a new UUIDv4 each time.
             data = {"user_id": user_id, "product_id": PRODUCTS[i % len(PRODUCTS)], "qty": 1, "request_id": "{{.UUID}}"}
             out = Path(tmp) / f"ghz-{i}.json"
-            procs.append((subprocess.Popen(ghz_command(address, concurrency, seconds, data, token, out),
+            procs.append((subprocess.Popen(ghz_command(address, concurrency, seconds, data, token, out, ca),
                                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), out))
         reports = []
         for proc, out in procs:

@@ -4,6 +4,7 @@ A helper module of the benches (imported as `measure`: the benches run as script
 first on the path), not a bench itself.
 """
 
+import json
 import os
 import platform
 import re
@@ -59,6 +60,14 @@ class CpuMeter:
     def since(self, before: dict[str, float]) -> dict[str, float]:
         now = self.snapshot()
         return {name: now[name] - before.get(name, 0.0) for name in now}
+
+
+def write_results(kind: str, results: dict) -> Path:
+    """`results` as bench/results/<kind>-<its start time>.json; the path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{kind}-{results['started']}.json"
+    out.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    return out
 
 
 def per_unit(cpu: dict[str, float], units: int) -> dict[str, float | None]:

@@ -338,9 +338,10 @@ def catalog_channel(address: str, token: str, tls: GrpcTls = PLAINTEXT, connect=
 
 
 @exits_on_bad_setting
-def serve(verifier: auth.Verifier | None = None) -> None:
+def serve(verifier: auth.Verifier | None = None, server_tls: GrpcTls | None = None) -> None:
     """The Order service until SIGTERM. `verifier`: what checks callers' tokens (default: a Verifier
-    of AUTH_PUBLIC_KEY; bench/auth_cost.py gives one that checks nothing, to measure the checks)."""
+    of AUTH_PUBLIC_KEY); `server_tls`: its own port's TLS (default: GRPC_TLS_*, as its channels).
+    bench/front_door_cost.py gives a verifier that checks nothing and a plaintext port, to measure both."""
     settings = config.load()
     verifier = verifier or auth.Verifier(public_key(settings.auth_public_key))
     token = token_file(settings.order_token_file)
@@ -353,6 +354,6 @@ def serve(verifier: auth.Verifier | None = None) -> None:
     server, health = build_server(
         lambda s: order_service_pb2_grpc.add_OrderServiceServicer_to_server(service, s),
         [order_service_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name], settings.listen,
-        verifier=verifier, tls=settings.grpc_tls)
+        verifier=verifier, tls=settings.grpc_tls if server_tls is None else server_tls)
     log.info("listening on %s, catalog at %s", settings.listen, settings.catalog_address)
     serve_until_stopped(server, health, stop, close=(producer.close, store.close, channel.close))

@@ -124,19 +124,21 @@ class Topology:
 
     @classmethod
     def private(cls, orders: int = 2, catalogs: int = 1, secured: bool = False, reap: bool = True,
-                **changes) -> "Topology":
+                grpc_tls: bool = False, **changes) -> "Topology":
         """A private stack under .stack/private/<run>, on free ports, owned by this process
         (tests and benches: it never touches what `make run` shows). `secured`: SASL, one
         account per part, secrets generated into the stack dir, gRPC over TLS (what `make
-        cluster-up` does)."""
+        cluster-up` does). `grpc_tls`: gRPC over TLS without the rest."""
         if reap:  # reap=False: make the topology only, stop nothing (tests of its settings)
             reap_abandoned_private_stacks()
         run = uuid.uuid4().hex[:8]
         stack_dir = PRIVATE_STACKS / run
         stack_dir.mkdir(parents=True)
         (stack_dir / "owner").write_text(process_token() + "\n")
+        ca = str(tls.tls_dir(stack_dir) / "ca.pem")
+        if grpc_tls:
+            changes = {"grpc_tls_ca": ca, **changes}
         if secured:
-            ca = str(tls.tls_dir(stack_dir) / "ca.pem")
             changes = {"kafka_security_protocol": "SASL_SSL", "kafka_user": accounts.KAFKA_ADMIN,
                        "secrets_file": str(accounts.secrets_path(stack_dir)), "kafka_ssl_ca": ca,
                        "grpc_tls_ca": ca, **changes}

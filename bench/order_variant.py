@@ -1,0 +1,30 @@
+"""The Order service with less of its front door, for bench/front_door_cost.py only (never started
+by the stack): `--plaintext` serves its own port without TLS (its channel to the Catalogs stays as
+the settings say), `--unchecked USER` takes every call as USER with no token parsed or verified
+(the interceptor, the caller's identity and the authorization rules are as always).
+
+    .venv/bin/python bench/order_variant.py [--plaintext] [--unchecked USER]   (an Order instance's environment)
+"""
+
+import argparse
+
+from order_svc.server import serve
+from ordersync.config import PLAINTEXT
+from ordersync.serving import auth
+
+
+class Unchecked(auth.Verifier):
+    def __init__(self, user_id: str):
+        self._identity = auth.Identity(user_id, auth.USER)
+
+    def identify(self, metadata) -> auth.Identity:
+        return self._identity
+
+
+if __name__ == "__main__":
+    args = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    args.add_argument("--plaintext", action="store_true")
+    args.add_argument("--unchecked", metavar="USER")
+    opts = args.parse_args()
+    serve(verifier=Unchecked(opts.unchecked) if opts.unchecked else None,
+          server_tls=PLAINTEXT if opts.plaintext else None)
