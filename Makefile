@@ -146,15 +146,17 @@ test-cluster: setup
 # Cluster mode: the same stack scripts with more parts, on ports and a stack dir of its own
 # (the single-node stack may run beside it). Passwords are generated into SECRETS_FILE (0600).
 # The tools (status, dlq, doctor, token) run on it with CLUSTER=1, as its admin (KAFKA_USER=admin,
-# the stack's MARIADB_USER, its key for tokens). Where it is, CLUSTER_DIR and CLUSTER_PORTS, can be
+# the stack's MARIADB_USER, its key for tokens). Where it is, CLUSTER_DIR, CLUSTER_PORTS and
+# CLUSTER_HOSTS (MARIADB_HOST=... KAFKA_HOSTS=...: every part on 127.0.0.1 unless given), can be
 # given on make's command line (tests/cluster/test_tools.py points the tools at its private cluster).
 CLUSTER_DIR   := $(CURDIR)/$(TOOLS)/cluster
 CLUSTER_PORTS := MARIADB_PORT=13306 KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19192 CONNECT_PORT=18083 \
     CATALOG_PORT=50161 ORDER_PORTS=50151,50152 GATE_PORT=50171
+CLUSTER_HOSTS :=
 CLUSTER_ENV := STACK_DIR=$(CLUSTER_DIR) KAFKA_BROKERS=3 CONNECT_WORKERS=2 CATALOG_INSTANCES=2 GATE_INSTANCES=2 SINK_TASKS=3 \
     KAFKA_SECURITY_PROTOCOL=SASL_SSL KAFKA_SSL_CA=$(CLUSTER_DIR)/secrets/tls/ca.pem KAFKA_USER=admin \
     GRPC_TLS_CA=$(CLUSTER_DIR)/secrets/tls/ca.pem \
-    SECRETS_FILE=$(CLUSTER_DIR)/secrets/credentials.properties $(CLUSTER_PORTS) \
+    SECRETS_FILE=$(CLUSTER_DIR)/secrets/credentials.properties $(CLUSTER_PORTS) $(CLUSTER_HOSTS) \
     KAFKA_HEAP_OPTS="-Xms128m -Xmx384m" CONNECT_HEAP_OPTS="-Xms128m -Xmx512m"
 # What the tool targets run with: the cluster's settings with CLUSTER=1, else the environment's.
 TOOL_ENV = $(if $(filter 1,$(CLUSTER)),$(CLUSTER_ENV))

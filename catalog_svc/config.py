@@ -3,7 +3,7 @@
 import os
 from dataclasses import dataclass
 
-from ordersync.config import HOST, ServiceSettings, Settings
+from ordersync.config import ServiceSettings, Settings, listen_host
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ def load(env=None) -> CatalogSettings:
     env = os.environ if env is None else env
     shared = Settings.from_env(env)
     return CatalogSettings(
-        listen=f"{HOST}:{shared.catalog_port}",
+        listen=f"{listen_host(env)}:{shared.catalog_port}",
         metrics_port=shared.metrics_port(shared.catalog_port, env),
         kafka_client=shared.kafka_client(),
         grpc_tls=shared.grpc_tls,

@@ -91,7 +91,7 @@ def order_events_handler(engine, catalog_metrics: metrics.CatalogMetrics | None 
 def serve() -> None:
     settings = config.load()
     verifier = auth.Verifier(public_key(settings.auth_public_key))
-    stop = start_process("catalog", settings.metrics_port)
+    stop = start_process("catalog", settings.metrics_port, settings.listen_host)
     catalog_metrics = metrics.CatalogMetrics()
     engine = stock.create_engine(settings.catalog_db_url, connections=MAX_WORKERS + 1)  # + the consumer
     stock.prepare(engine)

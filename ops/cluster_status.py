@@ -12,24 +12,24 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from connect import rest
-from ordersync.config import HOST, Settings, exits_on_bad_setting
+from ordersync.config import Settings, exits_on_bad_setting
 
 TIMEOUT_S = 5
 
 
 def brokers_report(settings: Settings) -> tuple[list[str], bool]:
-    """Each broker asked on its own port: up (its node id, whether it is the active controller) or down."""
+    """Each broker asked on its own address: up (its node id) or down."""
     lines, ok = [], True
-    for port in settings.kafka_ports:
-        admin = AdminClient(settings.kafka_client(**{"bootstrap.servers": f"{HOST}:{port}", "log_level": 0}))
+    for address in settings.kafka_addresses:
+        admin = AdminClient(settings.kafka_client(**{"bootstrap.servers": address, "log_level": 0}))
         try:
             meta = admin.list_topics(timeout=TIMEOUT_S)
         except KafkaException as e:
-            lines.append(f"  {HOST}:{port:<6} DOWN ({e.args[0].str() if e.args else e})")
+            lines.append(f"  {address:21} DOWN ({e.args[0].str() if e.args else e})")
             ok = False
             continue
-        node = next((b.id for b in meta.brokers.values() if b.port == port), "?")
-        lines.append(f"  {HOST}:{port:<6} up   node {node}   ({len(meta.brokers)} brokers registered)")
+        node = next((b.id for b in meta.brokers.values() if f"{b.host}:{b.port}" == address), "?")
+        lines.append(f"  {address:21} up   node {node}   ({len(meta.brokers)} brokers registered)")
     return lines, ok
 
 

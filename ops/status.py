@@ -18,7 +18,7 @@ def parts_report(report: list[dict]) -> list[str]:
     lines = []
     for part in report:
         state = "healthy" if part["healthy"] else ("running, NOT healthy" if part["pid"] else "down")
-        port = f"127.0.0.1:{part['port']}" if part["port"] else "-"
+        port = part["address"] if part["port"] else "-"
         lines.append(f"  {part['name']:14} {state:21} pid {part['pid'] or '-':<8} {port}")
     return lines
 

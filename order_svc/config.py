@@ -4,7 +4,7 @@ import os
 import socket
 from dataclasses import dataclass
 
-from ordersync.config import HOST, PORT, SECONDS, ServiceSettings, SettingError, Settings, setting
+from ordersync.config import PORT, SECONDS, ServiceSettings, SettingError, Settings, listen_host, setting
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def load(env=None) -> OrderSettings:
         raise SettingError("PRODUCT_STALE_S", str(product_stale_s),
                            f"at least PRODUCT_FRESH_S ({product_fresh_s}): a product is asked for again once it is older")
     return OrderSettings(
-        listen=f"{HOST}:{port}",
+        listen=f"{listen_host(env)}:{port}",
         metrics_port=shared.metrics_port(port, env),
         instance=env.get("ORDER_INSTANCE") or f"{socket.gethostname()}:{port}",
         catalog_address=shared.catalog_address,

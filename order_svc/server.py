@@ -1,6 +1,7 @@
 """OrderService: validate, check the product with the Catalog, publish the event, answer after the ack."""
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -33,10 +34,18 @@ _DEADLINE_MARGIN_S = 0.2
 # is the time one connection attempt may take.) No keepalive: calls last at most their deadline,
 # which already bounds a dead connection, and the Catalog server's default policy answers
 # idle-connection pings more often than every 5 minutes with GOAWAY.
+#
+# Every address the target names (a list, or a DNS name of several) is one Catalog: round_robin
+# sends each call to the next one that is up, and client-side health checking (the Health
+# service's Watch) leaves out one that says NOT_SERVING (its consumer is stuck, so its stock lags;
+# or it is shutting down) before any call fails there. With none serving, a call fails at once
+# and the Order service falls back to the products it saw last (PRODUCT_STALE_S).
 CATALOG_CHANNEL_OPTIONS = (
     ("grpc.initial_reconnect_backoff_ms", 1000),
     ("grpc.min_reconnect_backoff_ms", 1000),
     ("grpc.max_reconnect_backoff_ms", 2000),
+    ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}],
+                                        "healthCheckConfig": {"serviceName": ""}})),
 )
 
 
@@ -332,9 +341,7 @@ class KeyedLocks:
 def catalog_channel(address: str, token: str, tls: GrpcTls = PLAINTEXT, connect=bare_channel) -> grpc.Channel:
     """The channel to the Catalogs, every call with this service's own `token` (role service),
     over TLS when `tls` says so. `connect`: how the bare channel is made (a test sees its options)."""
-    # Several Catalogs (a list of addresses): each call goes to one that is up, in turn.
-    balance = (("grpc.lb_policy_name", "round_robin"),) if "," in address else ()
-    return open_channel(address, Bearer.fixed(token), CATALOG_CHANNEL_OPTIONS + balance, connect=connect, tls=tls)
+    return open_channel(address, Bearer.fixed(token), CATALOG_CHANNEL_OPTIONS, connect=connect, tls=tls)
 
 
 @exits_on_bad_setting
@@ -345,7 +352,7 @@ def serve(verifier: auth.Verifier | None = None, server_tls: GrpcTls | None = No
     settings = config.load()
     verifier = verifier or auth.Verifier(public_key(settings.auth_public_key))
     token = token_file(settings.order_token_file)
-    stop = start_process(f"order[{settings.instance}]", settings.metrics_port)
+    stop = start_process(f"order[{settings.instance}]", settings.metrics_port, settings.listen_host)
     channel = catalog_channel(settings.catalog_address, token, settings.grpc_tls)
     producer = EventProducer(settings.orders_topic, "order_id", client=settings.kafka_client)
     store = OrderStore(settings.orders_db_url, settings.orders_table, connections=MAX_WORKERS)

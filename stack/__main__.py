@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             report = topology.status()
             for part in report:
                 state = "healthy" if part["healthy"] else ("running, NOT healthy" if part["pid"] else "stopped")
-                print(f"{part['name']:10} {state:20} pid {part['pid'] or '-':<8} 127.0.0.1:{part['port']}")
+                print(f"{part['name']:10} {state:20} pid {part['pid'] or '-':<8} {part['address']}")
             return 0 if topology.healthy(report) else 1
     except (StackError, ConnectorError, OSError) as err:
         print(f"stack {argv[0]} failed: {err}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """The infrastructure parts of a stack, built from one Settings: MariaDB, KAFKA_BROKERS KRaft nodes
 (one: the single-node stack; more: a secured cluster), CONNECT_WORKERS Connect workers, the sink's watchdog.
 
-Each is a plain process on 127.0.0.1 with its data, config and log under the
+Each is a plain process on its host (MARIADB_HOST, KAFKA_HOSTS, CONNECT_HOSTS) with its data, config and log under the
 settings' stack_dir; the jars and tools that `make setup` fetched are shared by
 every stack and live in the repository's .stack/.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from string import Template
 
 from connect import rest
-from ordersync.config import HOST, ROOT, Settings
+from ordersync.config import ROOT, Settings, host_of
 from stack import accounts, tls
 from stack.process import Part, StackError, say
 
@@ -119,7 +119,7 @@ def mariadb(settings: Settings) -> Part:
             init_file.write_text(init_file.read_text() + _render(
                 settings, "mariadb-accounts.sql", **accounts.mariadb_grants(settings)).read_text())
         cnf = _render(settings, "my.cnf", DATADIR=datadir, SOCKET=settings.stack_dir / "run" / "mariadb.sock",
-                      PIDFILE=home / "mariadbd.pid", PORT=settings.mariadb_port,
+                      PIDFILE=home / "mariadbd.pid", HOST=settings.mariadb_host, PORT=settings.mariadb_port,
                       LOGFILE=settings.stack_dir / "logs" / "mariadb.log", INIT_FILE=init_file)
         # --defaults-file must come first.
         return [_system_binary("mariadbd"), f"--defaults-file={cnf}", *_as_root()]
@@ -139,7 +139,8 @@ def mariadb(settings: Settings) -> Part:
         finally:
             conn.close()
 
-    return Part("mariadb", settings.mariadb_port, "MARIADB_PORT", command, healthy, cwd=settings.stack_dir)
+    return Part("mariadb", settings.mariadb_port, "MARIADB_PORT", command, healthy, cwd=settings.stack_dir,
+                host=settings.mariadb_host)
 
 
 # ---------------------------------------------------------------- Kafka broker
@@ -166,6 +167,7 @@ def _broker(settings: Settings, node_id: int) -> Part:
     name = _numbered("kafka", node_id, settings.kafka_brokers)
     data = settings.stack_dir / "data" / name
     port = settings.kafka_port + node_id - 1
+    address = settings.kafka_addresses[node_id - 1]
 
     def command() -> list[str]:
         cp = _kafka_classpath()
@@ -184,29 +186,31 @@ def _broker(settings: Settings, node_id: int) -> Part:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import AdminClient
         # Asked alone, the node answers once it is registered with the quorum.
-        admin = AdminClient({**settings.kafka_client(), "bootstrap.servers": f"{HOST}:{port}", "log_level": 0})
+        admin = AdminClient({**settings.kafka_client(), "bootstrap.servers": address, "log_level": 0})
         try:
             brokers = admin.list_topics(timeout=3).brokers
         except KafkaException:
             return False
         return node_id in brokers if settings.kafka_brokers > 1 else len(brokers) > 0
 
-    return Part(name, port, "KAFKA_PORT", command, healthy, cwd=settings.stack_dir)
+    return Part(name, port, "KAFKA_PORT", command, healthy, cwd=settings.stack_dir,
+                host=host_of(settings.kafka_hosts, node_id - 1))
 
 
 def _broker_config(settings: Settings, node_id: int, name: str, data: Path) -> tuple[Path, list[str]]:
     """The node's server.properties, and what `kafka-storage format` adds (the admin's SCRAM credential)."""
+    host = host_of(settings.kafka_hosts, node_id - 1)
     if settings.kafka_brokers == 1:
-        return _render(settings, "server.properties", PORT=settings.kafka_port,
+        return _render(settings, "server.properties", HOST=host, PORT=settings.kafka_port,
                        CONTROLLER_PORT=settings.kafka_controller_port, DATA_DIR=data), []
     if settings.kafka_security_protocol != "SASL_SSL" or not settings.kafka_ssl_ca:
         raise StackError("a cluster is secured: set KAFKA_SECURITY_PROTOCOL=SASL_SSL, KAFKA_SSL_CA and "
                          "SECRETS_FILE (make cluster-up does)")
     admin_password = settings.secret(f"kafka.{accounts.KAFKA_ADMIN}")
-    voters = ",".join(f"{i}@{HOST}:{settings.kafka_controller_port + i - 1}"
+    voters = ",".join(f"{i}@{host_of(settings.kafka_hosts, i - 1)}:{settings.kafka_controller_port + i - 1}"
                       for i in range(1, settings.kafka_brokers + 1))
     conf = _render(settings, "server-cluster.properties", f"{name}/server.properties", NODE_ID=node_id,
-                   VOTERS=voters, PORT=settings.kafka_port + node_id - 1,
+                   VOTERS=voters, HOST=host, PORT=settings.kafka_port + node_id - 1,
                    CONTROLLER_PORT=settings.kafka_controller_port + node_id - 1, DATA_DIR=data,
                    ADMIN_PASSWORD=admin_password,
                    CONTROLLER_PASSWORD=settings.secret(f"kafka.{accounts.KAFKA_CONTROLLER}"),
@@ -226,14 +230,15 @@ def workers(settings: Settings) -> list[Part]:
 def _worker(settings: Settings, index: int) -> Part:
     name = _numbered("connect", index, settings.connect_workers)
     port = settings.connect_port + index - 1
-    url = f"http://{HOST}:{port}"
+    host = host_of(settings.connect_hosts, index - 1)
+    url = settings.connect_urls[index - 1]
 
     def command() -> list[str]:
         cp = _kafka_classpath()
         if not any(PLUGIN_DIR.glob("*/debezium-connector-jdbc-*.jar")):
             raise StackError(f"Debezium JDBC sink missing in {PLUGIN_DIR}: run `make setup`")
         conf = _render(settings, "connect-distributed.properties", f"{name}/connect-distributed.properties",
-                       BOOTSTRAP=settings.kafka_bootstrap, GROUP_ID=CONNECT_GROUP, PORT=port,
+                       BOOTSTRAP=settings.kafka_bootstrap, GROUP_ID=CONNECT_GROUP, HOST=host, PORT=port,
                        PLUGIN_PATH=PLUGIN_DIR, REPLICATION_FACTOR=min(settings.kafka_brokers, 3))
         if settings.secured:
             # Each client of the worker (its own, the tasks' consumers and producers, the admin
@@ -259,7 +264,7 @@ def _worker(settings: Settings, index: int) -> Part:
         except OSError:  # not listening yet, or timed out
             return False
 
-    return Part(name, port, "CONNECT_PORT", command, healthy, cwd=settings.stack_dir)
+    return Part(name, port, "CONNECT_PORT", command, healthy, cwd=settings.stack_dir, host=host)
 
 
 # ---------------------------------------------------------------- the sink's watchdog

@@ -42,10 +42,9 @@ def say(message: str) -> None:
 class Supervisor:
     """Runs the parts of one stack directory: pids in run/, logs in logs/."""
 
-    def __init__(self, stack_dir: Path, host: str = "127.0.0.1"):
+    def __init__(self, stack_dir: Path):
         self.run_dir = Path(stack_dir) / "run"
         self.log_dir = Path(stack_dir) / "logs"
-        self.host = host
         # Processes this Python process started, so their exit is noticed (and reaped) at once.
         self._children: dict[str, subprocess.Popen] = {}
 
@@ -76,11 +75,11 @@ class Supervisor:
         stat = _stat(pid)
         return stat is not None and stat[0] not in ("Z", "X") and stat[1] == started
 
-    def port_open(self, port: int) -> bool:
+    def port_open(self, part: Part) -> bool:
         import socket
         with socket.socket() as s:
             s.settimeout(0.5)
-            return s.connect_ex((self.host, port)) == 0
+            return s.connect_ex((part.host, part.port)) == 0
 
     def log_tail(self, part: Part, lines: int = 40) -> str:
         try:
@@ -99,7 +98,7 @@ class Supervisor:
         elif not part.healthy():
             say(f"{part.name}: running (pid {pid}) but not healthy yet, waiting")
         self.wait_healthy(part, pid, timeout)
-        say(f"{part.name}: healthy on {self.host}:{part.port} ({time.monotonic() - began:.1f}s)")
+        say(f"{part.name}: healthy on {part.address} ({time.monotonic() - began:.1f}s)")
 
     def ensure_all_up(self, parts: list[Part], timeout: float) -> None:
         """ensure_up for parts that only become healthy together (a KRaft quorum): start each
@@ -108,11 +107,11 @@ class Supervisor:
         pids = [self.pid(part) or self.start(part) for part in parts]
         for part, pid in zip(parts, pids):
             self.wait_healthy(part, pid, max(1.0, timeout - (time.monotonic() - began)))
-            say(f"{part.name}: healthy on {self.host}:{part.port} ({time.monotonic() - began:.1f}s)")
+            say(f"{part.name}: healthy on {part.address} ({time.monotonic() - began:.1f}s)")
 
     def start(self, part: Part) -> int:
         """Start the part's process (it must not run); returns its pid without waiting."""
-        if part.port and self.port_open(part.port):
+        if part.port and self.port_open(part):
             raise StackError(
                 f"{part.name}: port {part.port} is already in use by a process this stack did not "
                 f"start (a system service, or another stack). Stop it, or set {part.env_var} to a "
@@ -129,7 +128,7 @@ class Supervisor:
                                     start_new_session=True)  # survives our exit and Ctrl-C
         self._children[part.name] = proc
         self.pid_file(part).write_text(process_token(proc.pid) + "\n")
-        say(f"{part.name}: started pid {proc.pid} on {self.host}:{part.port} (log {log_path})")
+        say(f"{part.name}: started pid {proc.pid} on {part.address} (log {log_path})")
         return proc.pid
 
     def wait_healthy(self, part: Part, pid: int, timeout: float) -> None:

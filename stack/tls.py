@@ -6,10 +6,12 @@ Generated once per stack under <stack_dir>/secrets/tls/ (0600 files in a 0700 di
   `tls.keystore` in SECRETS_FILE;
 - grpc-server.pem, grpc-server-key.pem: the gRPC servers' certificate and key (GRPC_TLS_CERT,
   GRPC_TLS_KEY), when GRPC_TLS_CA is set.
-Each certificate names IP:127.0.0.1 and DNS:localhost (SAN), so that clients verify the host
-they dialled. The CA's key stays beside them to sign more (a real CA keeps it elsewhere).
-All the brokers share one certificate, all the gRPC servers another: they all listen on
-127.0.0.1. Across machines each gets its own, with its host name in the SAN.
+Each certificate names every host of the stack (Settings.all_hosts: 127.0.0.1 and the *_HOSTS;
+IP: or DNS: entries) and localhost (SAN), so that clients verify the host they dialled. The CA's
+key stays beside them to sign more (a real CA keeps it elsewhere). All the brokers share one
+certificate, all the gRPC servers another, made when the stack first starts: a host added to the
+settings later needs them made again (delete them; the next start signs new ones). Across
+machines each server would get its own, with only its host names in the SAN.
 """
 
 import os
@@ -17,12 +19,16 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ordersync.config import Settings
+from ordersync.config import Settings, is_ipv4
 from stack.process import StackError
 
 DAYS = 825
-SAN = "subjectAltName=IP:127.0.0.1,DNS:localhost"
-SERVER_EXTENSIONS = f"{SAN}\nextendedKeyUsage=serverAuth\n"
+
+
+def server_extensions(hosts: list[str]) -> str:
+    """The X.509 extensions of a server certificate for `hosts` (openssl's -extfile)."""
+    names = [f"IP:{h}" if is_ipv4(h) else f"DNS:{h}" for h in hosts] + ["DNS:localhost"]
+    return f"subjectAltName={','.join(dict.fromkeys(names))}\nextendedKeyUsage=serverAuth\n"
 
 
 def tls_dir(stack_dir: Path) -> Path:
@@ -33,12 +39,12 @@ def keystore(settings: Settings) -> Path:
     return tls_dir(settings.stack_dir) / "broker.p12"
 
 
-def _openssl(*steps: list, env: dict | None = None) -> None:
+def _openssl(*steps: list, env: dict | None = None, extensions: str = "") -> None:
     openssl = shutil.which("openssl")
     if not openssl:
         raise StackError("openssl not found: it makes the cluster's TLS certificates (apt-get install openssl)")
     for step in steps:
-        result = subprocess.run([openssl, *map(str, step)], input=SERVER_EXTENSIONS, capture_output=True, text=True,
+        result = subprocess.run([openssl, *map(str, step)], input=extensions, capture_output=True, text=True,
                                 timeout=60, env={**os.environ, **(env or {})})
         if result.returncode != 0:
             raise StackError(f"openssl {step[0]} failed: {result.stderr}")
@@ -57,13 +63,13 @@ def _ensure_ca(folder: Path) -> tuple[Path, Path]:
     return ca, ca_key
 
 
-def _sign(folder: Path, name: str, common_name: str) -> tuple[Path, Path]:
-    """A new key and a certificate for a server, signed by the stack's CA: (certificate, key)."""
+def _sign(folder: Path, name: str, common_name: str, hosts: list[str]) -> tuple[Path, Path]:
+    """A new key and a certificate for a server on `hosts`, signed by the stack's CA: (certificate, key)."""
     ca, ca_key = _ensure_ca(folder)
     key, csr, cert = folder / f"{name}-key.pem", folder / f"{name}.csr", folder / f"{name}.pem"
     _openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={common_name}"],
              ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
-              "-days", DAYS, "-extfile", "/dev/stdin"])
+              "-days", DAYS, "-extfile", "/dev/stdin"], extensions=server_extensions(hosts))
     csr.unlink()
     for path in folder.iterdir():
         path.chmod(0o600)
@@ -81,7 +87,7 @@ def ensure_certificates(settings: Settings) -> None:
     folder = tls_dir(settings.stack_dir)
     if keystore(settings).exists() and Path(settings.kafka_ssl_ca).exists():
         return
-    cert, key = _sign(folder, "broker", "127.0.0.1")
+    cert, key = _sign(folder, "broker", "ordersync Kafka", settings.all_hosts)
     _openssl(["pkcs12", "-export", "-in", cert, "-inkey", key, "-certfile", folder / "ca.pem", "-name", "broker",
               "-out", keystore(settings), "-passout", "env:KEYSTORE_PASSWORD"],  # not on a command line
              env={"KEYSTORE_PASSWORD": settings.secret("tls.keystore")})
@@ -96,7 +102,7 @@ def ensure_grpc_certificate(settings: Settings) -> None:
     if not tls.on or all(Path(path).exists() for path in (tls.ca, tls.cert, tls.key)):
         return
     folder = tls_dir(settings.stack_dir)
-    cert, key = _sign(folder, "grpc-server", "ordersync gRPC")
+    cert, key = _sign(folder, "grpc-server", "ordersync gRPC", settings.all_hosts)
     for made, wanted in ((cert, tls.cert), (key, tls.key)):
         if Path(wanted) != made:
             shutil.copyfile(made, wanted)

@@ -28,7 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bus import topics
 from connect import register
-from ordersync.config import HOST, PLAINTEXT, ROOT, GrpcTls, Settings
+from ordersync.config import HOST, PLAINTEXT, ROOT, GrpcTls, Settings, host_of
 from ordersync.serving.channels import open_channel
 from stack import accounts, acl, infra, keys, schema, tls
 from stack.process import Part, StackError, Supervisor, process_token, say, token_alive
@@ -65,10 +65,11 @@ PORT_VARS = {"catalog_svc": "CATALOG_PORT", "order_svc": "ORDER_PORT", "ordersyn
 ACCOUNTS = {"catalog_svc": accounts.CATALOG, "order_svc": accounts.ORDER, "ordersync.gate": accounts.GATE}
 
 
-def service_part(settings: Settings, name: str, module: str, port: int, env: dict | None = None) -> Part:
-    """A gRPC service process on `port`, healthy when its health check says SERVING. An Order
-    instance gets a new token of its own for the Catalog at each start (stack/keys.py)."""
-    address = f"{HOST}:{port}"
+def service_part(settings: Settings, name: str, module: str, port: int, env: dict | None = None,
+                 host: str = HOST) -> Part:
+    """A gRPC service process on host:port (LISTEN_HOST), healthy when its health check says
+    SERVING. An Order instance gets a new token of its own for the Catalog at each start (stack/keys.py)."""
+    address = f"{host}:{port}"
     port_var = PORT_VARS[module]
     account = ACCOUNTS[module]
 
@@ -78,7 +79,19 @@ def service_part(settings: Settings, name: str, module: str, port: int, env: dic
         return [sys.executable, "-m", module]
     return Part(name, port, env_var=port_var, command=command,
                 healthy=lambda: grpc_serving(address, settings.grpc_tls),
-                env={**accounts.env_for(settings, account), **(env or {}), port_var: str(port)}, cwd=ROOT)
+                env={**accounts.env_for(settings, account), **(env or {}), port_var: str(port), "LISTEN_HOST": host},
+                cwd=ROOT, host=host)
+
+
+def loopback_hosts(brokers: int, workers: int, gates: int, catalogs: int, orders: int) -> dict:
+    """Settings that put every part on an address of its own: 127.0.K.N for the N-th of kind K
+    (MariaDB 10, brokers 11, workers 12, gates 13, Catalogs 14, Orders 15). The whole 127.0.0.0/8
+    is this machine's loopback, so nothing needs setting up; a part that is still looked for on
+    127.0.0.1 is not found there."""
+    def run(kind: int, count: int) -> tuple[str, ...]:
+        return tuple(f"127.0.{kind}.{n}" for n in range(1, count + 1))
+    return {"mariadb_host": "127.0.10.1", "kafka_hosts": run(11, brokers), "connect_hosts": run(12, workers),
+            "gate_hosts": run(13, gates), "catalog_hosts": run(14, catalogs), "order_hosts": run(15, max(orders, 1))}
 
 
 def free_port_run(count: int) -> int:
@@ -115,20 +128,25 @@ class Topology:
         # Several Catalogs share their group as named members (catalog_svc.config._membership).
         named = settings.catalog_instances > 1
         self.catalogs = [service_part(settings, f"catalog-{i}", "catalog_svc", port,
-                                      {"CATALOG_INSTANCE": f"catalog-{i}"} if named else {})
+                                      {"CATALOG_INSTANCE": f"catalog-{i}"} if named else {},
+                                      host_of(settings.catalog_hosts, i - 1))
                          for i, port in enumerate(settings.catalog_ports, start=1)]
-        self.orders = [service_part(settings, f"order-{i}", "order_svc", port, {"ORDER_INSTANCE": f"order-{i}"})
+        self.orders = [service_part(settings, f"order-{i}", "order_svc", port, {"ORDER_INSTANCE": f"order-{i}"},
+                                    host_of(settings.order_hosts, i - 1))
                        for i, port in enumerate(ports, start=1)]
-        self.gates = [service_part(settings, f"gate-{i}", "ordersync.gate", port, {"GATE_INSTANCE": f"gate-{i}"})
+        self.gates = [service_part(settings, f"gate-{i}", "ordersync.gate", port, {"GATE_INSTANCE": f"gate-{i}"},
+                                   host_of(settings.gate_hosts, i - 1))
                       for i, port in enumerate(settings.gate_ports, start=1)]
 
     @classmethod
     def private(cls, orders: int = 2, catalogs: int = 1, secured: bool = False, reap: bool = True,
-                grpc_tls: bool = False, **changes) -> "Topology":
+                grpc_tls: bool = False, own_hosts: bool = False, **changes) -> "Topology":
         """A private stack under .stack/private/<run>, on free ports, owned by this process
         (tests and benches: it never touches what `make run` shows). `secured`: SASL, one
         account per part, secrets generated into the stack dir, gRPC over TLS (what `make
-        cluster-up` does). `grpc_tls`: gRPC over TLS without the rest."""
+        cluster-up` does). `grpc_tls`: gRPC over TLS without the rest.
+        `own_hosts`: every part on a loopback address of its own (loopback_hosts), as if each
+        were on a machine of its own: what still assumes 127.0.0.1 fails."""
         if reap:  # reap=False: make the topology only, stop nothing (tests of its settings)
             reap_abandoned_private_stacks()
         run = uuid.uuid4().hex[:8]
@@ -143,6 +161,8 @@ class Topology:
                        "secrets_file": str(accounts.secrets_path(stack_dir)), "kafka_ssl_ca": ca,
                        "grpc_tls_ca": ca, **changes}
         brokers, workers = changes.get("kafka_brokers", 1), changes.get("connect_workers", 1)
+        if own_hosts:
+            changes = {**loopback_hosts(brokers, workers, changes.get("gate_instances", 1), catalogs, orders), **changes}
         settings = Settings(
             stack_dir=stack_dir, mariadb_port=free_port(), kafka_port=free_port_run(brokers),
             kafka_controller_port=free_port_run(brokers), connect_port=free_port_run(workers),
@@ -218,11 +238,11 @@ class Topology:
         shutil.rmtree(self.settings.stack_dir, ignore_errors=True)
 
     def status(self) -> list[dict]:
-        """Each part: name, pid, port, healthy."""
+        """Each part: name, pid, port, address, healthy."""
         report = []
         for part in [*self.infra, *self.services]:
             pid = self.supervisor.pid(part)
-            report.append({"name": part.name, "pid": pid, "port": part.port,
+            report.append({"name": part.name, "pid": pid, "port": part.port, "address": part.address,
                            "healthy": pid is not None and part.healthy()})
         return report
 

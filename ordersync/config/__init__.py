@@ -41,6 +41,16 @@ and that one line on stderr.
 | ORDER_PORTS            | 50051,50052             | one Order instance per port                     |
 | GATE_PORT              | 50071                   | the gate's gRPC health port                     |
 | GATE_INSTANCES         | 1                       | gates (on GATE_PORT and the next ports)         |
+| KAFKA_HOSTS, CONNECT_HOSTS, | 127.0.0.1          | the host of each broker, worker, gate, Catalog, |
+| GATE_HOSTS, CATALOG_HOSTS, |                     | Order instance: one for all of its kind, or one |
+| ORDER_HOSTS            |                         | per instance (KAFKA_BROKERS, ...); where it     |
+|                        |                         | listens and where the others find it            |
+| CATALOG_TARGET         | (from CATALOG_HOSTS)    | the Catalogs' gRPC target for the Order service |
+|                        |                         | (e.g. dns:///catalog.example:50061); default:   |
+|                        |                         | host:port, or ipv4:h1:p1,h2:p2 (round_robin)    |
+| LISTEN_HOST            | 127.0.0.1               | one service process's own listen address (its   |
+|                        |                         | gRPC and metrics ports; 0.0.0.0: every one);    |
+|                        |                         | the stack sets it from the *_HOSTS              |
 | METRICS_PORT_OFFSET    | 1000                    | each service's Prometheus /metrics port: its    |
 |                        |                         | gRPC port + this (51051, 51061); 0: none        |
 | METRICS_PORT           | (unset)                 | one process's metrics port, over the offset     |
@@ -91,7 +101,7 @@ from bus import dead_letters
 from ordersync.contract.sql import IDENTIFIER
 
 ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"  # the local stack binds to loopback only
+HOST = "127.0.0.1"  # where every part is unless the settings say otherwise (*_HOSTS, LISTEN_HOST)
 
 
 class SettingError(ValueError):
@@ -167,10 +177,32 @@ def _url_valid(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def _hosts(text: str) -> tuple[str, ...]:
+    hosts = tuple(h.strip() for h in text.split(","))
+    if not all(hosts):
+        raise ValueError("an empty host")
+    return hosts
+
+
+def _host_valid(host: str) -> bool:
+    return bool(_HOST_NAME.fullmatch(host)) and len(host) <= 253
+
+
+def is_ipv4(host: str) -> bool:
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() and int(p) <= 255 for p in parts)
+
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 _BOOTSTRAP_ENTRY = re.compile(r"(?:[A-Za-z_]+://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:,/\[\]]+)(?::(?P<port>\d+))?")
 _TOPIC_PART = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 TEXT = Kind("text")
+HOST_NAME = Kind("a host name or an IPv4 address", valid=_host_valid)
+HOSTS = Kind("host names or IPv4 addresses, comma-separated: one for every instance, or one each", _hosts,
+             lambda hosts: all(map(_host_valid, hosts)))
+TARGET = Kind("a gRPC target (host:port, dns:///name:port, ipv4:h1:p1,h2:p2), or empty",
+              valid=lambda target: target == target.strip() and " " not in target)
 PATH = Kind("a folder", Path)
 PORT = Kind("a port number 1-65535", int, _in_port_range)
 PORT_OR_NONE = Kind("a port number 1-65535, or 0 for none", int, lambda port: port == 0 or _in_port_range(port))
@@ -261,6 +293,14 @@ class Settings:
     gate_port: int = _setting(50071, PORT)
     gate_instances: int = _setting(1, COUNT)
     metrics_port_offset: int = _setting(1000, PORT_OFFSET)  # 0: no metrics exporter
+    # Where each part is (one host for all of a kind, or one per instance) and how the Order
+    # service finds the Catalogs (empty: from their hosts and ports).
+    kafka_hosts: tuple[str, ...] = _setting((HOST,), HOSTS)
+    connect_hosts: tuple[str, ...] = _setting((HOST,), HOSTS)
+    gate_hosts: tuple[str, ...] = _setting((HOST,), HOSTS)
+    catalog_hosts: tuple[str, ...] = _setting((HOST,), HOSTS)
+    order_hosts: tuple[str, ...] = _setting((HOST,), HOSTS)
+    catalog_target: str = _setting("", TARGET)
     # The stack's own processes.
     java_home: str = _setting("/usr/lib/jvm/java-17-openjdk-amd64", TEXT)
     kafka_heap_opts: str = _setting("-Xms256m -Xmx512m", TEXT)
@@ -292,10 +332,9 @@ class Settings:
             f.metadata["kind"].check(f.name.upper(), getattr(self, f.name))
         self._check_together()
         if not self.kafka_bootstrap:
-            object.__setattr__(self, "kafka_bootstrap",
-                               ",".join(f"{HOST}:{port}" for port in self.kafka_ports))
+            object.__setattr__(self, "kafka_bootstrap", ",".join(self.kafka_addresses))
         if not self.connect_url:
-            object.__setattr__(self, "connect_url", f"http://{HOST}:{self.connect_port}")
+            object.__setattr__(self, "connect_url", self.connect_urls[0])
         for name, file_name in (("auth_public_key", "public-key.pem"), ("auth_private_key", "signing-key.pem"),
                                 ("order_token_file", "order.token")):
             if not getattr(self, name):
@@ -323,6 +362,14 @@ class Settings:
                 _claim(users, port, user, variable, str(first))
         for port in self.order_ports:
             _claim(users, port, "ORDER_PORTS", "ORDER_PORTS", _as_text(self.order_ports))
+        for variable, hosts, count, count_variable in (
+                ("KAFKA_HOSTS", self.kafka_hosts, self.kafka_brokers, "KAFKA_BROKERS"),
+                ("CONNECT_HOSTS", self.connect_hosts, self.connect_workers, "CONNECT_WORKERS"),
+                ("GATE_HOSTS", self.gate_hosts, self.gate_instances, "GATE_INSTANCES"),
+                ("CATALOG_HOSTS", self.catalog_hosts, self.catalog_instances, "CATALOG_INSTANCES"),
+                ("ORDER_HOSTS", self.order_hosts, len(self.order_ports), "the ORDER_PORTS")):
+            if len(hosts) not in (1, count):
+                raise SettingError(variable, _as_text(hosts), f"one host, or {count}: one for each of {count_variable}")
         if self.kafka_security_protocol.startswith("SASL_"):
             for variable, value, what in (("KAFKA_USER", self.kafka_user, "the Kafka principal of this process"),
                                           ("SECRETS_FILE", self.secrets_file, "the file that holds its password")):
@@ -347,9 +394,14 @@ class Settings:
         return [self.kafka_port + i for i in range(self.kafka_brokers)]
 
     @property
+    def kafka_addresses(self) -> list[str]:
+        """host:port of each broker's client listener."""
+        return [f"{host_of(self.kafka_hosts, i)}:{port}" for i, port in enumerate(self.kafka_ports)]
+
+    @property
     def connect_urls(self) -> list[str]:
-        """The REST URL of each worker: CONNECT_PORT and the next ones."""
-        return [f"http://{HOST}:{self.connect_port + i}" for i in range(self.connect_workers)]
+        """The REST URL of each worker: on its host, CONNECT_PORT and the next ones."""
+        return [f"http://{host_of(self.connect_hosts, i)}:{self.connect_port + i}" for i in range(self.connect_workers)]
 
     @property
     def grpc_tls(self) -> "GrpcTls":
@@ -428,11 +480,41 @@ class Settings:
         return [self.catalog_port + i for i in range(self.catalog_instances)]
 
     @property
+    def catalog_addresses(self) -> list[str]:
+        """host:port of each Catalog."""
+        return [f"{host_of(self.catalog_hosts, i)}:{port}" for i, port in enumerate(self.catalog_ports)]
+
+    @property
     def catalog_address(self) -> str:
-        """The gRPC target of the Catalogs: one address, or a list for a client-side balancer."""
-        if self.catalog_instances == 1:
-            return f"{HOST}:{self.catalog_port}"
-        return "ipv4:" + ",".join(f"{HOST}:{port}" for port in self.catalog_ports)
+        """The gRPC target of the Catalogs: CATALOG_TARGET, else the one address, or the list of
+        them for a client-side balancer (gRPC's ipv4: scheme: addresses, no names)."""
+        if self.catalog_target:
+            return self.catalog_target
+        addresses = self.catalog_addresses
+        if len(addresses) == 1:
+            return addresses[0]
+        if not all(is_ipv4(host) for host in self.catalog_hosts):
+            raise SettingError("CATALOG_TARGET", "", "a gRPC target that finds every Catalog (e.g. dns:///catalog.example"
+                                                     f":{self.catalog_port}): CATALOG_HOSTS names hosts, and a list of "
+                                                     "several is written with addresses only")
+        return "ipv4:" + ",".join(addresses)
+
+    @property
+    def order_addresses(self) -> list[str]:
+        """host:port of each Order instance."""
+        return [f"{host_of(self.order_hosts, i)}:{port}" for i, port in enumerate(self.order_ports)]
+
+    @property
+    def gate_addresses(self) -> list[str]:
+        """host:port of each gate's health service."""
+        return [f"{host_of(self.gate_hosts, i)}:{port}" for i, port in enumerate(self.gate_ports)]
+
+    @property
+    def all_hosts(self) -> list[str]:
+        """Every host some part of the stack is on, once each, 127.0.0.1 first."""
+        hosts = [HOST, self.mariadb_host, *self.kafka_hosts, *self.connect_hosts, *self.gate_hosts,
+                 *self.catalog_hosts, *self.order_hosts]
+        return list(dict.fromkeys(hosts))
 
     def metrics_port(self, grpc_port: int, env) -> int:
         """The metrics port of the service on `grpc_port` (0: no exporter). METRICS_PORT in `env`
@@ -452,6 +534,16 @@ class Settings:
         """SQLAlchemy URL (PyMySQL driver) of one database (None: no default database)."""
         return (f"mysql+pymysql://{self.mariadb_user}:{self.db_password}"
                 f"@{self.mariadb_host}:{self.mariadb_port}/{database or ''}")
+
+
+def host_of(hosts: tuple[str, ...], index: int) -> str:
+    """The host of instance `index` (from 0): its own, or the one of them all."""
+    return hosts[index] if len(hosts) > 1 else hosts[0]
+
+
+def listen_host(env) -> str:
+    """LISTEN_HOST: the address one service process listens on (the stack sets it from *_HOSTS)."""
+    return setting(env, "LISTEN_HOST", HOST_NAME, HOST)
 
 
 def _read_key(variable: str, path: str, load: Callable[[bytes], Any], kind: type, what: str):
@@ -500,3 +592,8 @@ class ServiceSettings:
     metrics_port: int
     kafka_client: dict
     grpc_tls: GrpcTls  # its server's certificate, the CA its channels trust (PLAINTEXT: none)
+
+    @property
+    def listen_host(self) -> str:
+        """The host of `listen` (its metrics are served there too)."""
+        return self.listen.rsplit(":", 1)[0]

@@ -3,7 +3,7 @@
 import os
 from dataclasses import dataclass
 
-from ordersync.config import HOST, ServiceSettings, Settings
+from ordersync.config import ServiceSettings, Settings, listen_host
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ def load(env=None) -> GateSettings:
     port = shared.gate_port
     instance = env.get("GATE_INSTANCE") or "gate-1"
     return GateSettings(
-        listen=f"{HOST}:{port}",
+        listen=f"{listen_host(env)}:{port}",
         metrics_port=shared.metrics_port(port, env),
         instance=instance,
         kafka_client=shared.kafka_client(),

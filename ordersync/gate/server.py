@@ -84,7 +84,7 @@ def counter_for(settings: config.GateSettings, gate_metrics: metrics.GateMetrics
 @exits_on_bad_setting
 def serve() -> None:
     settings = config.load()
-    stop = start_process(f"gate[{settings.instance}]", settings.metrics_port)
+    stop = start_process(f"gate[{settings.instance}]", settings.metrics_port, settings.listen_host)
     gate_metrics = metrics.GateMetrics()
     engine = sa.create_engine(settings.gate_db_url, pool_pre_ping=True, pool_recycle=3600, pool_size=1,
                               max_overflow=0)

@@ -10,7 +10,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
-from ordersync.config import PLAINTEXT, GrpcTls
+from ordersync.config import HOST, PLAINTEXT, GrpcTls
 from ordersync.serving import auth
 from ordersync.serving import metrics as exporter
 from ordersync.serving.tls import server_credentials
@@ -30,12 +30,12 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
-def start_process(name: str, metrics_port: int) -> threading.Event:
+def start_process(name: str, metrics_port: int, host: str = HOST) -> threading.Event:
     """What every service process does first: log one line per event under its `name`, serve its
-    metrics (0: none), and stop on SIGTERM or SIGINT (the event returned)."""
+    metrics on `host` (port 0: none), and stop on SIGTERM or SIGINT (the event returned)."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(message)s")
     stop = stop_on_signals()
-    exporter.serve(metrics_port)
+    exporter.serve(metrics_port, host=host)
     return stop
 
 

@@ -60,8 +60,8 @@ def test_cluster_status_shows_every_node(cluster):
                          capture_output=True, text=True, timeout=120)
     print(out.stdout)
     assert out.returncode == 0, out.stdout + out.stderr
-    for port in s.kafka_ports:
-        assert f"127.0.0.1:{port}" in out.stdout
+    for node, address in enumerate(s.kafka_addresses, start=1):  # each on its own host
+        assert f"{address:21} up   node {node}" in out.stdout
     for url in s.connect_urls:
         assert f"{url}" in out.stdout and "orders-sink/" in out.stdout
     assert "catalog-1" in out.stdout and "catalog-2" in out.stdout

@@ -36,15 +36,20 @@ def run_tool(module: str, *args: str, env: dict[str, str], timeout: float = 120)
 
 def cluster_make(settings: Settings) -> list[str]:
     """make's command-line variables that run a tool target on `settings`'s cluster instead of
-    .stack/cluster: CLUSTER=1, where the cluster is (CLUSTER_DIR) and its ports (CLUSTER_PORTS).
+    .stack/cluster: CLUSTER=1, where the cluster is (CLUSTER_DIR), its ports (CLUSTER_PORTS) and
+    the host of each part (CLUSTER_HOSTS: the tests' cluster has a loopback address per part).
     Everything else (its size, SASL_SSL, the admin, the CA and secrets under the dir) is the
     Makefile's own CLUSTER_ENV: what `make cluster-up` makes, and the tests' cluster."""
     ports = {"MARIADB_PORT": settings.mariadb_port, "KAFKA_PORT": settings.kafka_port,
              "KAFKA_CONTROLLER_PORT": settings.kafka_controller_port, "CONNECT_PORT": settings.connect_port,
              "CATALOG_PORT": settings.catalog_port, "ORDER_PORTS": ",".join(map(str, settings.order_ports)),
              "GATE_PORT": settings.gate_port}
+    env = settings.to_env()
+    hosts = {name: env[name] for name in ("MARIADB_HOST", "KAFKA_HOSTS", "CONNECT_HOSTS", "GATE_HOSTS",
+                                          "CATALOG_HOSTS", "ORDER_HOSTS")}
     return ["CLUSTER=1", f"CLUSTER_DIR={settings.stack_dir}",
-            "CLUSTER_PORTS=" + " ".join(f"{name}={value}" for name, value in ports.items())]
+            "CLUSTER_PORTS=" + " ".join(f"{name}={value}" for name, value in ports.items()),
+            "CLUSTER_HOSTS=" + " ".join(f"{name}={value}" for name, value in hosts.items())]
 
 
 def run_make(target: str, *variables: str, timeout: float = 180) -> subprocess.CompletedProcess:

@@ -82,7 +82,7 @@ def test_the_makefile_s_cluster_settings_pass_their_checks():
     line = re.search(r"^CLUSTER_ENV := (.*)$", makefile, re.MULTILINE)
     assert line, "no CLUSTER_ENV in the Makefile"
     # Its references to the Makefile's own variables (CLUSTER_PORTS) as make expands them.
-    defined = dict(re.findall(r"^(\w+)\s*:= (.*)$", makefile, re.MULTILINE))
+    defined = dict(re.findall(r"^(\w+)\s*:=[ \t]*(.*)$", makefile, re.MULTILINE))
     text = re.sub(r"\$\((\w+)\)", lambda ref: "/tmp/cluster" if ref[1] == "CLUSTER_DIR" else defined[ref[1]], line[1])
     env = dict(word.split("=", 1) for word in shlex.split(text))
     s = Settings.from_env(env)
