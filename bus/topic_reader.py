@@ -33,8 +33,12 @@ def read_range(client: dict, topic: str, starts: dict[int, int] | None = None, e
     `client`: the librdkafka settings of the process's clients (bootstrap servers, credentials:
     ordersync.config.Settings.kafka_client()). Raises NoSuchTopic, NoSuchPartition, ReadTimeout, or KafkaException
     on a fatal error. read_committed: a transaction's aborted records and markers are skipped."""
+    # log_level 2: librdkafka logs an error when a reader this short-lived is closed while its group
+    # coordinator connection is still logging in ("SASL authentication error ... in state DOWN"),
+    # which told operators of a failure there was none. What does
+    # fail here is raised (no metadata, a fatal error, ReadTimeout), with librdkafka's message.
     c = clients.consumer({**client, "group.id": "ordersync-topic-reader", "enable.auto.commit": False,
-                          "isolation.level": "read_committed"})
+                          "isolation.level": "read_committed", "log_level": 2})
     try:
         meta = c.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or (meta.error is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
