@@ -35,8 +35,8 @@ def read_range(client: dict, topic: str, starts: dict[int, int] | None = None, e
     on a fatal error. read_committed: a transaction's aborted records and markers are skipped."""
     # log_level 2: librdkafka logs an error when a reader this short-lived is closed while its group
     # coordinator connection is still logging in ("SASL authentication error ... in state DOWN"),
-    # which told operators of a failure there was none. What does
-    # fail here is raised (no metadata, a fatal error, ReadTimeout), with librdkafka's message.
+    # which told operators of a failure there was none. What does fail here is raised (no
+    # metadata, a fatal error, ReadTimeout), with librdkafka's message.
     c = clients.consumer({**client, "group.id": "ordersync-topic-reader", "enable.auto.commit": False,
                           "isolation.level": "read_committed", "log_level": 2})
     try:
