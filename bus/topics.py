@@ -8,13 +8,17 @@ class TopicError(Exception):
     """A topic could not be created."""
 
 
-def create_missing(admin_config: dict, wanted: dict[str, int], timeout: float = 30) -> list[str]:
+def create_missing(admin_config: dict, wanted: dict[str, int], timeout: float = 30,
+                   configs: dict[str, dict[str, str]] | None = None) -> list[str]:
     """Create the topics of {name: partitions} that do not exist yet, with the brokers' default
-    replication factor and min.insync.replicas (1 on one broker; 3 and 2 in a cluster); returns
-    the names created. `admin_config`: an AdminClient's configuration (bootstrap, credentials)."""
+    replication factor and min.insync.replicas (1 on one broker; 3 and 2 in a cluster) and the
+    topic configs of `configs` ({name: {"cleanup.policy": "compact"}}); returns the names created.
+    `admin_config`: an AdminClient's configuration (bootstrap, credentials). A topic that exists
+    is left as it is, even with other configs."""
     admin = AdminClient(admin_config)
     existing = admin.list_topics(timeout=timeout).topics
-    missing = [NewTopic(t, num_partitions=n, replication_factor=-1) for t, n in wanted.items() if t not in existing]
+    missing = [NewTopic(t, num_partitions=n, replication_factor=-1, config=(configs or {}).get(t, {}))
+               for t, n in wanted.items() if t not in existing]
     if not missing:
         return []
     for topic, future in admin.create_topics(missing, operation_timeout=timeout).items():

@@ -19,6 +19,8 @@ from connect import rest
 from ordersync.config import Settings, exits_on_bad_setting
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "orders-sink.json"
+PRODUCTS_SOURCE = Path(__file__).resolve().parent / "products-source.json"
+PRODUCTS_TOPIC = "catalog.products"  # what products-source.json writes (its route transform)
 TOPIC_PARTITIONS = 3  # like the broker's num.partitions; dead-letter topics get 1
 
 

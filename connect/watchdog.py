@@ -26,6 +26,8 @@ log = logging.getLogger("connect.watchdog")
 
 CHECK_EVERY_S = 3
 FIRST_PAUSE_S, MAX_PAUSE_S = 2, 30
+# The connectors it restarts (Connect never restarts a failed task): the sink and the products source.
+WATCHED = ("JdbcSinkConnector", "MariaDbConnector")
 
 
 class Watchdog:
@@ -42,7 +44,7 @@ class Watchdog:
         if status != 200:
             return
         for name, info in connectors.items():
-            if not info["info"]["config"].get("connector.class", "").endswith("JdbcSinkConnector"):
+            if not info["info"]["config"].get("connector.class", "").endswith(WATCHED):
                 continue
             failed = [t for t in info["status"]["tasks"] if t["state"] == "FAILED"]
             if not failed:

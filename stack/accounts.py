@@ -30,6 +30,10 @@ ORDER = Account("order", "order_svc")        # writes `orders`; reads orders_db
 CATALOG = Account("catalog", "catalog_svc")  # reads `orders` in its group, writes its DLQ; owns catalog_db
 SINK = Account("connect", "orders_sink")     # Connect workers, the sink and its watchdog; writes orders_db
 GATE = Account("gate", "gate_svc")           # reads `orders` in its group, writes what it decided; owns gate_db
+# The source connector runs in the Connect workers (their principal) and reads the binlog as its own
+# MariaDB account, in every stack (stack/config/mariadb-cdc.sql): replication rights are server-wide,
+# too much for the account the single-node stack's parts share.
+CDC = Account("connect", "catalog_cdc")
 
 
 def secrets_path(stack_dir: Path) -> Path:
@@ -43,7 +47,8 @@ def ensure_secrets(settings: Settings) -> None:
     keys = [f"kafka.{user}" for user in (KAFKA_ADMIN, KAFKA_CONTROLLER, ORDER.kafka_user,
                                          CATALOG.kafka_user, SINK.kafka_user, GATE.kafka_user)]
     keys += [f"mariadb.{user}" for user in (settings.mariadb_user, ORDER.mariadb_user,
-                                            CATALOG.mariadb_user, SINK.mariadb_user, GATE.mariadb_user)]
+                                            CATALOG.mariadb_user, SINK.mariadb_user, GATE.mariadb_user,
+                                            CDC.mariadb_user)]
     keys.append("tls.keystore")  # the brokers' PKCS12 keystore (stack/tls.py)
     if path.exists():
         have = {line.partition("=")[0].strip() for line in path.read_text().splitlines()}
@@ -87,3 +92,11 @@ def mariadb_grants(settings: Settings) -> dict[str, str]:
         statements.append(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {', '.join(hosts)};")
     values["ACCOUNTS"] = "\n".join(statements)
     return values
+
+
+def cdc_grants(settings: Settings) -> dict[str, str]:
+    """The values of stack/config/mariadb-cdc.sql: the source connector's account and password
+    (single-node: the stack's one password; secured: its own, from SECRETS_FILE)."""
+    cdc = acting_as(settings, CDC) if settings.secured else dataclasses.replace(settings, mariadb_user=CDC.mariadb_user)
+    return {"CDC_USER": CDC.mariadb_user, "CDC_PASSWORD": cdc.db_password.replace("'", "''"),
+            "CATALOG_DB": settings.catalog_db}

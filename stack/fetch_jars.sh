@@ -2,6 +2,7 @@
 # Fetches the pinned jars of stack/pom.xml from Maven Central into .stack/:
 #   .stack/kafka/libs/                           broker, tools, Connect worker, logging
 #   .stack/plugins/debezium-connector-jdbc/      Debezium JDBC sink + MariaDB driver
+#   .stack/plugins/debezium-connector-mariadb/   Debezium MariaDB source (binlog reader) + MariaDB driver
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 STACK=.stack
 LIBS="$STACK/kafka/libs"
 PLUGIN="$STACK/plugins/debezium-connector-jdbc"
+SOURCE="$STACK/plugins/debezium-connector-mariadb"
 MVN=(mvn -B -q -f stack/pom.xml -s stack/maven-settings.xml)
 
 copy() {  # copy(profile, dir, extra args...): the profile's runtime jars, transitively
@@ -32,3 +34,9 @@ copy runtime "$LIBS"
 # Also leave out the drivers of databases we do not use (less for the worker to scan).
 copy plugin "$PLUGIN" -DexcludeGroupIds=org.apache.kafka,org.slf4j,org.apache.logging.log4j \
     -DexcludeArtifactIds=jackson-core,jackson-databind,jackson-annotations,mssql-jdbc,ojdbc11,postgresql,mysql-connector-j
+# The source connector in a plugin dir of its own, with the same exclusions: its
+# debezium-connect-plugins pulls connect-api, kafka-clients, slf4j and Jackson, which the worker
+# provides. Its own dir because it needs ANTLR 4.10.1 (its DDL parser was generated with it) where
+# the sink's Hibernate brings 4.13.2: one dir holding both would load one of them for the other.
+copy source "$SOURCE" -DexcludeGroupIds=org.apache.kafka,org.slf4j,org.apache.logging.log4j \
+    -DexcludeArtifactIds=jackson-core,jackson-databind,jackson-annotations

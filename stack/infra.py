@@ -26,6 +26,7 @@ KAFKA_LIBS = TOOLS_DIR / "kafka" / "libs"
 PLUGIN_DIR = TOOLS_DIR / "plugins"
 TEMPLATES = Path(__file__).resolve().parent / "config"
 JDBC_SINK_CLASS = "io.debezium.connector.jdbc.JdbcSinkConnector"
+MARIADB_SOURCE_CLASS = "io.debezium.connector.mariadb.MariaDbConnector"
 CONNECT_GROUP = "ordersync-connect"
 
 
@@ -118,6 +119,9 @@ def mariadb(settings: Settings) -> Part:
         if settings.secrets_file:  # one account per part, each with only what it needs
             init_file.write_text(init_file.read_text() + _render(
                 settings, "mariadb-accounts.sql", **accounts.mariadb_grants(settings)).read_text())
+        # The source connector's binlog account, in every stack.
+        init_file.write_text(init_file.read_text() + _render(
+            settings, "mariadb-cdc.sql", **accounts.cdc_grants(settings)).read_text())
         cnf = _render(settings, "my.cnf", DATADIR=datadir, SOCKET=settings.stack_dir / "run" / "mariadb.sock",
                       PIDFILE=home / "mariadbd.pid", HOST=settings.mariadb_host, PORT=settings.mariadb_port,
                       LOGFILE=settings.stack_dir / "logs" / "mariadb.log", INIT_FILE=init_file)
@@ -235,8 +239,9 @@ def _worker(settings: Settings, index: int) -> Part:
 
     def command() -> list[str]:
         cp = _kafka_classpath()
-        if not any(PLUGIN_DIR.glob("*/debezium-connector-jdbc-*.jar")):
-            raise StackError(f"Debezium JDBC sink missing in {PLUGIN_DIR}: run `make setup`")
+        for jar in ("debezium-connector-jdbc", "debezium-connector-mariadb"):
+            if not any(PLUGIN_DIR.glob(f"*/{jar}-*.jar")):
+                raise StackError(f"{jar} missing in {PLUGIN_DIR}: run `make setup`")
         conf = _render(settings, "connect-distributed.properties", f"{name}/connect-distributed.properties",
                        BOOTSTRAP=settings.kafka_bootstrap, GROUP_ID=CONNECT_GROUP, HOST=host, PORT=port,
                        PLUGIN_PATH=PLUGIN_DIR, REPLICATION_FACTOR=min(settings.kafka_brokers, 3))
@@ -257,7 +262,8 @@ def _worker(settings: Settings, index: int) -> Part:
     def healthy() -> bool:
         try:
             status, plugins = rest.call(url, "GET", "/connector-plugins", timeout=3)
-            if status != 200 or not any(p.get("class") == JDBC_SINK_CLASS for p in plugins):
+            listed = {p.get("class") for p in plugins} if status == 200 else set()
+            if not {JDBC_SINK_CLASS, MARIADB_SOURCE_CLASS} <= listed:
                 return False
             # /connectors answers only once the herder has joined the group and read its config.
             return rest.call(url, "GET", "/connectors", timeout=3)[0] == 200

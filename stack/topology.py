@@ -210,6 +210,22 @@ class Topology:
         sink = dataclasses.replace(settings, mariadb_user=accounts.SINK.mariadb_user) if settings.secured else settings
         register.register(register.DEFAULT_CONFIG, sink, timeout=timeout)
         say(f"connector {settings.sink_name}: RUNNING ({time.monotonic() - began:.1f}s)")
+        if not settings.secured:  # SPIKE: cluster mode needs the schema history's SASL settings and ACLs
+            self.products_source_up(timeout)
+
+    def products_source_up(self, timeout: float) -> None:
+        """The products' change stream: its compacted topic (made here, before anything can ask for it
+        and get the broker's auto-created one), then the source connector, as its binlog account."""
+        settings = self.settings
+        try:
+            topics.create_missing(settings.kafka_client(), {register.PRODUCTS_TOPIC: register.TOPIC_PARTITIONS},
+                                  timeout, configs={register.PRODUCTS_TOPIC: {"cleanup.policy": "compact"}})
+        except topics.TopicError as err:
+            raise StackError(str(err)) from err
+        began = time.monotonic()
+        cdc = dataclasses.replace(accounts.acting_as(settings, accounts.CDC), mariadb_user=accounts.CDC.mariadb_user)
+        name = register.register(register.PRODUCTS_SOURCE, cdc, timeout=timeout)
+        say(f"connector {name}: RUNNING ({time.monotonic() - began:.1f}s)")
 
     def services_up(self, timeout: float = 60) -> None:
         keys.ensure_key_pair(self.settings)  # the services check tokens with its public key
