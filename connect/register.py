@@ -99,6 +99,14 @@ def _causes(trace: str) -> str:
     return "\n  ".join(lines[:1] + causes)
 
 
+def _raise_if_failed(name: str, status: dict) -> None:
+    """ConnectorError with the trace if the connector or a task of its status document FAILED."""
+    failed = [t for t in [status["connector"], *status["tasks"]] if t["state"] == "FAILED"]
+    if failed:
+        traces = "\n".join(t.get("trace", "(no trace)") for t in failed)
+        raise ConnectorError(f"connector {name} FAILED: {_causes(traces)}\n--- trace ---\n{traces}")
+
+
 def wait_running(url: str, name: str, timeout: float = 120) -> dict:
     """Wait until the connector and all its tasks are RUNNING; returns the status.
 
@@ -110,16 +118,53 @@ def wait_running(url: str, name: str, timeout: float = 120) -> dict:
     while time.monotonic() < deadline:
         last = connector_status(url, name)
         if last:
-            failed = [t for t in [last["connector"], *last["tasks"]] if t["state"] == "FAILED"]
-            if failed:
-                traces = "\n".join(t.get("trace", "(no trace)") for t in failed)
-                raise ConnectorError(f"connector {name} FAILED: {_causes(traces)}\n"
-                                     f"--- trace ---\n{traces}")
+            _raise_if_failed(name, last)
             if (last["connector"]["state"] == "RUNNING" and last["tasks"]
                     and all(t["state"] == "RUNNING" for t in last["tasks"])):
                 return last
         time.sleep(0.5)
     raise ConnectorError(f"connector {name} not RUNNING after {timeout:.0f}s; last status: {last}")
+
+
+def source_offsets(url: str, name: str) -> list[dict]:
+    """A source connector's committed offsets ([{"partition": ..., "offset": ...}]; GET
+    /connectors/<name>/offsets, Kafka 3.6+): what it would resume from after a restart."""
+    status, body = rest.call(url, "GET", f"/connectors/{rest.quote(name)}/offsets")
+    if status != 200:
+        raise ConnectorError(f"offsets of {name}: HTTP {status}: {body}")
+    return body.get("offsets", [])
+
+
+def snapshot_completed(offsets: list[dict]) -> bool:
+    """Whether a Debezium source's committed offsets say its initial snapshot is done: there is
+    one, and it carries no snapshot marker (while the snapshot runs, Debezium's offset holds
+    "snapshot" and "snapshot_completed": false; afterwards only the binlog position). Nothing
+    committed means nothing captured yet: the worker commits a source's offsets only for records
+    the broker acknowledged (every offset.flush.interval.ms)."""
+    def done(offset: dict) -> bool:
+        return (offset.get("snapshot") in (None, False, "false")
+                and offset.get("snapshot_completed") in (None, True, "true"))
+    return bool(offsets) and all(done(o.get("offset") or {}) for o in offsets)
+
+
+def wait_snapshot_done(url: str, name: str, timeout: float = 120) -> list[dict]:
+    """Wait until a Debezium source connector's initial snapshot is committed (snapshot_completed);
+    returns its offsets. RUNNING is not enough: a source whose account cannot read its table
+    runs, snapshots nothing, commits nothing and captures no change. Raises ConnectorError at once
+    if it FAILED, and when the timeout passes, with its last offsets."""
+    deadline = time.monotonic() + timeout
+    offsets: list[dict] = []
+    while time.monotonic() < deadline:
+        status = connector_status(url, name)
+        if status is None:
+            raise ConnectorError(f"connector {name} does not exist")
+        _raise_if_failed(name, status)
+        offsets = source_offsets(url, name)
+        if snapshot_completed(offsets):
+            return offsets
+        time.sleep(1)
+    raise ConnectorError(f"connector {name} has no completed snapshot after {timeout:.0f}s (committed offsets: "
+                         f"{offsets or 'none'}): it runs but has captured nothing")
 
 
 def register(config: dict | str | Path, settings: Settings, wait: bool = True,

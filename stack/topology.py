@@ -30,7 +30,7 @@ from bus import topics
 from connect import register
 from ordersync.config import HOST, PLAINTEXT, ROOT, GrpcTls, Settings, host_of
 from ordersync.serving.channels import open_channel
-from stack import accounts, acl, infra, keys, schema, tls
+from stack import accounts, acl, cdc, infra, keys, schema, tls
 from stack.process import Part, StackError, Supervisor, process_token, say, token_alive
 
 PRIVATE_STACKS = ROOT / ".stack" / "private"
@@ -215,7 +215,8 @@ class Topology:
 
     def products_source_up(self, timeout: float) -> None:
         """The products' change stream: its compacted topic (made here, before anything can ask for it
-        and get the broker's auto-created one), then the source connector, as its binlog account."""
+        and get the broker's auto-created one), then the source connector, as its binlog account,
+        healthy once its snapshot is committed (stack/cdc.py: RUNNING alone proves nothing)."""
         settings = self.settings
         try:
             topics.create_missing(settings.kafka_client(), {register.PRODUCTS_TOPIC: register.TOPIC_PARTITIONS},
@@ -223,9 +224,9 @@ class Topology:
         except topics.TopicError as err:
             raise StackError(str(err)) from err
         began = time.monotonic()
-        cdc = dataclasses.replace(accounts.acting_as(settings, accounts.CDC), mariadb_user=accounts.CDC.mariadb_user)
-        name = register.register(register.PRODUCTS_SOURCE, cdc, timeout=timeout)
-        say(f"connector {name}: RUNNING ({time.monotonic() - began:.1f}s)")
+        account = dataclasses.replace(accounts.acting_as(settings, accounts.CDC), mariadb_user=accounts.CDC.mariadb_user)
+        name = cdc.source_up(account, register.PRODUCTS_SOURCE, timeout)
+        say(f"connector {name}: RUNNING, snapshot complete ({time.monotonic() - began:.1f}s)")
 
     def services_up(self, timeout: float = 60) -> None:
         keys.ensure_key_pair(self.settings)  # the services check tokens with its public key
