@@ -3,6 +3,7 @@ conftest or another test module; the test doubles are in tests/doubles.py):
 
 - waiting: wait_until, wait_for_row, wait_for_user_rows (an outcome, a row, a user's rows)
 - tables: the stack's tables (user_rows, add_product, stock_of)
+- products: the products' change stream (product_records, by_key, PriceWriter, private_source, as_root)
 - ledger: both sides of a product (product_ledger, sync_ledger, settled_ledger, table_and_stock)
 - kafka: an acknowledged Producer, read_topic, consumer_lag (on an address, or a secured cluster's
   client configuration: kafka_config)

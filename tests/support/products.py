@@ -1,0 +1,174 @@
+"""The products' change stream as the tests drive and read it: products changed by SQL, a topic
+of the source connector read and decoded with the bus's own envelope decoder, a price writer that
+keeps writing through a fault, private copies of the source with accounts of their own."""
+
+import dataclasses
+import json
+import random
+import threading
+import time
+import uuid
+
+import pymysql
+import sqlalchemy as sa
+from confluent_kafka.admin import AdminClient
+
+from bus import envelope
+from connect import register
+from ordersync.catalog.v1.catalog_service_pb2 import Product
+from ordersync.config import Settings
+from tests.support.kafka import read_topic
+
+
+@dataclasses.dataclass(frozen=True)
+class ProductRecord:
+    """One record of a products topic: its key, the Product it carries (None: a tombstone)."""
+
+    key: str
+    product: Product | None
+    partition: int
+    offset: int
+
+
+def product_records(settings: Settings, topic: str = register.PRODUCTS_TOPIC) -> list[ProductRecord]:
+    """Every record of a products topic, each value decoded as ordersync.catalog.v1.Product by
+    bus.envelope (which checks the schema's name and fields); a tombstone's product is None."""
+    return [ProductRecord(m.key().decode(), None if m.value() is None else envelope.decode(m.value(), Product),
+                          m.partition(), m.offset())
+            for m in read_topic(settings.kafka_client(), topic)]
+
+
+def by_key(records: list[ProductRecord]) -> dict[str, list[ProductRecord]]:
+    """The records of each key in the order they were written (one key is in one partition)."""
+    keyed: dict[str, list[ProductRecord]] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        keyed.setdefault(record.key, []).append(record)
+    return keyed
+
+
+def table_products(settings: Settings) -> dict[str, Product]:
+    """Every row of the Catalog's products table, as the Product the stream should carry."""
+    engine = sa.create_engine(settings.mariadb_url(settings.catalog_db))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT product_id, product_name, stock, unit_price FROM products")).all()
+    finally:
+        engine.dispose()
+    return {r.product_id: Product(product_id=r.product_id, product_name=r.product_name, stock=r.stock,
+                                  unit_price=r.unit_price) for r in rows}
+
+
+def change_product(settings: Settings, sql: str, product_id: str, **values) -> None:
+    """One statement on a product (:p is its id) in a transaction of its own."""
+    engine = sa.create_engine(settings.mariadb_url(settings.catalog_db))
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(sql), {"p": product_id, **values})
+    finally:
+        engine.dispose()
+
+
+def as_root(settings: Settings, *statements: str) -> None:
+    """Statements as MariaDB's root, through the stack's socket (accounts and grants)."""
+    conn = pymysql.connect(unix_socket=str(settings.stack_dir / "run" / "mariadb.sock"), user="root")
+    try:
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def private_source(settings: Settings, user: str) -> dict:
+    """A copy of connect/products-source.json of its own (name, replica id, topics), reading as
+    `user` with the stack's password; its products topic is config["_products_topic"]."""
+    name = f"source-test-{uuid.uuid4().hex[:8]}"
+    document = json.loads(register.PRODUCTS_SOURCE.read_text())
+    config = document["config"]
+    config.update({"database.user": user, "database.server.id": str(random.randrange(10_000, 60_000)),
+                   "topic.prefix": name, "schema.history.internal.kafka.topic": f"{name}.schema-history",
+                   "transforms.route.regex": f"{name}\\.${{CATALOG_DB}}\\.products",
+                   "transforms.route.replacement": f"{name}.products", "_products_topic": f"{name}.products"})
+    return {"name": name, "config": config}
+
+
+def remove_private_source(settings: Settings, document: dict) -> None:
+    """Delete the copy and its topics."""
+    register.delete(settings.connect_url, document["name"])
+    name = document["name"]
+    admin = AdminClient(settings.kafka_client())
+    topics = [t for t in (f"{name}.products", f"{name}.schema-history")
+              if t in admin.list_topics(timeout=10).topics]
+    for future in admin.delete_topics(topics, operation_timeout=30).values() if topics else ():
+        future.result()
+
+
+def topic_config(settings: Settings, topic: str, key: str) -> str:
+    """A topic's config value, as the broker's admin API describes it."""
+    from confluent_kafka.admin import ConfigResource
+    admin = AdminClient(settings.kafka_client())
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    return admin.describe_configs([resource])[resource].result(timeout=30)[key].value
+
+
+class PriceWriter:
+    """A thread that raises the prices of `products` one after another (price n+1 after n, one
+    autocommit UPDATE each), through MariaDB outages: a statement whose outcome was lost is read
+    back once the server answers again. `written[p]` is each product's committed prices in order."""
+
+    def __init__(self, settings: Settings, products: list[str], pause_s: float = 0.02):
+        self.settings, self.products, self.pause_s = settings, products, pause_s
+        self.written: dict[str, list[int]] = {p: [] for p in products}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="price-writer", daemon=True)
+
+    def __enter__(self) -> "PriceWriter":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+    def _connect(self):
+        s = self.settings
+        while not self._stop.is_set():
+            try:
+                return pymysql.connect(host=s.mariadb_host, port=s.mariadb_port, user=s.mariadb_user,
+                                       password=s.db_password, database=s.catalog_db, autocommit=True,
+                                       connect_timeout=2, read_timeout=5, write_timeout=5)
+            except pymysql.MySQLError:
+                time.sleep(0.2)
+        return None
+
+    def _run(self) -> None:
+        price = 1000
+        conn = self._connect()
+        while conn is not None and not self._stop.is_set():
+            product = self.products[price % len(self.products)]
+            price += 1
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("UPDATE products SET unit_price = %s WHERE product_id = %s", (price, product))
+                self.written[product].append(price)
+            except pymysql.MySQLError:
+                conn.close()
+                conn = self._connect()
+                if conn is None:
+                    return
+                with conn.cursor() as cur:  # did the lost UPDATE commit?
+                    cur.execute("SELECT unit_price FROM products WHERE product_id = %s", (product,))
+                    if cur.fetchone()[0] == price:
+                        self.written[product].append(price)
+            time.sleep(self.pause_s)
+        if conn is not None:
+            conn.close()
+
+    @property
+    def count(self) -> int:
+        return sum(len(prices) for prices in self.written.values())
+
+
+def regressions(prices: list[int]) -> list[tuple[int, int]]:
+    """Each (newer, older) where a price follows a higher one: what would send a view back."""
+    return [(a, b) for a, b in zip(prices, prices[1:]) if b < a]
