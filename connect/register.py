@@ -35,13 +35,19 @@ def placeholders(settings: Settings) -> dict:
               "ACCEPTED_TOPIC": settings.accepted_topic}
     if settings.secrets_file:
         values["MARIADB_PASSWORD"] = settings.secret_reference(f"mariadb.{settings.mariadb_user}")
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        values["KAFKA_JAAS_CONFIG"] = settings.kafka_jaas_reference()
     return values
 
 
 def load(config: dict | str | Path, settings: Settings) -> tuple[str, dict]:
-    """(name, config) from a JSON file or a dict, with ${...} placeholders filled in."""
+    """(name, config) from a JSON file or a dict, with ${...} placeholders filled in. On a secured
+    stack, the document's "config.secured" (the connector's own Kafka clients' login, which the
+    worker's settings do not reach) is added to its config."""
     document: dict = config if isinstance(config, dict) else json.loads(Path(config).read_text())
     body = document.get("config", document)
+    if settings.secured and "config.secured" in document:
+        body = {**body, **document["config.secured"]}
     values = placeholders(settings)
     try:
         name = Template(document.get("name") or body.get("name") or "").substitute(values)

@@ -19,6 +19,7 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
+from connect import register
 from ordersync.config import Settings
 from stack import accounts
 from stack.infra import CONNECT_GROUP
@@ -28,6 +29,34 @@ SCRAM_ITERATIONS = 8192
 LITERAL, PREFIXED = ResourcePatternType.LITERAL, ResourcePatternType.PREFIXED
 TOPIC, GROUP, TRANSACTIONAL_ID = ResourceType.TOPIC, ResourceType.GROUP, ResourceType.TRANSACTIONAL_ID
 READ, WRITE, DESCRIBE, ALL = AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE, AclOperation.ALL
+DESCRIBE_CONFIGS = AclOperation.DESCRIBE_CONFIGS
+
+
+def products_source(settings: Settings) -> list[tuple]:
+    """What the products source (connect/products-source.json), running in the workers as their
+    principal, needs beyond the workers' own grants; the names are read from its configuration.
+    The stack creates both its topics as the admin (Topology.products_source_up), so it may
+    create none."""
+    name, config = register.load(register.PRODUCTS_SOURCE, settings)
+    topic, history = register.PRODUCTS_TOPIC, config["schema.history.internal.kafka.topic"]
+    # Debezium's default group of the schema history's consumer (it subscribes, commits nothing):
+    # schema.history.internal.name, which is <topic.prefix>-schemahistory.
+    history_group = config["topic.prefix"] + "-schemahistory"
+    return [
+        (TOPIC, topic, LITERAL, WRITE),
+        (TOPIC, topic, LITERAL, DESCRIBE),              # the worker looks it up before its first write
+        (TOPIC, history, LITERAL, READ),                # the DDL it saw, read back at each start
+        (TOPIC, history, LITERAL, WRITE),
+        (TOPIC, history, LITERAL, DESCRIBE),
+        (TOPIC, history, LITERAL, DESCRIBE_CONFIGS),    # Debezium checks its cleanup.policy is delete
+        (GROUP, history_group, LITERAL, READ),
+        # Exactly-once sources (KIP-618): each task writes its records and offsets (the workers'
+        # offsets topic, already theirs) in transactions of id <group.id>-<connector>-<task>;
+        # the leader fences the tasks' older producers through the same ids. Transactional
+        # producers need no IdempotentWrite on the cluster (brokers 2.8+).
+        (TRANSACTIONAL_ID, f"{CONNECT_GROUP}-{name}-", PREFIXED, WRITE),
+        (TRANSACTIONAL_ID, f"{CONNECT_GROUP}-{name}-", PREFIXED, DESCRIBE),
+    ]
 
 
 def grants(settings: Settings) -> dict[str, list[tuple]]:
@@ -62,6 +91,11 @@ def grants(settings: Settings) -> dict[str, list[tuple]]:
             (TOPIC, settings.accepted_topic, LITERAL, READ),
             (TOPIC, settings.sink_dlq_topic, LITERAL, WRITE),
             (TOPIC, settings.sink_dlq_topic, LITERAL, DESCRIBE),
+            # With exactly-once sources the leader writes the config topic in transactions of this
+            # id (Kafka's DistributedConfig: connect-cluster-<group.id>).
+            (TRANSACTIONAL_ID, f"connect-cluster-{CONNECT_GROUP}", LITERAL, WRITE),
+            (TRANSACTIONAL_ID, f"connect-cluster-{CONNECT_GROUP}", LITERAL, DESCRIBE),
+            *products_source(settings),
         ],
     }
 

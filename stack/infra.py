@@ -245,20 +245,17 @@ def _worker(settings: Settings, index: int) -> Part:
         conf = _render(settings, "connect-distributed.properties", f"{name}/connect-distributed.properties",
                        BOOTSTRAP=settings.kafka_bootstrap, GROUP_ID=CONNECT_GROUP, HOST=host, PORT=port,
                        PLUGIN_PATH=PLUGIN_DIR, REPLICATION_FACTOR=min(settings.kafka_brokers, 3))
-        if not settings.secured:
-            # Exactly-once sources (KIP-618): a source task's records and its offsets are written in
-            # one transaction, so a worker killed between an offset flush and the next does not
-            # replay what it had sent (at-least-once would send a product's older prices again
-            # after newer ones: tests/faults/test_products_source_faults.py). Not yet in secured
-            # mode: the workers' principal would need the transactional-id and idempotent-write ACLs.
-            conf.write_text(conf.read_text() + "exactly.once.source.support=enabled\n")
+        # Exactly-once sources (KIP-618): a source task's records and its offsets are written in
+        # one transaction, so a worker killed between an offset flush and the next does not
+        # replay what it had sent (at-least-once would send a product's older prices again
+        # after newer ones: tests/faults/test_products_source_faults.py). Secured: the workers'
+        # principal has the transactional ids this needs (stack/acl.py).
+        conf.write_text(conf.read_text() + "exactly.once.source.support=enabled\n")
         if settings.secured:
             # Each client of the worker (its own, the tasks' consumers and producers, the admin
             # that creates topics) logs in as the Connect principal; the password is read from
             # SECRETS_FILE by FileConfigProvider, not written here.
-            jaas = (f"org.apache.kafka.common.security.scram.ScramLoginModule required "
-                    f'username="{accounts.SINK.kafka_user}" '
-                    f'password="{settings.secret_reference(f"kafka.{accounts.SINK.kafka_user}")}";')
+            jaas = accounts.acting_as(settings, accounts.SINK).kafka_jaas_reference()
             sasl = _render(settings, "connect-sasl.properties", f"{name}/connect-sasl.properties",
                            PROTOCOL=settings.kafka_security_protocol, MECHANISM=settings.kafka_sasl_mechanism,
                            JAAS=jaas, CA=settings.kafka_ssl_ca)

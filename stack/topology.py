@@ -210,21 +210,26 @@ class Topology:
         sink = dataclasses.replace(settings, mariadb_user=accounts.SINK.mariadb_user) if settings.secured else settings
         register.register(register.DEFAULT_CONFIG, sink, timeout=timeout)
         say(f"connector {settings.sink_name}: RUNNING ({time.monotonic() - began:.1f}s)")
-        if not settings.secured:  # SPIKE: cluster mode needs the schema history's SASL settings and ACLs
-            self.products_source_up(timeout)
+        self.products_source_up(timeout)
 
     def products_source_up(self, timeout: float) -> None:
-        """The products' change stream: its compacted topic (made here, before anything can ask for it
-        and get the broker's auto-created one), then the source connector, as its binlog account,
-        healthy once its snapshot is committed (stack/cdc.py: RUNNING alone proves nothing)."""
+        """The products' change stream: its compacted topic and its schema history topic, made here
+        as the admin (before anything can ask for the first and get the broker's auto-created one;
+        on a cluster the connector's principal may create neither), then the source connector, as
+        its binlog account, healthy once its snapshot is committed (stack/cdc.py: RUNNING alone
+        proves nothing)."""
         settings = self.settings
+        account = cdc.account(settings)
+        history = register.load(register.PRODUCTS_SOURCE, account)[1]["schema.history.internal.kafka.topic"]
+        # The history as Debezium would make it: one partition (its order is the DDL's), kept forever.
+        configs = {register.PRODUCTS_TOPIC: {"cleanup.policy": "compact"},
+                   history: {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}}
         try:
-            topics.create_missing(settings.kafka_client(), {register.PRODUCTS_TOPIC: register.TOPIC_PARTITIONS},
-                                  timeout, configs={register.PRODUCTS_TOPIC: {"cleanup.policy": "compact"}})
+            topics.create_missing(settings.kafka_client(), {register.PRODUCTS_TOPIC: register.TOPIC_PARTITIONS,
+                                                            history: 1}, timeout, configs=configs)
         except topics.TopicError as err:
             raise StackError(str(err)) from err
         began = time.monotonic()
-        account = dataclasses.replace(accounts.acting_as(settings, accounts.CDC), mariadb_user=accounts.CDC.mariadb_user)
         name = cdc.source_up(account, register.PRODUCTS_SOURCE, timeout)
         say(f"connector {name}: RUNNING, snapshot complete ({time.monotonic() - began:.1f}s)")
 

@@ -429,6 +429,16 @@ class Settings:
         """How Connect configuration names a secret: resolved by the worker, never shown by its REST API."""
         return f"${{file:{self.secrets_file}:{key}}}"
 
+    def kafka_jaas_reference(self) -> str:
+        """A Java client's sasl.jaas.config logging in as KAFKA_USER, its password a reference to
+        SECRETS_FILE that Connect's FileConfigProvider resolves (the workers' own clients and a
+        connector's, like Debezium's schema history): the password is in no rendered file and no
+        connector configuration."""
+        module = ("org.apache.kafka.common.security.plain.PlainLoginModule" if self.kafka_sasl_mechanism == "PLAIN"
+                  else "org.apache.kafka.common.security.scram.ScramLoginModule")
+        return (f'{module} required username="{self.kafka_user}" '
+                f'password="{self.secret_reference(f"kafka.{self.kafka_user}")}";')
+
     @property
     def db_password(self) -> str:
         """The password of MARIADB_USER: from SECRETS_FILE when there is one."""

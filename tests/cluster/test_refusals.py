@@ -10,24 +10,16 @@ from pathlib import Path
 
 import pymysql
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from bus.envelope import encode
 from connect import rest
 from stack import accounts
 from tests.poisons import valid_event
+from tests.support.kafka import produce_once
 from tests.support.tables import add_product, stock_of
 from tests.support.waiting import wait_until
-
-
-def produce_once(config: dict, topic: str, value: bytes = b"{}", key: bytes = b"intruder") -> KafkaError | None:
-    """Produce one record and wait for its outcome: the error, or None when it was written."""
-    outcome = []
-    producer = Producer({**config, "message.timeout.ms": 8000, "log_level": 0})
-    producer.produce(topic, value=value, key=key, on_delivery=lambda err, msg: outcome.append(err))
-    producer.flush(15)
-    return outcome[0] if outcome else KafkaError(KafkaError._MSG_TIMED_OUT)
 
 
 def client_of(settings, account: accounts.Account) -> dict:

@@ -5,7 +5,7 @@ import json
 import time
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaError
 from confluent_kafka import Producer as KafkaProducer
 
 from bus.lag import group_offsets
@@ -17,6 +17,16 @@ def kafka_config(bootstrap: str | dict) -> dict:
     """A client configuration: a bootstrap address of a plaintext stack, or a whole configuration
     (Settings.kafka_client(): a secured cluster's, with credentials) as it is."""
     return dict(bootstrap) if isinstance(bootstrap, dict) else {"bootstrap.servers": bootstrap}
+
+
+def produce_once(config: dict, topic: str, value: bytes | None = b"{}", key: bytes = b"intruder") -> KafkaError | None:
+    """Produce one record as the client of `config` and wait for its outcome: the error (say,
+    TOPIC_AUTHORIZATION_FAILED), or None when it was written. For refusals: nothing is retried."""
+    outcome = []
+    producer = KafkaProducer({**config, "message.timeout.ms": 8000, "log_level": 0})
+    producer.produce(topic, value=value, key=key, on_delivery=lambda err, msg: outcome.append(err))
+    producer.flush(15)
+    return outcome[0] if outcome else KafkaError(KafkaError._MSG_TIMED_OUT)
 
 
 class Producer:

@@ -89,7 +89,7 @@ def private_source(settings: Settings, user: str) -> dict:
                    "topic.prefix": name, "schema.history.internal.kafka.topic": f"{name}.schema-history",
                    "transforms.route.regex": f"{name}\\.${{CATALOG_DB}}\\.products",
                    "transforms.route.replacement": f"{name}.products", "_products_topic": f"{name}.products"})
-    return {"name": name, "config": config}
+    return {**document, "name": name, "config": config}
 
 
 def remove_private_source(settings: Settings, document: dict) -> None:
