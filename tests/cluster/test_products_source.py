@@ -2,6 +2,7 @@
 group as the Connect principal (its schema history's clients logged in too, exactly-once with its
 own transactional ids), reads the binlog as catalog_cdc, and writes catalog.products, compacted
 and replicated 3 times; no other service's principal may write it."""
+import time
 import uuid
 
 import pytest
@@ -11,8 +12,9 @@ from confluent_kafka.admin import AdminClient
 from connect import register, rest
 from ordersync.catalog.v1.catalog_service_pb2 import Product
 from stack import accounts, cdc
+from tests.support.faults import PartFault
 from tests.support.kafka import produce_once
-from tests.support.products import by_key, change_product, product_records, topic_config
+from tests.support.products import PriceWriter, by_key, change_product, product_records, regressions, topic_config
 from tests.support.tables import add_product
 from tests.support.waiting import wait_until
 
@@ -61,9 +63,66 @@ def test_only_the_source_writes_catalog_products(cluster, account):
     """A record of catalog.products is what a view of the products believes: only the source
     (the Connect principal) may write it; the Order service and the Catalog are refused."""
     s = cluster.settings
+    # A tombstone of a key no product has: harmless to every reader (and compacted away).
     key = f"intruder-{uuid.uuid4().hex[:8]}".encode()
-    error = produce_once(accounts.acting_as(s, account).kafka_client(), register.PRODUCTS_TOPIC, key=key)
+    error = produce_once(accounts.acting_as(s, account).kafka_client(), register.PRODUCTS_TOPIC, None, key)
     assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, error
-    # Positive control: the admin's write of the same record lands; its tombstone removes it again.
-    assert produce_once(s.kafka_client(), register.PRODUCTS_TOPIC, key=key) is None
-    assert produce_once(s.kafka_client(), register.PRODUCTS_TOPIC, value=None, key=key) is None
+    # Positive control: the admin's write of the same record lands.
+    assert produce_once(s.kafka_client(), register.PRODUCTS_TOPIC, None, key) is None
+
+
+PRODUCTS, BEFORE_S, AFTER_S, SETTLE_S = 4, 3, 4, 240
+
+
+def source_task_worker(url: str) -> str | None:
+    """The worker URL of the source's task if it is RUNNING, as `url` reports it; None otherwise."""
+    try:
+        _, status = rest.call(url, "GET", f"/connectors/{SOURCE}/status", timeout=5)
+    except OSError:
+        return None
+    tasks = status.get("tasks", []) if isinstance(status, dict) else []
+    return f"http://{tasks[0]['worker_id']}" if len(tasks) == 1 and tasks[0]["state"] == "RUNNING" else None
+
+
+def test_the_source_s_worker_killed_mid_update(cluster, capsys):
+    """kill -9 of the worker that runs the source's task while prices change: the other worker
+    takes the task over (after the group's session timeout and a rebalance), resumes from the
+    committed offsets, and once settled every committed price is on catalog.products, none
+    unknown, none out of order per product (exactly-once: no older price replayed after a newer)."""
+    s = cluster.settings
+    running_on = wait_until(lambda: source_task_worker(s.connect_url), timeout=60, what="the source's task RUNNING")
+    victim = cluster.workers[s.connect_urls.index(running_on)]
+    survivor = next(url for url in s.connect_urls if url != running_on)
+    products = [add_product(s, "CDC-KILL") for _ in range(PRODUCTS)]
+    fault = PartFault(cluster, victim.name)
+    with PriceWriter(s, products) as writer:
+        time.sleep(BEFORE_S)
+        fault.inject()
+        killed_at = time.monotonic()
+        wait_until(lambda: source_task_worker(survivor) == survivor, timeout=120, interval=0.5,
+                   what=f"the source's task RUNNING on {survivor}")
+        moved_at = time.monotonic()
+        time.sleep(AFTER_S)
+    fault.recover()
+    assert all(writer.written[p] for p in products), writer.written
+
+    def arrived():
+        keyed = by_key(product_records(s))
+        return all(keyed.get(p) and keyed[p][-1].product and keyed[p][-1].product.unit_price == writer.written[p][-1]
+                   for p in products) and keyed
+    wait_until(arrived, timeout=SETTLE_S, interval=1, what="every product's last price on catalog.products")
+    settled_at = time.monotonic()
+    keyed = by_key(product_records(s))
+    seen = {p: [r.product.unit_price for r in keyed[p] if r.product and r.product.unit_price >= 1000] for p in products}
+    missed = {p: sorted(set(writer.written[p]) - set(seen[p])) for p in products}
+    unknown = {p: sorted(set(seen[p]) - set(writer.written[p])) for p in products}
+    backwards = {p: regressions(seen[p]) for p in products}
+    replayed = sum(len(seen[p]) - len(set(seen[p])) for p in products)
+    with capsys.disabled():
+        print(f"\nkill -9 {victim.name} (the source's worker) | written {writer.count} | on the topic "
+              f"{sum(map(len, seen.values()))} | replayed {replayed} | missed {sum(map(len, missed.values()))} | "
+              f"backwards {sum(map(len, backwards.values()))} | task moved {moved_at - killed_at:.1f}s after kill | "
+              f"in sync {settled_at - killed_at:.1f}s after kill")
+    assert not any(missed.values()), missed
+    assert not any(unknown.values()), unknown
+    assert not any(backwards.values()), backwards
