@@ -168,8 +168,9 @@ def test_make_status_shows_the_cluster(cluster, dead_letter):
     assert f"Stack ({s.stack_dir}):" in status.stdout
     for part in [*cluster.infra, *cluster.services]:
         assert lines_with(status.stdout, f"  {part.name} ", "healthy"), part.name
-    assert f"{s.sink_name}: RUNNING" in status.stdout
-    assert len(lines_with(status.stdout, "    task ", " RUNNING on ")) == s.sink_tasks
+    assert f"{s.sink_name}: RUNNING" in status.stdout and "  products-source: RUNNING" in status.stdout
+    # The sink's tasks and the products source's one.
+    assert len(lines_with(status.stdout, "    task ", " RUNNING on ")) == s.sink_tasks + 1
     for group, topic in ((s.gate_group, s.orders_topic), (s.catalog_group, s.accepted_topic),
                          (f"connect-{s.sink_name}", s.accepted_topic)):
         assert lines_with(status.stdout, f"  {group} on {topic}: lag "), (group, topic)
