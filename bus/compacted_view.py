@@ -166,8 +166,8 @@ class CompactedView:
         for at T, the view holds everything written before T."""
         positions = {tp.partition: tp.offset for tp in self._consumer.position(self._partitions)}
         if self._target is not None:
-            asked_at, ends = self._target
-            if all(low == end or positions.get(p, -1) >= end for p, (low, end) in ends.items()):
+            asked_at, target = self._target
+            if all(low == end or positions.get(p, -1) >= end for p, (low, end) in target.items()):
                 self.current_as_of, self._target = asked_at, None
                 if not self.ready:
                     self.ready = True
