@@ -5,6 +5,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import grpc
@@ -295,14 +296,20 @@ class KeyedLocks:
 
 
 @exits_on_bad_setting
-def serve(verifier: auth.Verifier | None = None, server_tls: GrpcTls | None = None) -> None:
+def serve(verifier: auth.Verifier | None = None, server_tls: GrpcTls | None = None,
+          publish_through: Callable[[EventProducer], EventProducer] | None = None) -> None:
     """The Order service until SIGTERM. `verifier`: what checks callers' tokens (default: a Verifier
     of AUTH_PUBLIC_KEY); `server_tls`: its own port's TLS (default: GRPC_TLS_*, as its channels).
-    bench/front_door_cost.py gives a verifier that checks nothing and a plaintext port, to measure both."""
+    bench/front_door_cost.py gives a verifier that checks nothing and a plaintext port, to measure both.
+    `publish_through(producer)`: what the orders are published through, around the producer the
+    settings make (default: that producer); tests/support/held_order.py holds every publish there
+    until its test lets them go."""
     settings = config.load()
     verifier = verifier or auth.Verifier(public_key(settings.auth_public_key))
     stop = start_process(f"order[{settings.instance}]", settings.metrics_port, settings.listen_host)
     producer = EventProducer(settings.orders_topic, "order_id", client=settings.kafka_client)
+    if publish_through is not None:
+        producer = publish_through(producer)
     store = OrderStore(settings.orders_db_url, settings.orders_table, connections=MAX_WORKERS)
     view = products.product_view(settings.kafka_client)
     order_metrics = metrics.OrderMetrics()

@@ -1,7 +1,7 @@
 """The test doubles the tests share, in one place (as FastStream's TestKafkaBroker is): the Kafka
 clients the bus makes through bus.clients.KafkaClients; the Order service's collaborators (the
-product view, the event producer, the order store) and a servicer context; a Connect
-worker's REST API; a clock.
+product view, the event producer, the order store), a producer that holds each publish, and a
+servicer context; a Connect worker's REST API; a clock.
 
 Give them to the code under test (`clients=KafkaDoubles().clients`, `OrderService(settings,
 ProductView(), EventProducer(), OrderStore())`, `Watchdog(settings, call=ConnectWorker(...))`,
@@ -334,6 +334,27 @@ class EventProducer:
         if self.fail:
             raise PublishError("no acknowledgement", self.kafka_error)
         self.published.append(event)
+
+
+class HeldProducer:
+    """bus.producer.EventProducer around a real one (order_svc.server.serve's `publish_through`):
+    publish() waits until `release` is set, then publishes through `producer`, so a call stays in
+    flight for as long as a test wants. Each call is held at most `hold_s` (a broken test must not
+    hang); `on_held(event)` and `on_released(event, by_release)` say when each call arrives and
+    why it goes on (True: `release` was set; False: the bound ran out). close() closes `producer`."""
+
+    def __init__(self, producer, release: threading.Event, hold_s: float = 120,
+                 on_held=lambda event: None, on_released=lambda event, by_release: None):
+        self._producer, self.release, self._hold_s = producer, release, hold_s
+        self._on_held, self._on_released = on_held, on_released
+
+    def publish(self, event, timeout=None):
+        self._on_held(event)
+        self._on_released(event, self.release.wait(self._hold_s))
+        return self._producer.publish(event, timeout=timeout)
+
+    def close(self, timeout=10.0):
+        self._producer.close(timeout)
 
 
 class OrderStore:
