@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from ordersync.order.v1 import order_service_pb2
 from tests.support.kafka import read_topic
+from tests.support.products import wait_in_views
 from tests.support.tables import add_product, user_rows
 from tests.support.waiting import wait_for_user_rows, wait_until
 
@@ -21,8 +22,9 @@ def create(stub, user_id, product_id, qty, request_id=None):
         user_id=user_id, product_id=product_id, qty=qty, request_id=request_id or str(uuid.uuid4())), timeout=15)
 
 
-def test_two_orders_racing_for_the_last_units_are_both_accepted_as_a_backorder(stack, services, order_stubs):
+def test_two_orders_racing_for_the_last_units_are_both_accepted_as_a_backorder(topology, stack, services, order_stubs):
     product_id = add_product(stack, "RACE", stock=3)
+    wait_in_views(topology, product_id)
     user_id = f"race-{uuid.uuid4().hex[:8]}"
     # Hold the product row locked, so the Catalog cannot apply either order before both are
     # checked: both CreateOrder calls then see 3 units left (reads do not wait for the lock).
@@ -55,8 +57,9 @@ def test_two_orders_racing_for_the_last_units_are_both_accepted_as_a_backorder(s
 
 
 def test_same_request_id_with_other_content_on_both_instances_leaves_both_sides_agreeing(
-        stack, services, order_stubs, orders_db, kafka_bootstrap):
+        topology, stack, services, order_stubs, orders_db, kafka_bootstrap):
     product_id = add_product(stack, "RACE", stock=1000)
+    wait_in_views(topology, product_id)
     user_id = f"reuse-{uuid.uuid4().hex[:8]}"
     request_id = str(uuid.uuid4())
     outcomes = [None, None]
