@@ -5,6 +5,7 @@ import uuid
 import grpc
 import sqlalchemy as sa
 
+from ordersync.contract.event_rules import MAX_QTY
 from ordersync.order.v1 import order_service_pb2
 from tests.support.kafka import read_topic
 from tests.support.products import wait_in_views
@@ -39,11 +40,12 @@ def test_two_orders_racing_for_the_last_units_are_both_accepted_as_a_backorder(t
     assert [r.order.qty for r in replies] == [3, 3]
     wait_until(lambda: stock_of(services, product_id) == -3, timeout=60, what="both orders applied")
     # A third order is now refused: the stock check sees the backorder once the new stock came
-    # back into the Order instance's view through catalog.products (a probe for more than any
-    # stock is refused whatever the view says, and its refusal names the stock the view holds).
+    # back into the Order instance's view through catalog.products (a probe for MAX_QTY, more than
+    # this product ever had, is refused whatever the view says, and its refusal names the stock the
+    # view holds; a qty above MAX_QTY would be refused before the view is asked).
     def view_stock_is(stock):
         try:
-            create(order_stubs[0], user_id, product_id, 10**6)
+            create(order_stubs[0], user_id, product_id, MAX_QTY)
         except grpc.RpcError as e:
             return f"has {stock} units left" in e.details()
         return False
