@@ -9,6 +9,7 @@ Before registering, the account is tried as the connector will use it (missing_r
 start that cannot work fails at once, naming the grant, instead of after the whole timeout.
 """
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -16,9 +17,17 @@ import pymysql
 
 from connect import register
 from ordersync.config import Settings
+from stack import accounts
 from stack.process import StackError
 
 GRANTS_FILE = "stack/config/mariadb-cdc.sql"
+
+
+def account(settings: Settings) -> Settings:
+    """The settings the source connector is registered with: its binlog account catalog_cdc (its
+    own password from SECRETS_FILE when secured) and, secured, the workers' Kafka principal, as
+    which its own clients (the schema history's) log in."""
+    return dataclasses.replace(accounts.acting_as(settings, accounts.CDC), mariadb_user=accounts.CDC.mariadb_user)
 
 
 def missing_rights(settings: Settings, table: str) -> list[str]:

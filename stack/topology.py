@@ -224,8 +224,7 @@ class Topology:
         except topics.TopicError as err:
             raise StackError(str(err)) from err
         began = time.monotonic()
-        account = dataclasses.replace(accounts.acting_as(settings, accounts.CDC), mariadb_user=accounts.CDC.mariadb_user)
-        name = cdc.source_up(account, register.PRODUCTS_SOURCE, timeout)
+        name = cdc.source_up(cdc.account(settings), register.PRODUCTS_SOURCE, timeout)
         say(f"connector {name}: RUNNING, snapshot complete ({time.monotonic() - began:.1f}s)")
 
     def services_up(self, timeout: float = 60) -> None:
