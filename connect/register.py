@@ -16,11 +16,11 @@ from string import Template
 
 from bus import topics
 from connect import rest
+from ordersync.config import PRODUCTS_TOPIC as PRODUCTS_TOPIC  # re-exported: what products-source.json writes
 from ordersync.config import Settings, exits_on_bad_setting
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "orders-sink.json"
 PRODUCTS_SOURCE = Path(__file__).resolve().parent / "products-source.json"
-PRODUCTS_TOPIC = "catalog.products"  # what products-source.json writes (its route transform)
 TOPIC_PARTITIONS = 3  # like the broker's num.partitions; dead-letter topics get 1
 
 

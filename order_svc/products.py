@@ -1,57 +1,45 @@
-"""The Catalog's products as this Order instance last saw them.
+"""The Catalog's products as this Order instance sees them: the compacted topic catalog.products
+(every change of catalog_db.products, written by the source connector) followed from its beginning
+by a bus.compacted_view.CompactedView of the contract's Product. The Catalog is never asked on an
+order's path; GetProduct/ListProducts stay for clients.
 
-A product looked up less than `fresh_s` ago is used without asking the Catalog
-again: the stock check is advisory anyway (stock is lowered asynchronously, so
-two orders can race for the last units), and most orders are for products
-ordered a moment ago. Once it is older, one call asks the Catalog (refresh())
-while the calls that come meanwhile use the product seen before: a product is
-at most `fresh_s` plus one lookup old. When the Catalog cannot answer, a
-product seen less than `stale_s` ago is used, so orders keep being taken while
-the Catalog or its database is down, at the price and stock of that moment.
+How old a product may be: the view holds everything the topic held `behind_s()` seconds ago.
+Beyond PRODUCT_VIEW_MAX_BEHIND_S, CreateOrder is refused (UNAVAILABLE, the seconds named), not
+served at a price that may be long gone: a view that far behind means this instance cannot read
+the topic (the broker unreachable, the view's thread stuck), and an order would then most likely
+not be published either. What this bound does not see: the topic itself behind the table (the
+source connector stopped); the README's "The products' change stream" says so.
 """
 
-import contextlib
-import threading
-import time
+from bus.compacted_view import CompactedView
+from ordersync.catalog.v1.catalog_service_pb2 import Product
+from ordersync.config import PRODUCTS_TOPIC
 
 
-class ProductView:
-    def __init__(self, fresh_s: float, stale_s: float, clock=time.monotonic):
-        self.fresh_s, self.stale_s, self._clock = fresh_s, stale_s, clock
-        self._seen: dict[str, tuple[float, object]] = {}
-        self._refreshing: set[str] = set()
-        self._lock = threading.Lock()
+class UnknownProduct(Exception):
+    """The view has no such product (never written, or deleted)."""
 
-    @contextlib.contextmanager
-    def refresh(self, product_id: str):
-        """Yields True to the one caller that should ask the Catalog about product_id now, False
-        to those that come while it does (they use stale()): under load, 16 calls finding a
-        product expired at once would otherwise all ask the Catalog."""
-        with self._lock:
-            mine = product_id not in self._refreshing
-            self._refreshing.add(product_id)
-        try:
-            yield mine
-        finally:
-            if mine:
-                with self._lock:
-                    self._refreshing.discard(product_id)
 
-    def remember(self, product) -> None:
-        with self._lock:
-            self._seen[product.product_id] = (self._clock(), product)
+class ViewBehind(Exception):
+    """The view is older than the bound; the message says by how much."""
 
-    def fresh(self, product_id: str):
-        """The product if it was seen less than fresh_s ago, else None."""
-        return self._younger_than(product_id, self.fresh_s)
 
-    def stale(self, product_id: str):
-        """The product if it was seen less than stale_s ago (for when the Catalog is down), else None."""
-        return self._younger_than(product_id, self.stale_s)
+def product_view(client: dict, clients=None, on_ready=None, topic: str = PRODUCTS_TOPIC) -> CompactedView:
+    """The view of the products topic; `client`: Settings.kafka_client() (every Kafka client the same)."""
+    extra = {} if clients is None else {"clients": clients}
+    return CompactedView(topic, Product, client=client, on_ready=on_ready, **extra)
 
-    def _younger_than(self, product_id: str, seconds: float):
-        with self._lock:
-            seen = self._seen.get(product_id)
-        if seen is None or self._clock() - seen[0] >= seconds:
-            return None
-        return seen[1]
+
+def lookup(view: CompactedView, product_id: str, max_behind_s: float) -> Product:
+    """The product as the view holds it, if the view is recent enough; else ViewBehind or UnknownProduct."""
+    behind = view.behind_s()
+    if behind is None:
+        raise ViewBehind(f"this instance has not read {view.topic} to its end yet; retry")
+    if behind > max_behind_s:
+        raise ViewBehind(f"this instance's products are {behind:.0f}s behind {view.topic} (more than "
+                         f"PRODUCT_VIEW_MAX_BEHIND_S={max_behind_s:g}); retry, another instance may answer")
+    product = view.get(product_id)
+    if product is None:
+        raise UnknownProduct(f"unknown product_id {product_id!r} (product ids are case-sensitive; "
+                             "ListProducts lists them)")
+    return product

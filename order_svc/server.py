@@ -1,63 +1,47 @@
-"""OrderService: validate, check the product with the Catalog, publish the event, answer after the ack."""
+"""OrderService: validate, check the product in this instance's product view, publish the event, answer after the ack."""
 
 import contextlib
-import json
 import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus.producer import EventProducer, PublishError
-from order_svc import access, config, metrics, rules
-from order_svc.products import ProductView
+from order_svc import access, config, metrics, products, rules
 from order_svc.store import OrderStore, StoreUnavailable
-from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
-from ordersync.config import PLAINTEXT, GrpcTls, exits_on_bad_setting, public_key, token_file
+from ordersync.config import GrpcTls, exits_on_bad_setting, public_key
 from ordersync.contract.event_rules import check_order_placed
 from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
 from ordersync.serving import auth
-from ordersync.serving.channels import Bearer, bare_channel, open_channel
-from ordersync.serving.grpc_server import MAX_WORKERS, build_server, serve_until_stopped, start_process
+from ordersync.serving.grpc_server import (
+    MAX_WORKERS,
+    build_server,
+    health_reporter,
+    run_in_background,
+    serve_until_stopped,
+    start_process,
+)
 
 log = logging.getLogger("order_svc")
 
 _RECENT_ORDERS = 10_000  # acknowledged orders remembered per instance, for retries
 # Time kept back from the caller's deadline so that our answer still reaches the caller.
 _DEADLINE_MARGIN_S = 0.2
-# gRPC's default reconnect backoff grows to 120 s: after a Catalog outage of a minute or two the
-# channel would wait that long before trying again, failing every CreateOrder meanwhile. Trying
-# every 1-2 s resumes service within seconds of the Catalog's return. (min_reconnect_backoff_ms
-# is the time one connection attempt may take.) No keepalive: calls last at most their deadline,
-# which already bounds a dead connection, and the Catalog server's default policy answers
-# idle-connection pings more often than every 5 minutes with GOAWAY.
-#
-# Every address the target names (a list, or a DNS name of several) is one Catalog: round_robin
-# sends each call to the next one that is up, and client-side health checking (the Health
-# service's Watch) leaves out one that says NOT_SERVING (its consumer is stuck, so its stock lags;
-# or it is shutting down) before any call fails there. With none serving, a call fails at once
-# and the Order service falls back to the products it saw last (PRODUCT_STALE_S).
-CATALOG_CHANNEL_OPTIONS = (
-    ("grpc.initial_reconnect_backoff_ms", 1000),
-    ("grpc.min_reconnect_backoff_ms", 1000),
-    ("grpc.max_reconnect_backoff_ms", 2000),
-    ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}],
-                                        "healthCheckConfig": {"serviceName": ""}})),
-)
-
-
 class OrderService(order_service_pb2_grpc.OrderServiceServicer):
-    def __init__(self, settings: config.OrderSettings, catalog, producer: EventProducer, store: OrderStore,
+    def __init__(self, settings: config.OrderSettings, product_view, producer: EventProducer, store: OrderStore,
                  order_metrics: metrics.OrderMetrics | None = None, clock=None):
-        """`clock()`: the Timestamp of an order placed now (a test gives another)."""
+        """`product_view`: the products as this instance follows them (order_svc/products.py);
+        `clock()`: the Timestamp of an order placed now (a test gives another)."""
         self._settings = settings
         self._clock = clock or _now
         # Without metrics of its own (tests), it counts into a registry nobody reads.
         self._metrics = order_metrics or metrics.OrderMetrics(metrics.CollectorRegistry())
-        self._catalog = catalog
+        self._products = product_view
         self._producer = producer
         self._store = store
         self._recent: OrderedDict[str, order_service_pb2.Order] = OrderedDict()
@@ -66,7 +50,6 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         # different orders publish in parallel.
         self._order_locks = KeyedLocks()
         self._table = _TableState()
-        self._products = ProductView(settings.product_fresh_s, settings.product_stale_s)
 
     def CreateOrder(self, request, context):
         context = _StatusRecorder(context)
@@ -182,38 +165,12 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
                 self._recent.popitem(last=False)
 
     def _product(self, product_id: str, context):
-        product = self._products.fresh(product_id)
-        if product is not None:
-            return product
-        with self._products.refresh(product_id) as mine:
-            seen = self._products.stale(product_id)
-            if not mine and seen is not None:
-                return seen  # another call is asking the Catalog right now
-            return self._ask_catalog(product_id, context)
-
-    def _ask_catalog(self, product_id: str, context):
-        timeout, cut = self._wait(context, self._settings.catalog_deadline_s,
-                                  f"asking the catalog about {product_id}")
         try:
-            product = self._catalog.GetProduct(
-                catalog_service_pb2.GetProductRequest(product_id=product_id), timeout=timeout).product
-        except grpc.RpcError as e:
-            if e.code() == grpc.StatusCode.NOT_FOUND:
-                context.abort(grpc.StatusCode.NOT_FOUND, f"unknown product_id {product_id!r} (product ids are "
-                                                         "case-sensitive; ListProducts lists them)")
-            stale = self._products.stale(product_id)
-            if stale is not None:
-                log.debug("catalog lookup of %s failed (%s): using the product seen before", product_id, e.code())
-                return stale
-            log.warning("catalog lookup of %s failed: %s %s", product_id, e.code(), e.details())
-            if cut and e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
-                              f"the catalog did not answer about {product_id} within your deadline; "
-                              "nothing was placed, retry with the same request_id")
-            context.abort(grpc.StatusCode.UNAVAILABLE,
-                          f"the catalog service could not be asked about {product_id} ({e.code().name}); retry")
-        self._products.remember(product)
-        return product
+            return products.lookup(self._products, product_id, self._settings.product_view_max_behind_s)
+        except products.UnknownProduct as e:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+        except products.ViewBehind as e:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
 
     def _publish(self, order, context) -> None:
         event = order_event_pb2.OrderPlaced(
@@ -316,7 +273,7 @@ class KeyedLocks:
     """One lock per key, alive while someone holds or waits for it.
 
     Concurrent retries of one order publish once; other orders never wait for it. (Striped
-    locks made two different orders that shared a stripe wait for each other's catalog
+    locks made two different orders that shared a stripe wait for each other's product
     lookup and publish.)"""
 
     def __init__(self):
@@ -338,29 +295,35 @@ class KeyedLocks:
                     del self._locks[key]
 
 
-def catalog_channel(address: str, token: str, tls: GrpcTls = PLAINTEXT, connect=bare_channel) -> grpc.Channel:
-    """The channel to the Catalogs, every call with this service's own `token` (role service),
-    over TLS when `tls` says so. `connect`: how the bare channel is made (a test sees its options)."""
-    return open_channel(address, Bearer.fixed(token), CATALOG_CHANNEL_OPTIONS, connect=connect, tls=tls)
-
-
 @exits_on_bad_setting
-def serve(verifier: auth.Verifier | None = None, server_tls: GrpcTls | None = None) -> None:
+def serve(verifier: auth.Verifier | None = None, server_tls: GrpcTls | None = None,
+          publish_through: Callable[[EventProducer], EventProducer] | None = None) -> None:
     """The Order service until SIGTERM. `verifier`: what checks callers' tokens (default: a Verifier
     of AUTH_PUBLIC_KEY); `server_tls`: its own port's TLS (default: GRPC_TLS_*, as its channels).
-    bench/front_door_cost.py gives a verifier that checks nothing and a plaintext port, to measure both."""
+    bench/front_door_cost.py gives a verifier that checks nothing and a plaintext port, to measure both.
+    `publish_through(producer)`: what the orders are published through, around the producer the
+    settings make (default: that producer); tests/support/held_order.py holds every publish there
+    until its test lets them go."""
     settings = config.load()
     verifier = verifier or auth.Verifier(public_key(settings.auth_public_key))
-    token = token_file(settings.order_token_file)
     stop = start_process(f"order[{settings.instance}]", settings.metrics_port, settings.listen_host)
-    channel = catalog_channel(settings.catalog_address, token, settings.grpc_tls)
     producer = EventProducer(settings.orders_topic, "order_id", client=settings.kafka_client)
+    if publish_through is not None:
+        producer = publish_through(producer)
     store = OrderStore(settings.orders_db_url, settings.orders_table, connections=MAX_WORKERS)
-    service = OrderService(settings, catalog_service_pb2_grpc.CatalogServiceStub(channel), producer, store,
-                           metrics.OrderMetrics())
+    view = products.product_view(settings.kafka_client)
+    order_metrics = metrics.OrderMetrics()
+    order_metrics.watch(view)
+    service = OrderService(settings, view, producer, store, order_metrics)
+    service_names = [order_service_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name]
+    # NOT_SERVING until the view has read the products topic to its end: no order before it
+    # knows every product (the stack's start waits for SERVING).
     server, health = build_server(
         lambda s: order_service_pb2_grpc.add_OrderServiceServicer_to_server(service, s),
-        [order_service_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name], settings.listen,
+        service_names, settings.listen, serving=False,
         verifier=verifier, tls=settings.grpc_tls if server_tls is None else server_tls)
-    log.info("listening on %s, catalog at %s", settings.listen, settings.catalog_address)
-    serve_until_stopped(server, health, stop, close=(producer.close, store.close, channel.close))
+    report = health_reporter(health, service_names)
+    view.on_ready = lambda: report(True, f"{view.topic} read to its end")
+    viewing = run_in_background(view.run, stop, "the product view")
+    log.info("listening on %s, following %s", settings.listen, view.topic)
+    serve_until_stopped(server, health, stop, background=viewing, close=(producer.close, store.close, view.close))

@@ -66,6 +66,9 @@ def grants(settings: Settings) -> dict[str, list[tuple]]:
         accounts.ORDER.kafka_user: [
             (TOPIC, settings.orders_topic, LITERAL, WRITE),
             (TOPIC, settings.orders_topic, LITERAL, DESCRIBE),
+            # Its product view reads catalog.products with assign(): no group, nothing committed.
+            (TOPIC, register.PRODUCTS_TOPIC, LITERAL, READ),
+            (TOPIC, register.PRODUCTS_TOPIC, LITERAL, DESCRIBE),
         ],
         accounts.GATE.kafka_user: [
             (TOPIC, settings.orders_topic, LITERAL, READ),

@@ -1,10 +1,10 @@
 """The test doubles the tests share, in one place (as FastStream's TestKafkaBroker is): the Kafka
 clients the bus makes through bus.clients.KafkaClients; the Order service's collaborators (the
-Catalog's stub, the event producer, the order store) and a servicer context; a Connect
-worker's REST API; a clock.
+product view, the event producer, the order store), a producer that holds each publish, and a
+servicer context; a Connect worker's REST API; a clock.
 
 Give them to the code under test (`clients=KafkaDoubles().clients`, `OrderService(settings,
-CatalogStub(), EventProducer(), OrderStore())`, `Watchdog(settings, call=ConnectWorker(...))`,
+ProductView(), EventProducer(), OrderStore())`, `Watchdog(settings, call=ConnectWorker(...))`,
 `clock=Clock()`); never patch a module's globals. The Kafka doubles hold one topic in memory and record what they were
 asked, so that a test can say what was committed, paused, sought or written:
 
@@ -19,7 +19,6 @@ import threading
 import time
 from types import SimpleNamespace
 
-import grpc
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from bus.clients import KafkaClients
@@ -70,7 +69,9 @@ class Consumer:
     The broker's side: `topics` (list_topics(): {name: topic_metadata()}), `watermarks`
     ({partition: (low, high)}; asking for another partition fails as an unreachable broker does),
     `committed_offsets` ({partition: the group's next offset}), `assigned` (the partitions of
-    assignment()). What it was asked: `commits` [(partition, next offset)], `seeks`, `paused`,
+    assignment()), `fetchable` ({partition: the offset an assigned read steps up to}, default the high
+    watermark: what the broker has not handed out yet). What it was asked: `commits` [(partition,
+    next offset)], `seeks`, `paused`,
     `polls_while_paused`, `broker_calls` (watermarks and commits asked), `closed`.
     """
 
@@ -82,6 +83,7 @@ class Consumer:
         self.watermarks = watermarks if watermarks is not None else {}
         self.committed_offsets = committed_offsets if committed_offsets is not None else {}
         self.records = records if records is not None else {}
+        self.fetchable: dict[int, int] = {}
         self.assigned = [0]
         self.queue: list[Message] = []
         self.positions: dict[int, int] = {}  # partition -> the next offset to return (a test may move it)
@@ -154,7 +156,7 @@ class Consumer:
 
     def _step(self):
         for p in sorted(self._reading):
-            end = self.watermarks[p][1]
+            end = self.fetchable[p] if p in self.fetchable else self.watermarks[p][1]
             while self.positions[p] < end:
                 at = self.positions[p]
                 self.positions[p] = at + 1
@@ -297,33 +299,27 @@ class ServicerContext:
         raise Aborted(details)
 
 
-class RpcFailure(grpc.RpcError):
-    """A failed call, as a stub raises it: its status code."""
+class ProductView:
+    """The Order service's product view (bus.compacted_view.CompactedView of Product): get()
+    answers every product id with `stock` and `unit_price` except those in `missing` (never
+    written, or deleted); behind_s() answers `behind` (None: not read to its end yet). Each id
+    asked for is kept in `asked`."""
 
-    def __init__(self, code):
-        self._code = code
+    topic = "catalog.products"
 
-    def code(self):
-        return self._code
+    def __init__(self, stock=50, unit_price=1500, behind: float | None = 0.0, missing=()):
+        self.stock, self.unit_price, self.behind, self.missing = stock, unit_price, behind, set(missing)
+        self.asked: list[str] = []
 
-    def details(self):
-        return "stand-in failure"
+    def get(self, product_id):
+        self.asked.append(product_id)
+        if product_id in self.missing:
+            return None
+        return catalog_service_pb2.Product(product_id=product_id, product_name="x", stock=self.stock,
+                                           unit_price=self.unit_price)
 
-
-class CatalogStub:
-    """The Catalog's CatalogServiceStub: GetProduct answers one product with `stock` and
-    `unit_price`, or fails with the status code `failure`; the timeout of each call is kept."""
-
-    def __init__(self, failure=None, stock=50, unit_price=1500):
-        self.failure, self.stock, self.unit_price = failure, stock, unit_price
-        self.timeouts = []
-
-    def GetProduct(self, request, timeout):
-        self.timeouts.append(timeout)
-        if self.failure:
-            raise RpcFailure(self.failure)
-        return catalog_service_pb2.GetProductResponse(product=catalog_service_pb2.Product(
-            product_id=request.product_id, product_name="x", stock=self.stock, unit_price=self.unit_price))
+    def behind_s(self):
+        return self.behind
 
 
 class EventProducer:
@@ -338,6 +334,27 @@ class EventProducer:
         if self.fail:
             raise PublishError("no acknowledgement", self.kafka_error)
         self.published.append(event)
+
+
+class HeldProducer:
+    """bus.producer.EventProducer around a real one (order_svc.server.serve's `publish_through`):
+    publish() waits until `release` is set, then publishes through `producer`, so a call stays in
+    flight for as long as a test wants. Each call is held at most `hold_s` (a broken test must not
+    hang); `on_held(event)` and `on_released(event, by_release)` say when each call arrives and
+    why it goes on (True: `release` was set; False: the bound ran out). close() closes `producer`."""
+
+    def __init__(self, producer, release: threading.Event, hold_s: float = 120,
+                 on_held=lambda event: None, on_released=lambda event, by_release: None):
+        self._producer, self.release, self._hold_s = producer, release, hold_s
+        self._on_held, self._on_released = on_held, on_released
+
+    def publish(self, event, timeout=None):
+        self._on_held(event)
+        self._on_released(event, self.release.wait(self._hold_s))
+        return self._producer.publish(event, timeout=timeout)
+
+    def close(self, timeout=10.0):
+        self._producer.close(timeout)
 
 
 class OrderStore:

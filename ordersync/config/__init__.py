@@ -102,6 +102,9 @@ from ordersync.contract.sql import IDENTIFIER
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"  # where every part is unless the settings say otherwise (*_HOSTS, LISTEN_HOST)
+# The products' change stream: what connect/products-source.json writes (its route transform) and
+# every Order instance follows (order_svc/products.py).
+PRODUCTS_TOPIC = "catalog.products"
 
 
 class SettingError(ValueError):

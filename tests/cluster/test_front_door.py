@@ -20,6 +20,7 @@ from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
 from ordersync.serving.channels import open_channel
 from stack import tls
 from tests.support.calls import BAD_TOKENS, bad_metadata, bearer, create_request, new_user, refused
+from tests.support.products import wait_in_views
 from tests.support.tables import add_product
 from tests.support.tokens import Tokens
 from tests.support.waiting import wait_until
@@ -46,7 +47,9 @@ def tokens(cluster) -> Tokens:
 
 @pytest.fixture(scope="module")
 def product(cluster) -> str:
-    return add_product(cluster.settings, "FRONT-DOOR")
+    product_id = add_product(cluster.settings, "FRONT-DOOR")
+    wait_in_views(cluster, product_id)
+    return product_id
 
 
 def test_every_grpc_port_speaks_tls_only(cluster):

@@ -16,6 +16,7 @@ from confluent_kafka.admin import AdminClient
 
 from connect import register, rest
 from tests.support.faults import PartFault, load_through_fault
+from tests.support.products import wait_in_views
 from tests.support.tables import add_product
 from tests.support.waiting import wait_until
 
@@ -88,7 +89,9 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def load_product(cluster):
-    return add_product(cluster.settings, "CLUSTER-LOAD")
+    product_id = add_product(cluster.settings, "CLUSTER-LOAD")
+    wait_in_views(cluster, product_id)
+    return product_id
 
 
 @pytest.mark.parametrize("case", list(CASES))

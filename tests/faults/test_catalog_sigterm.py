@@ -8,6 +8,7 @@ from tests.support.faults import PartFault, load_through_fault
 from tests.support.kafka import consumer_lag
 from tests.support.ledger import settled_ledger
 from tests.support.load import OrderLoad
+from tests.support.products import wait_in_views
 from tests.support.tables import add_product
 from tests.support.waiting import wait_until
 
@@ -18,6 +19,7 @@ def test_sigterm_while_stuck_retrying_then_restart_applies_once(topology, capsys
     settings = topology.settings
     catalog = PartFault(topology, topology.catalogs[0].name, how="term", timeout=60)
     product_id = add_product(settings, "TERM")
+    wait_in_views(topology, product_id)
     before = 1_000_000_000
     engine = sa.create_engine(settings.mariadb_url(settings.catalog_db))
     holder = engine.connect()
@@ -44,6 +46,7 @@ def test_sigterm_while_stuck_retrying_then_restart_applies_once(topology, capsys
 
 def test_sigterm_mid_stream_then_restart_applies_once(topology, capsys):
     product_id = add_product(topology.settings, "TERM")
+    wait_in_views(topology, product_id)
     catalog = PartFault(topology, topology.catalogs[0].name, how="term", timeout=60)  # SIGTERM while events arrive
     run = load_through_fault(topology, product_id, "SIGTERM mid-stream", catalog.inject, catalog.recover,
                              capsys=capsys, before_s=4, down_s=2, after_s=4, settle_s=SETTLE_S,

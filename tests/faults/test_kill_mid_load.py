@@ -9,6 +9,7 @@ printed, never asserted.
 import pytest
 
 from tests.support.faults import PartFault, load_through_fault
+from tests.support.products import wait_in_views
 from tests.support.tables import add_product
 
 LOAD_BEFORE_KILL_S = 4
@@ -18,9 +19,11 @@ SETTLE_S = 240
 
 
 @pytest.fixture(scope="module")
-def load_product(stack):
-    """A product with stock enough for any load, so no order is refused for stock."""
-    return add_product(stack, "LOAD")
+def load_product(topology):
+    """A product with stock enough for any load, so no order is refused for stock (or as unknown)."""
+    product_id = add_product(topology.settings, "LOAD")
+    wait_in_views(topology, product_id)
+    return product_id
 
 
 @pytest.mark.parametrize("victim", ["mariadb", "kafka", "connect", "gate-1", "catalog-1", "order-1"])

@@ -24,6 +24,7 @@ from tests.poisons import KINDS, poison, reused_id
 from tests.support.faults import PartFault
 from tests.support.kafka import read_topic
 from tests.support.ledger import settled_ledger, table_and_stock
+from tests.support.products import wait_in_views
 from tests.support.tables import add_product, stock_of
 
 VALID, POISONS = 400, 100
@@ -73,6 +74,7 @@ def test_a_poison_burst_heals_in_seconds_with_each_dead_letter_once(topology, st
                                                                     kafka_bootstrap, capsys, victim):
     run = uuid.uuid4().hex[:8]
     product = add_product(stack, "BURST", unit_price=100)
+    wait_in_views(topology, product)
     user = f"burst-{run}"
     before = stock_of(stack, product)
     kinds = [*KINDS, "reused-order-id"]

@@ -11,6 +11,7 @@ from ordersync.order.v1 import order_service_pb2
 from tests.poisons import KINDS, poison, reused_id
 from tests.support.kafka import read_topic
 from tests.support.ledger import table_and_stock
+from tests.support.products import wait_in_views
 from tests.support.tables import add_product, stock_of
 from tests.support.waiting import wait_until
 
@@ -32,6 +33,7 @@ def test_each_poison_is_refused_once_with_its_reason_and_nothing_stops(stack, to
                                                                        capsys):
     run = uuid.uuid4().hex[:8]
     user_id, product = f"poison-{run}", add_product(stack, "POISON")
+    wait_in_views(topology, product)
     before = stock_of(stack, product)
     good, poisons = [], {}  # key -> kind
     began = time.monotonic()

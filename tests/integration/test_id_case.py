@@ -14,6 +14,7 @@ from ordersync.order.v1 import order_service_pb2
 from tests.poisons import valid_envelope
 from tests.support.kafka import read_topic
 from tests.support.ledger import table_and_stock
+from tests.support.products import wait_in_views
 from tests.support.tables import add_product, stock_of
 from tests.support.waiting import wait_for_row, wait_until
 
@@ -24,8 +25,9 @@ def place(stub, user_id, product_id, qty=1, request_id=None):
         timeout=15).order
 
 
-def test_a_product_id_in_another_case_is_not_that_product(stack, order_stubs, catalog_stub):
+def test_a_product_id_in_another_case_is_not_that_product(topology, stack, order_stubs, catalog_stub):
     product = add_product(stack, "CASE")
+    wait_in_views(topology, product)  # so that NOT_FOUND below is about the spelling, not the view
     for spelling in (product.lower(), product.swapcase(), product + " "):
         with pytest.raises(grpc.RpcError) as caught:
             place(order_stubs[0], "case-user", spelling)

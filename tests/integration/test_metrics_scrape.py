@@ -8,6 +8,7 @@ import pytest
 from connect import register
 from ordersync.order.v1 import order_service_pb2
 from tests.support.metrics import scrape
+from tests.support.products import wait_in_views
 from tests.support.tables import add_product
 from tests.support.waiting import wait_until
 
@@ -17,9 +18,10 @@ def request(product_id, qty=1):
         user_id=f"metrics-{uuid.uuid4().hex[:8]}", product_id=product_id, qty=qty, request_id=str(uuid.uuid4()))
 
 
-def test_an_order_moves_the_counters_of_both_services_and_the_lag_is_exported(stack, services, order_stubs):
+def test_an_order_moves_the_counters_of_both_services_and_the_lag_is_exported(topology, stack, services, order_stubs):
     order, catalog = services.orders[0], services.catalog
     product_id = add_product(stack, "METRICS")
+    wait_in_views(topology, product_id)
     before, catalog_before = scrape(order), scrape(catalog)
 
     order_stubs[0].CreateOrder(request(product_id), timeout=15)

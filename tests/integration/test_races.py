@@ -1,13 +1,14 @@
 """Races the README promises something about: both sides must still agree afterwards."""
 import threading
-import time
 import uuid
 
 import grpc
 import sqlalchemy as sa
 
+from ordersync.contract.event_rules import MAX_QTY
 from ordersync.order.v1 import order_service_pb2
 from tests.support.kafka import read_topic
+from tests.support.products import wait_in_views
 from tests.support.tables import add_product, user_rows
 from tests.support.waiting import wait_for_user_rows, wait_until
 
@@ -22,8 +23,9 @@ def create(stub, user_id, product_id, qty, request_id=None):
         user_id=user_id, product_id=product_id, qty=qty, request_id=request_id or str(uuid.uuid4())), timeout=15)
 
 
-def test_two_orders_racing_for_the_last_units_are_both_accepted_as_a_backorder(stack, services, order_stubs):
+def test_two_orders_racing_for_the_last_units_are_both_accepted_as_a_backorder(topology, stack, services, order_stubs):
     product_id = add_product(stack, "RACE", stock=3)
+    wait_in_views(topology, product_id)
     user_id = f"race-{uuid.uuid4().hex[:8]}"
     # Hold the product row locked, so the Catalog cannot apply either order before both are
     # checked: both CreateOrder calls then see 3 units left (reads do not wait for the lock).
@@ -37,9 +39,17 @@ def test_two_orders_racing_for_the_last_units_are_both_accepted_as_a_backorder(s
         holder.close()
     assert [r.order.qty for r in replies] == [3, 3]
     wait_until(lambda: stock_of(services, product_id) == -3, timeout=60, what="both orders applied")
-    # A third order is now refused: the stock check sees the backorder (once the Order instance's
-    # view of the product, at most PRODUCT_FRESH_S = 1 s old, has expired).
-    time.sleep(1.5)
+    # A third order is now refused: the stock check sees the backorder once the new stock came
+    # back into the Order instance's view through catalog.products (a probe for MAX_QTY, more than
+    # this product ever had, is refused whatever the view says, and its refusal names the stock the
+    # view holds; a qty above MAX_QTY would be refused before the view is asked).
+    def view_stock_is(stock):
+        try:
+            create(order_stubs[0], user_id, product_id, MAX_QTY)
+        except grpc.RpcError as e:
+            return f"has {stock} units left" in e.details()
+        return False
+    wait_until(lambda: view_stock_is(-3), timeout=60, what="the backorder in the Order instance's view")
     try:
         create(order_stubs[0], user_id, product_id, 1)
     except grpc.RpcError as e:
@@ -49,8 +59,9 @@ def test_two_orders_racing_for_the_last_units_are_both_accepted_as_a_backorder(s
 
 
 def test_same_request_id_with_other_content_on_both_instances_leaves_both_sides_agreeing(
-        stack, services, order_stubs, orders_db, kafka_bootstrap):
+        topology, stack, services, order_stubs, orders_db, kafka_bootstrap):
     product_id = add_product(stack, "RACE", stock=1000)
+    wait_in_views(topology, product_id)
     user_id = f"reuse-{uuid.uuid4().hex[:8]}"
     request_id = str(uuid.uuid4())
     outcomes = [None, None]

@@ -1,6 +1,7 @@
 """The products' change stream as the tests drive and read it: products changed by SQL, a topic
-of the source connector read and decoded with the bus's own envelope decoder, a price writer that
-keeps writing through a fault, private copies of the source with accounts of their own."""
+of the source connector read and decoded with the bus's own envelope decoder, a product waited for
+in every Order instance's view, a price writer that keeps writing through a fault, private copies
+of the source with accounts of their own."""
 
 import dataclasses
 import json
@@ -17,7 +18,10 @@ from bus import envelope
 from connect import register
 from ordersync.catalog.v1.catalog_service_pb2 import Product
 from ordersync.config import Settings
+from stack.topology import Topology
 from tests.support.kafka import read_topic
+from tests.support.metrics import scrape
+from tests.support.waiting import wait_until
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +48,28 @@ def by_key(records: list[ProductRecord]) -> dict[str, list[ProductRecord]]:
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
         keyed.setdefault(record.key, []).append(record)
     return keyed
+
+
+def wait_in_views(topology: Topology, product_id: str, timeout: float = 60) -> None:
+    """Wait until every Order instance of `topology` has `product_id` in its product view (a product
+    just added is NOT_FOUND there for about a second): its latest record on catalog.products is a
+    product, seen at T; then each instance's view says (ordersync_product_view_behind_seconds,
+    scraped at S) that it held all of the topic `behind` seconds before S. `behind` <= S - T means
+    the view reached the high watermarks it asked for after T, so it applied that record. Only
+    durations are compared, each on its own process's clock; nothing is placed or refused."""
+    settings = topology.settings
+
+    def on_topic() -> bool:
+        latest = by_key(product_records(settings)).get(product_id)
+        return bool(latest) and latest[-1].product is not None
+    wait_until(on_topic, timeout=timeout, interval=0.2, what=f"{product_id} on {register.PRODUCTS_TOPIC}")
+    seen = time.monotonic()
+    for part in topology.orders:
+        def current(part=part) -> bool:
+            asked = time.monotonic()
+            behind = scrape(part).value("ordersync_product_view_behind_seconds")
+            return behind is not None and behind <= asked - seen
+        wait_until(current, timeout=timeout, interval=0.2, what=f"{product_id} in the product view of {part.name}")
 
 
 def table_products(settings: Settings) -> dict[str, Product]:

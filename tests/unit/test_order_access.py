@@ -14,11 +14,11 @@ from order_svc.rules import order_id_for
 from order_svc.server import OrderService
 from ordersync.order.v1 import order_service_pb2
 from ordersync.serving.auth import OPERATOR, SERVICE, USER, Identity
-from tests.doubles import Aborted, CatalogStub, EventProducer, OrderStore, ServicerContext
+from tests.doubles import Aborted, EventProducer, OrderStore, ProductView, ServicerContext
 
 ALICE, BOB = Identity("alice", USER), Identity("bob", USER)
 OPS, ORDER_SVC = Identity("oscar", OPERATOR), Identity("order", SERVICE)
-SETTINGS = SimpleNamespace(catalog_deadline_s=1.0, publish_timeout_s=1.0, product_fresh_s=0, product_stale_s=0)
+SETTINGS = SimpleNamespace(publish_timeout_s=1.0, product_view_max_behind_s=30.0)
 
 
 def denied(rule, *args) -> str:
@@ -67,7 +67,7 @@ def answer(method, request, caller: Identity):
 
 
 def service(rows=(), producer=None) -> OrderService:
-    return OrderService(SETTINGS, CatalogStub(), producer or EventProducer(), OrderStore(rows=rows))
+    return OrderService(SETTINGS, ProductView(), producer or EventProducer(), OrderStore(rows=rows))
 
 
 def create_request(user_id: str) -> order_service_pb2.CreateOrderRequest:

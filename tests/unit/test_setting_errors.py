@@ -139,11 +139,11 @@ def test_good_values_still_read():
 # A process's own settings, read by the service configs.
 @pytest.mark.parametrize("load, env, message", [
     (order_config.load, {"ORDER_PORT": "abc"}, "ORDER_PORT='abc': expected a port number 1-65535"),
-    (order_config.load, {"CATALOG_DEADLINE_S": "0"}, "CATALOG_DEADLINE_S='0': expected a number of seconds greater than 0"),
+    (order_config.load, {"PRODUCT_VIEW_MAX_BEHIND_S": "0"},
+     "PRODUCT_VIEW_MAX_BEHIND_S='0': expected a number of seconds greater than 0"),
     (order_config.load, {"PUBLISH_TIMEOUT_S": "ten"}, "PUBLISH_TIMEOUT_S='ten': expected a number of seconds greater than 0"),
-    (order_config.load, {"PRODUCT_FRESH_S": "-1"}, "PRODUCT_FRESH_S='-1': expected a number of seconds greater than 0"),
-    (order_config.load, {"PRODUCT_STALE_S": "0.5"}, "PRODUCT_STALE_S='0.5': expected at least PRODUCT_FRESH_S (1.0): "
-                                                    "a product is asked for again once it is older"),
+    (order_config.load, {"PRODUCT_VIEW_MAX_BEHIND_S": "2"}, "PRODUCT_VIEW_MAX_BEHIND_S='2': expected at least 3 "
+                                                           "(the view measures how current it is about every second)"),
     (order_config.load, {"METRICS_PORT": "70000"}, "METRICS_PORT='70000': expected a port number 1-65535, or 0 for none"),
     (gate_config.load, {"GATE_PORT": "0"}, "GATE_PORT='0': expected a port number 1-65535"),
     (catalog_config.load, {"METRICS_PORT": "x"}, "METRICS_PORT='x': expected a port number 1-65535, or 0 for none"),
@@ -156,9 +156,9 @@ def test_a_process_s_own_settings_are_checked_when_read(load, env, message):
 
 
 def test_a_process_s_own_settings_keep_their_defaults():
-    order = order_config.load({"ORDER_PORT": "", "PRODUCT_STALE_S": "2", "PRODUCT_FRESH_S": "2"})
-    assert (order.listen, order.catalog_deadline_s, order.publish_timeout_s) == ("127.0.0.1:50051", 2.0, 10.0)
-    assert (order.product_fresh_s, order.product_stale_s, order.metrics_port) == (2.0, 2.0, 51051)
+    order = order_config.load({"ORDER_PORT": ""})
+    assert (order.listen, order.product_view_max_behind_s, order.publish_timeout_s) == ("127.0.0.1:50051", 30.0, 10.0)
+    assert order.metrics_port == 51051
     assert order_config.load({"METRICS_PORT": "0"}).metrics_port == 0
 
 
