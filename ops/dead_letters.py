@@ -28,6 +28,7 @@ from confluent_kafka import KafkaException
 from bus import dead_letters as contract
 from bus.clients import LIBRDKAFKA, KafkaClients
 from bus.topic_reader import NoSuchTopic, ReadTimeout, read_range
+from ops.kafka_errors import explain
 from ordersync.config import Settings, exits_on_bad_setting
 
 H_REPLAYED_FROM = "replayed.from"
@@ -388,8 +389,11 @@ def main(argv=None) -> int:
     except NoSuchTopic as e:
         print(f"error: {e} at {client['bootstrap.servers']}", file=sys.stderr)
         return 1
-    except (DeadLetterError, KafkaException) as e:
+    except DeadLetterError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KafkaException as e:
+        print(f"error: {explain(e, settings)}", file=sys.stderr)
         return 1
     for o in outcomes:
         print(o.line())

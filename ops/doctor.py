@@ -49,6 +49,7 @@ from bus.envelope import to_envelope
 from bus.envelope.schema import TIMESTAMP, connect_schema
 from bus.topic_reader import NoSuchPartition, NoSuchTopic, ReadTimeout, read_range
 from ops.connect_json import Problem, diagnose, dumps, fix, key_fields, parse
+from ops.kafka_errors import explain
 from ordersync.config import ROOT, Settings, exits_on_bad_setting
 from ordersync.contract import sql
 from ordersync.gate.first_events import ReadOnlyLookups
@@ -348,7 +349,7 @@ def main(argv=None, database: Database | None = None, read=None) -> int:
             try:
                 envelope = read(client, args.topic, *args.offset)
             except KafkaException as e:
-                raise InputError(f"cannot read {args.topic}: {e}") from None
+                raise InputError(f"cannot read {args.topic}: {explain(e, settings)}") from None
         elif args.file == "-":
             envelope = sys.stdin.buffer.read()
         else:

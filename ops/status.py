@@ -10,6 +10,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from bus.lag import group_offsets
 from connect import rest
+from ops.kafka_errors import explain
 from ordersync.config import Settings, exits_on_bad_setting
 from stack.topology import Topology
 
@@ -92,7 +93,7 @@ def main() -> int:
         for topic in (settings.rejected_topic, settings.catalog_dlq_topic, settings.sink_dlq_topic):
             print(dead_letter_depth(consumer, topic))
     except KafkaException as e:
-        print(f"  Kafka at {settings.kafka_bootstrap} does not answer: {e}")
+        print(f"  Kafka does not answer: {explain(e, settings)}")
         ok = False
     finally:
         consumer.close()

@@ -14,7 +14,16 @@ from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.config import token_file
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
 from ordersync.serving.channels import open_channel
-from tests.support.calls import BAD_TOKENS, bad_metadata, bearer, create_request, new_user, refused
+from tests.support.calls import (
+    BAD_TOKENS,
+    bad_metadata,
+    bearer,
+    create_request,
+    new_user,
+    placed_and_readable,
+    refused,
+    refused_everywhere_but_with_the_right_token,
+)
 from tests.support.waiting import wait_until
 
 
@@ -33,15 +42,7 @@ def test_a_call_without_a_valid_token_is_unauthenticated_on_every_server(plain, 
     orders, catalog = plain
     user_id = new_user()
     metadata, words = bad_metadata(case, user_id, stack, tokens)
-    for stub in orders:
-        refusal = refused(stub.CreateOrder, create_request(user_id), metadata)
-        assert refusal.code() == grpc.StatusCode.UNAUTHENTICATED and words in refusal.details(), refusal
-        reply = stub.CreateOrder(create_request(user_id), timeout=15, metadata=bearer(tokens.user(user_id)))
-        assert reply.order.user_id == user_id  # the positive control: the right token on the same call
-    refusal = refused(catalog.ListProducts, catalog_service_pb2.ListProductsRequest(), metadata)
-    assert refusal.code() == grpc.StatusCode.UNAUTHENTICATED and words in refusal.details()
-    assert catalog.ListProducts(catalog_service_pb2.ListProductsRequest(), timeout=5,
-                                metadata=bearer(tokens.user(user_id))).products
+    refused_everywhere_but_with_the_right_token(orders, catalog, metadata, words, user_id, tokens)
 
 
 def test_the_catalog_answers_no_one_without_a_token_and_every_role_with_one(plain, stack, tokens):
@@ -72,21 +73,6 @@ def test_an_empty_user_id_is_the_token_s_subject(plain, tokens):
                                                      metadata=bearer(tokens.user(user_id))).orders,
                         timeout=60, what="the order to be listed")
     assert [o.order_id for o in listed] == [reply.order.order_id]
-
-
-def placed_and_readable(orders, tokens, user_id: str):
-    """An order of user_id, once its owner can read it (the positive control of the reads)."""
-    order = orders[0].CreateOrder(create_request(user_id), timeout=15, metadata=bearer(tokens.user(user_id))).order
-
-    def readable():
-        try:
-            return orders[1].GetOrder(order_service_pb2.GetOrderRequest(order_id=order.order_id), timeout=5,
-                                      metadata=bearer(tokens.user(user_id))).order
-        except grpc.RpcError as e:
-            assert e.code() == grpc.StatusCode.NOT_FOUND
-            return None
-    assert wait_until(readable, timeout=60, what="the order to be readable by its owner") == order
-    return order
 
 
 def test_get_order_of_another_user_is_not_found_as_an_order_that_does_not_exist(plain, tokens):
