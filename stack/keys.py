@@ -1,16 +1,11 @@
-"""The key pair that callers' tokens are signed and checked with (ordersync.serving.auth), and the
-Order service's own token.
+"""The key pair that callers' tokens are signed and checked with (ordersync.serving.auth).
 
 Made once per stack, beside the other secrets (stack/accounts.py, stack/tls.py), in the git-ignored
 stack dir: AUTH_PRIVATE_KEY (<stack_dir>/secrets/auth/signing-key.pem, 0600, in a 0700 folder)
 stays with the stack and `ordersync-token`; the services get only AUTH_PUBLIC_KEY. Rotating is
 making a new pair (delete the folder) and restarting the services: every token signed with the
-old key stops working.
-
-The Order service asks the Catalog about products with a token of its own (role service, subject
-"order"). The stack signs it at each start of an Order instance (its Part's command) into
-ORDER_TOKEN_FILE, valid SERVICE_TOKEN_TTL_S; the service reads it once at its start. So no service
-holds a signing key: one that did could mint a token for any user.
+old key stops working. No service holds the signing key: one that did could mint a token for
+any user.
 """
 
 import os
@@ -20,10 +15,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ordersync.config import Settings, private_key
-from ordersync.serving import auth
-
-ORDER_SERVICE = "order"  # the subject of the Order service's own token
-SERVICE_TOKEN_TTL_S = 30 * 24 * 3600  # an Order instance running longer needs a restart for a new one
 
 
 def ensure_key_pair(settings: Settings) -> None:
@@ -39,12 +30,6 @@ def ensure_key_pair(settings: Settings) -> None:
         pem = private_key(str(private)).public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         _write(public, pem, 0o644)
-
-
-def issue_order_token(settings: Settings) -> None:
-    """A fresh token of the Order service (role service) into ORDER_TOKEN_FILE (0600)."""
-    token = auth.mint(private_key(settings.auth_private_key), ORDER_SERVICE, auth.SERVICE, SERVICE_TOKEN_TTL_S)
-    _write(Path(settings.order_token_file), (token + "\n").encode(), 0o600)
 
 
 def _write_private(path: Path, data: bytes) -> None:

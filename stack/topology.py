@@ -68,16 +68,12 @@ ACCOUNTS = {"catalog_svc": accounts.CATALOG, "order_svc": accounts.ORDER, "order
 def service_part(settings: Settings, name: str, module: str, port: int, env: dict | None = None,
                  host: str = HOST) -> Part:
     """A gRPC service process on host:port (LISTEN_HOST), healthy when its health check says
-    SERVING. An Order instance gets a new token of its own for the Catalog at each start (stack/keys.py)."""
+    SERVING."""
     address = f"{host}:{port}"
     port_var = PORT_VARS[module]
     account = ACCOUNTS[module]
 
-    def command() -> list[str]:
-        if module == "order_svc":
-            keys.issue_order_token(settings)
-        return [sys.executable, "-m", module]
-    return Part(name, port, env_var=port_var, command=command,
+    return Part(name, port, env_var=port_var, command=lambda: [sys.executable, "-m", module],
                 healthy=lambda: grpc_serving(address, settings.grpc_tls),
                 env={**accounts.env_for(settings, account), **(env or {}), port_var: str(port), "LISTEN_HOST": host},
                 cwd=ROOT, host=host)

@@ -45,9 +45,6 @@ and that one line on stderr.
 | GATE_HOSTS, CATALOG_HOSTS, |                     | Order instance: one for all of its kind, or one |
 | ORDER_HOSTS            |                         | per instance (KAFKA_BROKERS, ...); where it     |
 |                        |                         | listens and where the others find it            |
-| CATALOG_TARGET         | (from CATALOG_HOSTS)    | the Catalogs' gRPC target for the Order service |
-|                        |                         | (e.g. dns:///catalog.example:50061); default:   |
-|                        |                         | host:port, or ipv4:h1:p1,h2:p2 (round_robin)    |
 | LISTEN_HOST            | 127.0.0.1               | one service process's own listen address (its   |
 |                        |                         | gRPC and metrics ports; 0.0.0.0: every one);    |
 |                        |                         | the stack sets it from the *_HOSTS              |
@@ -75,9 +72,6 @@ and that one line on stderr.
 | AUTH_PRIVATE_KEY       | $STACK_DIR/secrets/auth/signing-key.pem | the stack's signing key     |
 |                        |                         | (PEM, 0600): ordersync-token and the stack      |
 |                        |                         | mint tokens with it; no service reads it        |
-| ORDER_TOKEN_FILE       | $STACK_DIR/secrets/auth/order.token | the Order service's own token   |
-|                        |                         | (role service) for the Catalog; the stack       |
-|                        |                         | writes it at each start of an Order instance    |
 | GRPC_TLS_CA            | (unset: plaintext gRPC) | the CA certificate every gRPC client trusts;    |
 |                        |                         | when set, every gRPC server is TLS only         |
 | GRPC_TLS_CERT / _KEY   | $STACK_DIR/secrets/tls/grpc-server.pem / -key.pem | a server's certificate |
@@ -204,8 +198,6 @@ TEXT = Kind("text")
 HOST_NAME = Kind("a host name or an IPv4 address", valid=_host_valid)
 HOSTS = Kind("host names or IPv4 addresses, comma-separated: one for every instance, or one each", _hosts,
              lambda hosts: all(map(_host_valid, hosts)))
-TARGET = Kind("a gRPC target (host:port, dns:///name:port, ipv4:h1:p1,h2:p2), or empty",
-              valid=lambda target: target == target.strip() and " " not in target)
 PATH = Kind("a folder", Path)
 PORT = Kind("a port number 1-65535", int, _in_port_range)
 PORT_OR_NONE = Kind("a port number 1-65535, or 0 for none", int, lambda port: port == 0 or _in_port_range(port))
@@ -296,14 +288,12 @@ class Settings:
     gate_port: int = _setting(50071, PORT)
     gate_instances: int = _setting(1, COUNT)
     metrics_port_offset: int = _setting(1000, PORT_OFFSET)  # 0: no metrics exporter
-    # Where each part is (one host for all of a kind, or one per instance) and how the Order
-    # service finds the Catalogs (empty: from their hosts and ports).
+    # Where each part is (one host for all of a kind, or one per instance).
     kafka_hosts: tuple[str, ...] = _setting((HOST,), HOSTS)
     connect_hosts: tuple[str, ...] = _setting((HOST,), HOSTS)
     gate_hosts: tuple[str, ...] = _setting((HOST,), HOSTS)
     catalog_hosts: tuple[str, ...] = _setting((HOST,), HOSTS)
     order_hosts: tuple[str, ...] = _setting((HOST,), HOSTS)
-    catalog_target: str = _setting("", TARGET)
     # The stack's own processes.
     java_home: str = _setting("/usr/lib/jvm/java-17-openjdk-amd64", TEXT)
     kafka_heap_opts: str = _setting("-Xms256m -Xmx512m", TEXT)
@@ -318,11 +308,10 @@ class Settings:
     kafka_user: str = _setting("", TEXT)
     kafka_ssl_ca: str = _setting("", TEXT)
     secrets_file: str = _setting("", TEXT)
-    # Callers' tokens (ordersync.serving.auth): the key pair the stack makes (stack/keys.py), the
-    # Order service's own token. Empty: under STACK_DIR/secrets/auth/.
+    # Callers' tokens (ordersync.serving.auth): the key pair the stack makes (stack/keys.py).
+    # Empty: under STACK_DIR/secrets/auth/.
     auth_public_key: str = _setting("", FILE)
     auth_private_key: str = _setting("", FILE)
-    order_token_file: str = _setting("", FILE)
     # gRPC over TLS (ordersync.serving.tls): the CA clients trust, a server's certificate and key.
     # No CA: plaintext gRPC. A certificate or key left empty: the stack's, under STACK_DIR/secrets/tls/.
     grpc_tls_ca: str = _setting("", FILE)
@@ -338,8 +327,7 @@ class Settings:
             object.__setattr__(self, "kafka_bootstrap", ",".join(self.kafka_addresses))
         if not self.connect_url:
             object.__setattr__(self, "connect_url", self.connect_urls[0])
-        for name, file_name in (("auth_public_key", "public-key.pem"), ("auth_private_key", "signing-key.pem"),
-                                ("order_token_file", "order.token")):
+        for name, file_name in (("auth_public_key", "public-key.pem"), ("auth_private_key", "signing-key.pem")):
             if not getattr(self, name):
                 object.__setattr__(self, name, str(self.stack_dir / "secrets" / "auth" / file_name))
         if self.grpc_tls_ca:
@@ -498,21 +486,6 @@ class Settings:
         return [f"{host_of(self.catalog_hosts, i)}:{port}" for i, port in enumerate(self.catalog_ports)]
 
     @property
-    def catalog_address(self) -> str:
-        """The gRPC target of the Catalogs: CATALOG_TARGET, else the one address, or the list of
-        them for a client-side balancer (gRPC's ipv4: scheme: addresses, no names)."""
-        if self.catalog_target:
-            return self.catalog_target
-        addresses = self.catalog_addresses
-        if len(addresses) == 1:
-            return addresses[0]
-        if not all(is_ipv4(host) for host in self.catalog_hosts):
-            raise SettingError("CATALOG_TARGET", "", "a gRPC target that finds every Catalog (e.g. dns:///catalog.example"
-                                                     f":{self.catalog_port}): CATALOG_HOSTS names hosts, and a list of "
-                                                     "several is written with addresses only")
-        return "ipv4:" + ",".join(addresses)
-
-    @property
     def order_addresses(self) -> list[str]:
         """host:port of each Order instance."""
         return [f"{host_of(self.order_hosts, i)}:{port}" for i, port in enumerate(self.order_ports)]
@@ -582,18 +555,6 @@ def private_key(path: str) -> Ed25519PrivateKey:
     """The key of AUTH_PRIVATE_KEY, read from `path`: SettingError when it is no Ed25519 private key."""
     return _read_key("AUTH_PRIVATE_KEY", path, lambda pem: serialization.load_pem_private_key(pem, None),
                      Ed25519PrivateKey, "an Ed25519 private key, unencrypted")
-
-
-def token_file(path: str) -> str:
-    """The token held in ORDER_TOKEN_FILE at `path` (one line), or SettingError."""
-    try:
-        token = Path(path).read_text().strip()
-    except OSError as err:
-        raise SettingError("ORDER_TOKEN_FILE", path, f"a readable file with the Order service's token ({err.strerror}; "
-                                                     "the stack writes it at each start of an Order instance)") from None
-    if not token or len(token.split()) != 1:
-        raise SettingError("ORDER_TOKEN_FILE", path, "a file with one token (the stack writes it)")
-    return token
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,8 +11,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
-from ordersync.config import token_file
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
+from ordersync.serving import auth
 from ordersync.serving.channels import open_channel
 from tests.support.calls import (
     BAD_TOKENS,
@@ -50,7 +50,7 @@ def test_the_catalog_answers_no_one_without_a_token_and_every_role_with_one(plai
     request = catalog_service_pb2.GetProductRequest(product_id="CATALOG-001")
     refusal = refused(catalog.GetProduct, request, [])
     assert refusal.code() == grpc.StatusCode.UNAUTHENTICATED and "no token" in refusal.details()
-    for token in (tokens.user(new_user()), tokens.operator(), token_file(stack.order_token_file)):
+    for token in (tokens.user(new_user()), tokens.operator(), tokens.mint("some-service", auth.SERVICE)):
         assert catalog.GetProduct(request, timeout=5, metadata=bearer(token)).product.product_id == "CATALOG-001"
 
 

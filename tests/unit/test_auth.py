@@ -6,7 +6,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 
 import grpc
@@ -14,7 +13,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ordersync.config import ROOT, SettingError, Settings, private_key, public_key, token_file
+from ordersync.config import ROOT, SettingError, Settings, private_key, public_key
 from ordersync.serving import auth
 from ordersync.serving.channels import Bearer
 from ordersync.serving.grpc_server import build_server
@@ -246,17 +245,6 @@ def test_the_stack_makes_one_key_pair_private_to_its_owner(tmp_path):
     assert auth.Verifier(public_key(s.auth_public_key)).verify(token).subject == "alice"
 
 
-def test_the_order_service_token_is_a_service_token_of_long_life(tmp_path):
-    s = Settings(stack_dir=tmp_path)
-    keys.ensure_key_pair(s)
-    keys.issue_order_token(s)
-    assert stat.S_IMODE((tmp_path / "secrets" / "auth" / "order.token").stat().st_mode) == 0o600
-    identity = auth.Verifier(public_key(s.auth_public_key)).verify(token_file(s.order_token_file))
-    assert identity == auth.Identity("order", "service")
-    expires = jwt.decode(token_file(s.order_token_file), options={"verify_signature": False})["exp"]
-    assert expires - time.time() > 29 * 24 * 3600
-
-
 def test_a_missing_or_wrong_key_file_is_a_bad_setting(tmp_path):
     with pytest.raises(SettingError, match=r"^AUTH_PUBLIC_KEY='.*none.pem': expected a readable PEM file of an "
                                            r"Ed25519 public key \(No such file or directory; the stack makes it"):
@@ -267,8 +255,6 @@ def test_a_missing_or_wrong_key_file_is_a_bad_setting(tmp_path):
         public_key(s.auth_private_key)  # the private one
     with pytest.raises(SettingError, match="AUTH_PRIVATE_KEY=.*: expected a PEM file of an Ed25519 private key"):
         private_key(s.auth_public_key)
-    with pytest.raises(SettingError, match="ORDER_TOKEN_FILE=.*: expected a readable file with the Order service's token"):
-        token_file(str(tmp_path / "none.token"))
 
 
 # ---------------------------------------------------------------- ordersync-token

@@ -24,7 +24,7 @@ def cluster(tmp_path) -> Settings:
 def test_nodes_sit_on_the_next_ports(cluster):
     assert cluster.kafka_bootstrap == "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094"
     assert cluster.connect_urls == ["http://127.0.0.1:18083", "http://127.0.0.1:18084"]
-    assert cluster.catalog_address == "ipv4:127.0.0.1:50161,127.0.0.1:50162"
+    assert cluster.catalog_addresses == ["127.0.0.1:50161", "127.0.0.1:50162"]
 
 
 def test_the_secrets_file_is_private_and_made_once(cluster):

@@ -103,8 +103,8 @@ def test_a_file_that_is_no_pem_names_its_variable(tmp_path):
 
 
 def test_a_list_of_servers_is_checked_under_the_first_host_s_name(secured):
-    """The Order service reaches the Catalogs as ipv4:h1:p1,h2:p2 (round_robin): each server's
-    certificate is checked against the first host, not against the whole list."""
+    """A client of several servers (ipv4:h1:p1,h2:p2, a client-side balancer's target): each
+    server's certificate is checked against the first host, not against the whole list."""
     address, settings = secured
     assert health(f"ipv4:{address},{address}", settings.grpc_tls) == health_pb2.HealthCheckResponse.SERVING
     assert refused(lambda: health(f"ipv4:{address}", settings.grpc_tls, "orders.example.com")) == \

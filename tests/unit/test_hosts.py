@@ -17,29 +17,20 @@ def test_one_host_per_instance_is_where_the_clients_look():
                            "CATALOG_HOSTS": "10.0.1.1,10.0.1.2", "ORDER_HOSTS": "10.0.2.1,10.0.2.2"})
     assert s.kafka_bootstrap == "10.0.0.1:9092,10.0.0.2:9093,10.0.0.3:9094"
     assert s.connect_urls == ["http://c1.example:8083", "http://c2.example:8084"] and s.connect_url == s.connect_urls[0]
-    assert s.catalog_address == "ipv4:10.0.1.1:50061,10.0.1.2:50062"
+    assert s.catalog_addresses == ["10.0.1.1:50061", "10.0.1.2:50062"]
     assert s.order_addresses == ["10.0.2.1:50051", "10.0.2.2:50052"]
 
 
 def test_one_host_is_every_instance_s():
     s = Settings.from_env({**THREE, "KAFKA_HOSTS": "kafka.example", "CATALOG_HOSTS": "10.0.1.1"})
     assert s.kafka_bootstrap == "kafka.example:9092,kafka.example:9093,kafka.example:9094"
-    assert s.catalog_address == "ipv4:10.0.1.1:50061,10.0.1.1:50062"
+    assert s.catalog_addresses == ["10.0.1.1:50061", "10.0.1.1:50062"]
 
 
 def test_the_default_is_loopback_as_before():
     s = Settings()
     assert s.kafka_bootstrap == "127.0.0.1:9092" and s.connect_url == "http://127.0.0.1:8083"
-    assert s.catalog_address == "127.0.0.1:50061" and listen_host({}) == "127.0.0.1"
-
-
-def test_catalog_target_wins_and_names_need_it():
-    named = {**THREE, "CATALOG_HOSTS": "cat1.example,cat2.example"}
-    with pytest.raises(SettingError) as err:
-        Settings.from_env(named).catalog_address
-    assert err.value.variable == "CATALOG_TARGET" and "dns:///" in str(err.value)
-    target = Settings.from_env({**named, "CATALOG_TARGET": "dns:///catalog.example:50061"})
-    assert target.catalog_address == "dns:///catalog.example:50061"
+    assert s.catalog_addresses == ["127.0.0.1:50061"] and listen_host({}) == "127.0.0.1"
 
 
 @pytest.mark.parametrize("variable, value", [("KAFKA_HOSTS", "a,b"), ("CATALOG_HOSTS", "a,b,c")])
@@ -67,7 +58,7 @@ def test_the_private_cluster_puts_every_part_on_an_address_of_its_own():
         for part in topology.services:  # each service listens where the others look for it
             assert part.env["LISTEN_HOST"] == part.host
         s = topology.settings
-        assert s.catalog_address == "ipv4:" + ",".join(p.address for p in topology.catalogs)
+        assert s.catalog_addresses == [p.address for p in topology.catalogs]
         assert s.kafka_bootstrap == ",".join(p.address for p in topology.brokers)
         assert s.connect_urls == [f"http://{p.address}" for p in topology.workers]
     finally:

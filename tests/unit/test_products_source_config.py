@@ -36,13 +36,16 @@ def test_secured_history_clients_log_in_as_connect_with_a_reference(tmp_path):
     assert not [key for key in config if key.startswith("_")], "a comment sent to the worker"
 
 
-def test_connect_may_write_the_products_topic_and_its_tasks_transactions_only(tmp_path):
+def test_connect_may_write_the_products_topic_and_the_order_service_read_it(tmp_path):
     s = secured(tmp_path)
     granted = acl.grants(s)[accounts.SINK.kafka_user]
     assert (TOPIC, register.PRODUCTS_TOPIC, acl.LITERAL, WRITE) in granted
     assert (TRANSACTIONAL_ID, "ordersync-connect-products-source-", PREFIXED, WRITE) in granted
     assert (GROUP, "catalog-schemahistory", acl.LITERAL, acl.READ) in granted
     assert not [g for g in granted if g[3] == acl.AclOperation.CREATE], "the stack creates its topics"
-    for user in (accounts.ORDER.kafka_user, accounts.CATALOG.kafka_user, accounts.GATE.kafka_user):
+    for user in (accounts.CATALOG.kafka_user, accounts.GATE.kafka_user):
         assert not [g for g in acl.grants(s)[user] if g[1].startswith(register.PRODUCTS_TOPIC)]
+    # The Order service's views read it (assign(): no group) and may do nothing else with it.
+    assert sorted(g[3].name for g in acl.grants(s)[accounts.ORDER.kafka_user]
+                  if g[1].startswith(register.PRODUCTS_TOPIC)) == ["DESCRIBE", "READ"]
     assert (TOPIC, register.PRODUCTS_TOPIC, acl.LITERAL, DESCRIBE) in granted

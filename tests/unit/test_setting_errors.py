@@ -45,10 +45,10 @@ BAD = {
     "KAFKA_HEAP_OPTS": None, "CONNECT_HEAP_OPTS": None, "STACK_STARTUP_TIMEOUT": "0",
     "KAFKA_BROKERS": "0", "CONNECT_WORKERS": "none", "KAFKA_SECURITY_PROTOCOL": "TLS",
     "KAFKA_SASL_MECHANISM": "SCRAM", "KAFKA_USER": None, "KAFKA_SSL_CA": None, "SECRETS_FILE": None,
-    "AUTH_PUBLIC_KEY": " /keys/public.pem", "AUTH_PRIVATE_KEY": "key.pem\n", "ORDER_TOKEN_FILE": "order.token ",
+    "AUTH_PUBLIC_KEY": " /keys/public.pem", "AUTH_PRIVATE_KEY": "key.pem\n",
     "GRPC_TLS_CA": "ca.pem\n", "GRPC_TLS_CERT": " server.pem", "GRPC_TLS_KEY": "key.pem ",
     "KAFKA_HOSTS": "a,,b", "CONNECT_HOSTS": "-worker", "GATE_HOSTS": "gate one", "CATALOG_HOSTS": "catalog_1",
-    "ORDER_HOSTS": "a.", "CATALOG_TARGET": "dns:///catalog example:50061",
+    "ORDER_HOSTS": "a.",
 }
 
 

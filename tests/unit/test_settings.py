@@ -31,7 +31,7 @@ def test_one_variable_moves_every_user_of_a_port():
     assert connector["errors.deadletterqueue.topic.name"] == "shop-sink-dlq"
     # A service process started with these settings as its environment sees the same values.
     order = order_config.load({**s.to_env(), "ORDER_PORT": "15051"})
-    assert order.kafka_client["bootstrap.servers"] == "127.0.0.1:19092" and s.catalog_address == "127.0.0.1:15061"
+    assert order.kafka_client["bootstrap.servers"] == "127.0.0.1:19092" and s.catalog_addresses == ["127.0.0.1:15061"]
     assert order.orders_topic == "shop-orders" and order.orders_table == "placed"
     assert order.orders_db_url.endswith("@127.0.0.1:13306/shop")
     gate = gate_config.load({**s.to_env(), "GATE_PORT": "15071"})
