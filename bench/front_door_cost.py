@@ -9,8 +9,8 @@ Its Order instance is the first variant (`tls+token`: a TLS port, every token ve
 ordersync.serving.auth.RequireToken). The bench starts two more from the same code and
 environment (bench/order_variant.py): `token` serves a plaintext port and checks tokens;
 `neither` serves a plaintext port and takes every call as the bench's user without parsing its
-token (the baseline: the front door before TLS and tokens). All three reach the Catalog alike,
-over TLS with their own token. Each gets the same ghz load (bench/load.py's run_ghz: one user's
+token (the baseline: the front door before TLS and tokens). All three price from their own
+product view. Each gets the same ghz load (bench/load.py's run_ghz: one user's
 token in --metadata, a new request_id per call; --cacert for the TLS port), one after the other,
 each round starting one variant later (A B C, B C A, C A B): a drift of the machine, and the
 pipeline still working off the run before, weigh on each alike. Per run: orders/s, p50/p99 and the

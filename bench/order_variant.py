@@ -1,7 +1,7 @@
 """The Order service with less of its front door, for bench/front_door_cost.py only (never started
-by the stack): `--plaintext` serves its own port without TLS (its channel to the Catalogs stays as
-the settings say), `--unchecked USER` takes every call as USER with no token parsed or verified
-(the interceptor, the caller's identity and the authorization rules are as always).
+by the stack): `--plaintext` serves its own port without TLS, `--unchecked USER` takes every call
+as USER with no token parsed or verified (the interceptor, the caller's identity and the
+authorization rules are as always).
 
     .venv/bin/python bench/order_variant.py [--plaintext] [--unchecked USER]   (an Order instance's environment)
 """

@@ -1,10 +1,13 @@
 """`make run`: start the gate, one Catalog and two Order instances, place orders alternately on
 both with a token of the demo's user, then show the single shared orders table in MariaDB and the
 catalog stock before and after; show that the user's token lists the user's own orders and not
-another user's (PERMISSION_DENIED); last, publish the course's hand-written envelope as it is and
-show the gate refusing it."""
+another user's (PERMISSION_DENIED); change a price in catalog_db.products with the Catalog process
+stopped and place the next order on both instances at the new price (their product views follow
+catalog.products, the source connector's stream); last, publish the course's hand-written
+envelope as it is and show the gate refusing it."""
 
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -14,6 +17,8 @@ import sqlalchemy as sa
 from confluent_kafka import Producer
 
 from ops.dead_letters import read_dead_letters
+from ops.metrics import scrape
+from order_svc.products import product_view
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.config import ROOT, Settings, exits_on_bad_setting, private_key
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
@@ -95,6 +100,7 @@ def main() -> int:
         print(f"  {product_id:11}  {before[product_id]:6}  {ordered.get(product_id, 0):7}  {after[product_id]:5}")
 
     show_who_may_read(order_stubs[0][2], user_id, len(placed))
+    show_a_price_change(settings, topology, order_stubs, user_id)
     show_a_refusal(settings)
 
     o = order_stubs[0][1]
@@ -128,6 +134,49 @@ def show_who_may_read(orders, user_id: str, placed: int) -> None:
         print(f"  ListOrders of {other} with {user_id}'s token: refused, {e.code().name}: {e.details()}")
         return
     raise RuntimeError(f"a token of {user_id} listed the orders of {other}: authorization is broken")
+
+
+def show_a_price_change(settings: Settings, topology: Topology, order_stubs, user_id: str,
+                        product_id: str = "CATALOG-003") -> None:
+    """With the Catalog process stopped, raise a product's price in its table; once the change is
+    on catalog.products and each Order instance's view has read past it, one order on each
+    instance carries the new price. Then the old price is put back and the Catalog started."""
+    catalog_part = topology.catalogs[0]
+    topology.supervisor.stop(catalog_part, grace=20)
+    engine = sa.create_engine(settings.mariadb_url(settings.catalog_db))
+    price_of = sa.text("SELECT unit_price FROM products WHERE product_id = :p")
+    set_price = sa.text("UPDATE products SET unit_price = :u WHERE product_id = :p")
+    with engine.begin() as conn:
+        old: int = conn.execute(price_of, {"p": product_id}).scalar_one()
+        conn.execute(set_price, {"p": product_id, "u": old + 100})
+    changed_at = time.monotonic()
+    print(f"\nThe Catalog process stopped; in {settings.catalog_db}.products the price of {product_id} "
+          f"raised from {old} to {old + 100}:")
+    # A view of catalog.products like each Order instance's: once it has the new price, so does the topic.
+    view, stop = product_view(settings.kafka_client()), threading.Event()
+    threading.Thread(target=view.run, args=(stop,), daemon=True).start()
+    try:
+        wait_for(lambda: (p := view.get(product_id)) is not None and p.unit_price == old + 100, 60,
+                 f"the new price of {product_id} on catalog.products")
+    finally:
+        stop.set()
+    on_topic = time.monotonic()
+    print(f"  on catalog.products (the source connector) {on_topic - changed_at:.1f}s after the UPDATE")
+    for svc, address, stub in order_stubs:
+        # The instance's view held everything of the topic at a moment after the change was on it.
+        wait_for(lambda svc=svc: (b := scrape(svc).value("ordersync_product_view_behind_seconds")) is not None
+                 and b <= time.monotonic() - on_topic, 60, f"the product view of {svc.name}")
+        order = stub.CreateOrder(order_service_pb2.CreateOrderRequest(
+            user_id=user_id, product_id=product_id, qty=1, request_id=str(uuid.uuid4())), timeout=15).order
+        print(f"  next order via {svc.name} ({address}): {order.qty} x {product_id} at {order.unit_price}")
+        if order.unit_price != old + 100:
+            raise RuntimeError(f"{svc.name} priced {product_id} at {order.unit_price} after its view read the "
+                               f"new price {old + 100}: the product view is broken")
+    with engine.begin() as conn:
+        conn.execute(set_price, {"p": product_id, "u": old})
+    engine.dispose()
+    topology.supervisor.ensure_up(catalog_part, timeout=60)
+    print(f"  price put back to {old}, the Catalog started again (it lowers the stock for these orders)")
 
 
 def show_a_refusal(settings: Settings) -> None:

@@ -4,7 +4,8 @@ completed snapshot.
 
 RUNNING is not the health of a source: with a grant missing, the Debezium task runs, snapshots
 nothing, commits no offset and captures no change. So the gate is what the connector has done:
-its committed offsets say the initial snapshot is complete (connect.register.wait_snapshot_done).
+its committed offsets say the initial snapshot is complete (connect.register.wait_snapshot_done);
+only an empty table, which has no snapshot to commit, is gated on RUNNING.
 Before registering, the account is tried as the connector will use it (missing_rights), so a
 start that cannot work fails at once, naming the grant, instead of after the whole timeout.
 """
@@ -68,6 +69,19 @@ def missing_rights(settings: Settings, table: str) -> list[str]:
     return missing
 
 
+def has_rows(settings: Settings, table: str) -> bool:
+    """Whether `table` ("db.table") has a row, asked as the account of `settings`."""
+    database, _, name = table.partition(".")
+    conn = pymysql.connect(host=settings.mariadb_host, port=settings.mariadb_port, user=settings.mariadb_user,
+                           password=settings.db_password, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT 1 FROM `{database}`.`{name}` LIMIT 1")
+            return cur.fetchone() is not None
+    finally:
+        conn.close()
+
+
 def source_up(settings: Settings, config: dict | str | Path, timeout: float) -> str:
     """Register the source connector of `config` as the account of `settings` and wait until its
     snapshot is complete, all within `timeout`; returns its name. Raises StackError naming what
@@ -81,6 +95,10 @@ def source_up(settings: Settings, config: dict | str | Path, timeout: float) -> 
                          f"{'; '.join(missing)} ({GRANTS_FILE})")
     try:
         register.register(config, settings, timeout=max(1.0, deadline - time.monotonic()))
+        if not has_rows(settings, table):
+            # Nothing to snapshot, so nothing committed to gate on (the worker commits offsets only
+            # with records): RUNNING is all there is. The first row's record commits the position.
+            return name
         register.wait_snapshot_done(settings.connect_url, name, max(1.0, deadline - time.monotonic()))
     except register.ConnectorError as err:
         missing = missing_rights(settings, table)  # lost since the check? name it

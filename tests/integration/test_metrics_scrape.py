@@ -7,7 +7,7 @@ import pytest
 
 from connect import register
 from ordersync.order.v1 import order_service_pb2
-from tests.support.metrics import scrape
+from ops.metrics import scrape
 from tests.support.products import wait_in_views
 from tests.support.tables import add_product
 from tests.support.waiting import wait_until

@@ -4,32 +4,16 @@ CreateOrder on both instances with the Catalog process stopped; an order lowers 
 Catalog and the new stock comes back into the views by the same stream (the loop closes); a
 deleted product becomes NOT_FOUND."""
 import time
-import uuid
 
 import grpc
 import pytest
 
 from ordersync.order.v1 import order_service_pb2
-from tests.support.products import change_product
+from tests.support.products import change_product, order, priced_at
 from tests.support.tables import add_product, stock_of
 from tests.support.waiting import wait_until
 
 DEADLINE_S = 90  # generous: the binlog, the connector, the broker and the view, on a busy machine
-
-
-def order(stub, product_id: str, qty: int = 1):
-    """CreateOrder for a user of its own: the reply, or the RpcError that refused it."""
-    request = order_service_pb2.CreateOrderRequest(user_id=f"view-{uuid.uuid4().hex[:8]}", product_id=product_id,
-                                                   qty=qty, request_id=str(uuid.uuid4()))
-    try:
-        return stub.CreateOrder(request, timeout=15)
-    except grpc.RpcError as e:
-        return e
-
-
-def priced_at(stub, product_id: str, unit_price: int):
-    reply = order(stub, product_id)
-    return isinstance(reply, order_service_pb2.CreateOrderResponse) and reply.order.unit_price == unit_price
 
 
 @pytest.fixture

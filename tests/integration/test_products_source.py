@@ -4,6 +4,7 @@ product_id, as an envelope the bus's own decoder reads as ordersync.catalog.v1.P
 becomes a tombstone. The stack's gate on it is its completed snapshot, not RUNNING."""
 import dataclasses
 import time
+import uuid
 
 import pytest
 
@@ -60,6 +61,31 @@ def test_snapshot_gives_one_record_per_existing_product(stack, private_sources):
     assert sorted(r.key for r in records) == sorted(rows), "not one record per product"
     for record in records:
         assert record.product == rows[record.key], record
+
+
+def test_an_empty_table_is_gated_on_running_and_its_first_row_captured(stack, private_sources):
+    """A table with no row has no snapshot to commit: the gate returns once the copy is RUNNING
+    (not after the whole timeout), and the first row inserted then reaches its topic."""
+    table = f"empty_{uuid.uuid4().hex[:8]}"
+    as_root(stack, f"CREATE TABLE `{stack.catalog_db}`.`{table}` LIKE `{stack.catalog_db}`.products")
+    try:
+        document = private_sources(cdc.account(stack).mariadb_user)
+        config = document["config"]
+        prefix = config["topic.prefix"]
+        config.update({"table.include.list": f"${{CATALOG_DB}}.{table}",
+                       "transforms.route.regex": f"{prefix}\\.${{CATALOG_DB}}\\.{table}"})
+        began = time.monotonic()
+        cdc.source_up(cdc.account(stack), document, timeout=stack.stack_startup_timeout)
+        gated = time.monotonic() - began
+        print(f"\nempty table gated {gated:.1f}s after registering")
+        assert gated < stack.stack_startup_timeout / 2
+        as_root(stack, f"INSERT INTO `{stack.catalog_db}`.`{table}` (product_id, product_name, stock, unit_price) "
+                       "VALUES ('FIRST-ROW', 'first', 3, 250)")
+        records = wait_until(lambda: latest(stack, "FIRST-ROW", config["_products_topic"]), timeout=SETTLE_S,
+                             what="the first row on the copy's topic")
+        assert records[-1].product == Product(product_id="FIRST-ROW", product_name="first", stock=3, unit_price=250)
+    finally:
+        as_root(stack, f"DROP TABLE `{stack.catalog_db}`.`{table}`")
 
 
 def test_the_stack_topic_holds_every_product_as_its_row(stack):

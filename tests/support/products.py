@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 
+import grpc
 import pymysql
 import sqlalchemy as sa
 from confluent_kafka.admin import AdminClient
@@ -18,9 +19,10 @@ from bus import envelope
 from connect import register
 from ordersync.catalog.v1.catalog_service_pb2 import Product
 from ordersync.config import Settings
+from ordersync.order.v1 import order_service_pb2
 from stack.topology import Topology
 from tests.support.kafka import read_topic
-from tests.support.metrics import scrape
+from ops.metrics import scrape
 from tests.support.waiting import wait_until
 
 
@@ -198,3 +200,19 @@ class PriceWriter:
 def regressions(prices: list[int]) -> list[tuple[int, int]]:
     """Each (newer, older) where a price follows a higher one: what would send a view back."""
     return [(a, b) for a, b in zip(prices, prices[1:]) if b < a]
+
+
+def order(stub, product_id: str, qty: int = 1):
+    """CreateOrder for a user of its own: the reply, or the RpcError that refused it."""
+    request = order_service_pb2.CreateOrderRequest(user_id=f"view-{uuid.uuid4().hex[:8]}", product_id=product_id,
+                                                   qty=qty, request_id=str(uuid.uuid4()))
+    try:
+        return stub.CreateOrder(request, timeout=15)
+    except grpc.RpcError as e:
+        return e
+
+
+def priced_at(stub, product_id: str, unit_price: int) -> bool:
+    """Whether an order of `product_id` placed through `stub` now carries `unit_price`."""
+    reply = order(stub, product_id)
+    return isinstance(reply, order_service_pb2.CreateOrderResponse) and reply.order.unit_price == unit_price

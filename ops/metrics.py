@@ -1,4 +1,4 @@
-"""A service's metrics, scraped once from its exporter."""
+"""A service's metrics, scraped once from its exporter (the demo and the tests read them)."""
 
 import urllib.request
 
