@@ -1,4 +1,4 @@
-"""Restarts the JDBC sink's failed tasks: Kafka Connect never restarts a FAILED task by itself.
+"""Restarts the connectors' failed tasks: Kafka Connect never restarts a FAILED task by itself.
 
     python -m connect.watchdog          (the stack starts it next to the worker)
 
@@ -13,6 +13,14 @@ Catalog applies, so a record the database refuses means the two implementations 
 disagree (tests/conformance is there so that they cannot) or the table was changed by hand. The
 sink then stays stuck on it, visibly (`make status`, the task's trace in the watchdog's log),
 rather than make the table and the stock disagree.
+
+The products source (a MariaDbConnector) has one failure a restart cannot heal: its binlog
+position is gone from the server (purged, or the source stopped longer than the binlog is kept),
+which MariaDB answers with error 1236 at every start. Its snapshot.mode=when_needed should then
+snapshot again, but Debezium decides that from the server's purged GTIDs, a set MariaDB leaves
+empty. So the watchdog does what when_needed means: it stops the connector, deletes its committed
+offsets and resumes it, and with no offsets the source snapshots the table again (every row's
+state as it is now: README, "The source connector").
 """
 
 import logging
@@ -28,6 +36,10 @@ CHECK_EVERY_S = 3
 FIRST_PAUSE_S, MAX_PAUSE_S = 2, 30
 # The connectors it restarts (Connect never restarts a failed task): the sink and the products source.
 WATCHED = ("JdbcSinkConnector", "MariaDbConnector")
+SOURCE = "MariaDbConnector"
+# MariaDB's answer to a binlog dump from a position it no longer has (ER_MASTER_FATAL_ERROR_READING_BINLOG).
+POSITION_GONE = "Could not find GTID state requested by slave in any binlog files"
+STOP_TIMEOUT_S = 30
 
 
 class Watchdog:
@@ -49,16 +61,39 @@ class Watchdog:
             failed = [t for t in info["status"]["tasks"] if t["state"] == "FAILED"]
             if not failed:
                 self._pause.pop(name, None)  # running again: the next failure starts with a short pause
-            elif self._clock() >= self._next_try.get(name, 0):
+            elif self._clock() < self._next_try.get(name, 0):
+                continue  # what it did last has not had its time yet
+            elif (info["info"]["config"]["connector.class"].endswith(SOURCE)
+                  and any(POSITION_GONE in (t.get("trace") or "") for t in failed)):
+                self.snapshot_again(name)
+                self._next_try[name] = self._clock() + MAX_PAUSE_S  # a snapshot takes a while to show RUNNING
+            else:
                 self.restart(name, failed)
+
+    def snapshot_again(self, name: str) -> None:
+        """Stop the source, delete its offsets, resume it: it snapshots the table again (KIP-875)."""
+        log.warning("source %s: its binlog position is no longer on the server (purged); deleting its offsets "
+                    "so that it snapshots the table again", name)
+        path = f"/connectors/{rest.quote(name)}"
+        self._call(self.url, "PUT", f"{path}/stop")
+        deadline = self._clock() + STOP_TIMEOUT_S
+        while self._call(self.url, "GET", f"{path}/status")[1].get("connector", {}).get("state") != "STOPPED":
+            if self._clock() > deadline:
+                log.warning("source %s: not STOPPED after %d s; resuming it as it was", name, STOP_TIMEOUT_S)
+                break
+            time.sleep(0.5)
+        else:
+            status, body = self._call(self.url, "DELETE", f"{path}/offsets")
+            log.warning("source %s: offsets deleted (HTTP %s: %s)", name, status, body)
+        self._call(self.url, "PUT", f"{path}/resume")
 
     def restart(self, name: str, failed: list[dict]) -> None:
         pause = self._pause.get(name, FIRST_PAUSE_S)
         for task in failed:
             trace = (task.get("trace") or "no trace").splitlines()[0]
-            log.warning("sink %s: task %s FAILED (%s); restarting it", name, task["id"], trace)
+            log.warning("connector %s: task %s FAILED (%s); restarting it", name, task["id"], trace)
             self._call(self.url, "POST", f"/connectors/{rest.quote(name)}/tasks/{task['id']}/restart")
-        log.warning("sink %s: next restart in %.0f s if it fails again", name, pause)
+        log.warning("connector %s: next restart in %.0f s if it fails again", name, pause)
         self._next_try[name] = self._clock() + pause
         self._pause[name] = min(pause * 2, MAX_PAUSE_S)
 

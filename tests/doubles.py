@@ -379,19 +379,24 @@ class OrderStore:
 
 class ConnectWorker:
     """A Connect worker's REST API as connect.rest.call reaches it (a Watchdog's `call`): one
-    sink, orders-sink, whose tasks are in `states`; every call is kept, a POST answers 204."""
+    connector, `name` of `connector_class`, whose tasks are in `states` with `trace` when FAILED;
+    every call is kept; a POST, PUT or DELETE answers 204 (a PUT .../stop makes it STOPPED)."""
 
-    def __init__(self, *states):
+    def __init__(self, *states, name="orders-sink", connector_class="io.debezium.connector.jdbc.JdbcSinkConnector",
+                 trace="org.apache.kafka.connect.errors.ConnectException: down\n\tat x"):
         self.states, self.calls = list(states), []
+        self.name, self.connector_class, self.trace, self.state = name, connector_class, trace, "RUNNING"
 
     def __call__(self, url, method, path, body=None, timeout=None):
         self.calls.append((method, path))
-        if method == "POST":
+        if method != "GET":
+            self.state = {"stop": "STOPPED", "resume": "RUNNING"}.get(path.rsplit("/", 1)[-1], self.state)
             return 204, None
-        tasks = [{"id": i, "state": s, "trace": "org.apache.kafka.connect.errors.ConnectException: down\n\tat x"}
-                 for i, s in enumerate(self.states)]
-        return 200, {"orders-sink": {"info": {"config": {"connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector"}},
-                                     "status": {"tasks": tasks}}}
+        if path.endswith("/status"):
+            return 200, {"connector": {"state": self.state}}
+        tasks = [{"id": i, "state": s, "trace": self.trace} for i, s in enumerate(self.states)]
+        return 200, {self.name: {"info": {"config": {"connector.class": self.connector_class}},
+                                 "status": {"tasks": tasks}}}
 
     @property
     def restarts(self):

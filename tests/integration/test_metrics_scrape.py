@@ -6,8 +6,8 @@ import grpc
 import pytest
 
 from connect import register
-from ordersync.order.v1 import order_service_pb2
 from ops.metrics import scrape
+from ordersync.order.v1 import order_service_pb2
 from tests.support.products import wait_in_views
 from tests.support.tables import add_product
 from tests.support.waiting import wait_until

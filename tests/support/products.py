@@ -17,12 +17,12 @@ from confluent_kafka.admin import AdminClient
 
 from bus import envelope
 from connect import register
+from ops.metrics import scrape
 from ordersync.catalog.v1.catalog_service_pb2 import Product
 from ordersync.config import Settings
 from ordersync.order.v1 import order_service_pb2
 from stack.topology import Topology
 from tests.support.kafka import read_topic
-from ops.metrics import scrape
 from tests.support.waiting import wait_until
 
 
@@ -103,6 +103,7 @@ def as_root(settings: Settings, *statements: str) -> None:
         with conn.cursor() as cur:
             for statement in statements:
                 cur.execute(statement)
+        conn.commit()  # pymysql does not autocommit: an INSERT here would be rolled back
     finally:
         conn.close()
 
