@@ -166,6 +166,7 @@ def main() -> int:
     args.add_argument("--rounds", type=int, default=2)
     args.add_argument("--warmup", type=float, default=5.0)
     args.add_argument("--before", default="c17770f", help="the commit of the code before the view")
+    args.add_argument("--latency-only", action="store_true", help="only 1., the price change to the first order")
     opts = args.parse_args()
     if not measure.GHZ.exists():
         print(f"{measure.GHZ} is missing: run `make setup`", file=sys.stderr)
@@ -180,18 +181,21 @@ def main() -> int:
         for name, s in latency.items():
             print(f"  {name:8} p50 {1000 * s['p50_s']:6.0f} ms, p99 {1000 * s['p99_s']:6.0f} ms, "
                   f"max {1000 * s['max_s']:6.0f} ms (n={s['n']})", flush=True)
-        with tempfile.TemporaryDirectory(prefix="order-before-") as tree:
-            before = before_part(topology, opts.before, Path(tree))
-            topology.supervisor.ensure_up(before, timeout=90)
-            try:
-                results["runs"] = runs = before_and_after(topology, before, opts)
-            finally:
-                topology.supervisor.stop(before, grace=20)
+        runs: list[dict] = []
+        if not opts.latency_only:
+            with tempfile.TemporaryDirectory(prefix="order-before-") as tree:
+                before = before_part(topology, opts.before, Path(tree))
+                topology.supervisor.ensure_up(before, timeout=90)
+                try:
+                    results["runs"] = runs = before_and_after(topology, before, opts)
+                finally:
+                    topology.supervisor.stop(before, grace=20)
     finally:
         topology.destroy()
-    print(f"\nmean of {opts.rounds} rounds, {opts.seconds:g}s each (view as a ratio to before):")
+    if runs:
+        print(f"\nmean of {opts.rounds} rounds, {opts.seconds:g}s each (view as a ratio to before):")
     results["summary"] = {}
-    for concurrency in opts.concurrency:
+    for concurrency in opts.concurrency if runs else ():
         mean = {name: {key: statistics.fmean(r[key] for r in runs if r["variant"] == name
                                              and r["concurrency"] == concurrency)
                        for key in ("per_s", "p50_ms", "p99_ms", "order_cpu_ms_per_order")}
