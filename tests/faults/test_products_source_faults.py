@@ -11,7 +11,16 @@ import pytest
 
 from connect import register, rest
 from tests.support.faults import PartFault
-from tests.support.products import PriceWriter, as_root, by_key, change_product, priced_at, product_records, regressions
+from tests.support.products import (
+    PriceWriter,
+    as_root,
+    by_key,
+    change_product,
+    priced_at,
+    product_records,
+    regressions,
+    settle_prices,
+)
 from tests.support.tables import add_product
 from tests.support.waiting import wait_until
 
@@ -35,31 +44,11 @@ def test_kill_9_while_prices_change(topology, victim, capsys):
         time.sleep(AFTER_S)
     assert all(writer.written[p] for p in products), writer.written
 
-    def arrived():
-        keyed = by_key(product_records(stack))
-        return all(keyed.get(p) and keyed[p][-1].product and keyed[p][-1].product.unit_price == writer.written[p][-1]
-                   for p in products) and keyed
-    keyed = wait_until(arrived, timeout=SETTLE_S, interval=1, what="every product's last price on catalog.products")
-    settled_at = time.monotonic()
-    time.sleep(3)
-    keyed = by_key(product_records(stack))
-
-    seen = {p: [r.product.unit_price for r in keyed[p] if r.product and r.product.unit_price >= 1000]
-            for p in products}
-    missed = {p: sorted(set(writer.written[p]) - set(seen[p])) for p in products}
-    unknown = {p: sorted(set(seen[p]) - set(writer.written[p])) for p in products}
-    backwards = {p: regressions(seen[p]) for p in products}
-    replayed = sum(len(seen[p]) - len(set(seen[p])) for p in products)
+    ledger = settle_prices(stack, writer, SETTLE_S)
     with capsys.disabled():
-        print(f"\nkill -9 {victim:8} | written {writer.count:5} | on the topic {sum(map(len, seen.values())):5} | "
-              f"replayed {replayed} | missed {sum(map(len, missed.values()))} | "
-              f"backwards {sum(map(len, backwards.values()))} | in sync {settled_at - restarted_at:5.1f}s after "
-              f"restart ({settled_at - killed_at:5.1f}s after kill)")
-    assert not any(missed.values()), missed
-    assert not any(unknown.values()), unknown
-    assert not any(backwards.values()), backwards
-    for p in products:
-        assert keyed[p][-1].product.unit_price == writer.written[p][-1]
+        print(f"\nkill -9 {victim:8} | {ledger.line()} | in sync {ledger.settled_at - restarted_at:5.1f}s after "
+              f"restart ({ledger.settled_at - killed_at:5.1f}s after kill)")
+    ledger.assert_every_price_once_in_order()
 
 
 

@@ -217,3 +217,51 @@ def priced_at(stub, product_id: str, unit_price: int) -> bool:
     """Whether an order of `product_id` placed through `stub` now carries `unit_price`."""
     reply = order(stub, product_id)
     return isinstance(reply, order_service_pb2.CreateOrderResponse) and reply.order.unit_price == unit_price
+
+
+@dataclasses.dataclass
+class PriceLedger:
+    """What a PriceWriter's prices became on catalog.products, once each product's last one is there."""
+
+    written: int
+    seen: dict[str, list[int]]  # each product's prices on the topic, in the order written there
+    missed: dict[str, list[int]]  # committed, never on the topic
+    unknown: dict[str, list[int]]  # on the topic, never committed
+    backwards: dict[str, list[tuple[int, int]]]  # a price after a higher one: a view would go back
+    settled_at: float  # time.monotonic() when every product's last price had arrived
+
+    @property
+    def replayed(self) -> int:
+        return sum(len(prices) - len(set(prices)) for prices in self.seen.values())
+
+    def line(self) -> str:
+        return (f"written {self.written:5} | on the topic {sum(map(len, self.seen.values())):5} | replayed "
+                f"{self.replayed} | missed {sum(map(len, self.missed.values()))} | backwards "
+                f"{sum(map(len, self.backwards.values()))}")
+
+    def assert_every_price_once_in_order(self) -> None:
+        assert not any(self.missed.values()), self.missed
+        assert not any(self.unknown.values()), self.unknown
+        assert not any(self.backwards.values()), self.backwards
+
+
+def settle_prices(settings: Settings, writer: PriceWriter, timeout: float, linger_s: float = 3) -> PriceLedger:
+    """Wait until every product of `writer` has its last committed price as its last record on
+    catalog.products, then `linger_s` more (a late replay would come then), and count what came
+    (the writer's prices start at 1000: a product's first record, at its price of creation, is
+    left out)."""
+    products = writer.products
+
+    def arrived():
+        keyed = by_key(product_records(settings))
+        return all(keyed.get(p) and keyed[p][-1].product and keyed[p][-1].product.unit_price == writer.written[p][-1]
+                   for p in products)
+    wait_until(arrived, timeout=timeout, interval=1, what="every product's last price on catalog.products")
+    settled_at = time.monotonic()
+    time.sleep(linger_s)
+    keyed = by_key(product_records(settings))
+    seen = {p: [r.product.unit_price for r in keyed[p] if r.product and r.product.unit_price >= 1000] for p in products}
+    return PriceLedger(written=writer.count, seen=seen,
+                       missed={p: sorted(set(writer.written[p]) - set(seen[p])) for p in products},
+                       unknown={p: sorted(set(seen[p]) - set(writer.written[p])) for p in products},
+                       backwards={p: regressions(seen[p]) for p in products}, settled_at=settled_at)
