@@ -1,10 +1,11 @@
 """Lag: a consumer group's position on a topic, read from Kafka without joining the group
-(group_offsets), and a consumer's own, as it measures it while it polls (LagMeter)."""
+(group_offsets), a group's members (describe_group), and a consumer's own, as it measures it
+while it polls (LagMeter)."""
 
 import logging
 import time
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 log = logging.getLogger(__name__)
 
@@ -12,6 +13,25 @@ log = logging.getLogger(__name__)
 # offset but is no record: a group that consumed everything can still be an offset or a few
 # behind the end. A remainder this small is read to count the records really left.
 COUNTED_BELOW = 100
+# What a group's coordinator answers while it moves to another broker or loads the group.
+_COORDINATOR_MOVING = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                       KafkaError.COORDINATOR_NOT_AVAILABLE)
+
+
+def describe_group(admin, group: str, timeout: float = 10):
+    """The ConsumerGroupDescription of `group`, asked again while its coordinator moves (after a
+    broker's restart the group's coordinator answers NOT_COORDINATOR, or is still loading, for a
+    few seconds); a KafkaException that is not retriable, or past `timeout`, is raised."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return admin.describe_consumer_groups([group], request_timeout=timeout)[group].result()
+        except KafkaException as e:
+            error = e.args[0]
+            moving = error.retriable() or error.code() in _COORDINATOR_MOVING
+            if not moving or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def group_offsets(probe: Consumer, topic: str, timeout: float = 5) -> dict[int, tuple[int, int]] | None:

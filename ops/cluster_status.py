@@ -11,6 +11,7 @@ import sys
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from bus.lag import describe_group
 from connect import rest
 from ordersync.config import Settings, exits_on_bad_setting
 
@@ -59,7 +60,7 @@ def workers_report(settings: Settings) -> tuple[list[str], bool]:
 
 def group_report(admin: AdminClient, group: str) -> list[str]:
     """Each member of a consumer group: its client id (the instance's name), member id and partitions."""
-    described = admin.describe_consumer_groups([group], request_timeout=TIMEOUT_S)[group].result()
+    described = describe_group(admin, group, TIMEOUT_S)
     lines = [f"  group {group}: {described.state.name}, {len(described.members)} members"]
     for member in sorted(described.members, key=lambda m: m.client_id):
         parts = sorted(tp.partition for tp in member.assignment.topic_partitions)

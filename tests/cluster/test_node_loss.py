@@ -14,6 +14,7 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from bus.lag import describe_group
 from connect import register, rest
 from tests.support.faults import PartFault, load_through_fault
 from tests.support.products import wait_in_views
@@ -66,7 +67,7 @@ def partitions_on(cluster, group_id: str, member: str):
     s = cluster.settings
     admin = AdminClient({**s.kafka_client(), "log_level": 0})
     try:
-        group = admin.describe_consumer_groups([group_id])[group_id].result(timeout=5)
+        group = describe_group(admin, group_id, timeout=5)
     except KafkaException:
         return False
     owners = {m.client_id: len(m.assignment.topic_partitions) for m in group.members}

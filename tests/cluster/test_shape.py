@@ -5,6 +5,7 @@ import sys
 
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
+from bus.lag import describe_group
 from connect import register, rest
 from stack.infra import CONNECT_GROUP
 from tests.support.waiting import wait_until
@@ -47,7 +48,7 @@ def test_catalogs_share_the_partitions(cluster):
     admin = AdminClient(s.kafka_client())
 
     def both_members():
-        group = admin.describe_consumer_groups([s.catalog_group])[s.catalog_group].result(timeout=10)
+        group = describe_group(admin, s.catalog_group)
         owned = [len(m.assignment.topic_partitions) for m in group.members]
         return group if len(owned) == 2 and sum(owned) == register.TOPIC_PARTITIONS and min(owned) > 0 else None
     group = wait_until(both_members, timeout=60, what="both Catalogs owning partitions")

@@ -1,7 +1,10 @@
 """bus.lag.group_offsets with the consumer double of tests/doubles.py as its probe (no broker)."""
-from confluent_kafka import KafkaError
+from concurrent.futures import Future
 
-from bus.lag import COUNTED_BELOW, group_offsets
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from bus.lag import COUNTED_BELOW, describe_group, group_offsets
 from tests.doubles import Consumer, topic_metadata
 
 
@@ -28,3 +31,29 @@ def test_no_such_topic_is_none():
     missing = topic_metadata(0, error=KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
     assert group_offsets(Consumer(topics={"orders": missing}), "orders") is None
     assert group_offsets(Consumer(), "orders") is None
+
+
+class _Admin:
+    """describe_consumer_groups answering `errors` first, one per call, then a description."""
+
+    def __init__(self, *errors):
+        self.errors, self.calls = list(errors), 0
+
+    def describe_consumer_groups(self, groups, request_timeout=None):
+        self.calls += 1
+        future: Future = Future()
+        if self.errors:
+            future.set_exception(KafkaException(KafkaError(self.errors.pop(0))))
+        else:
+            future.set_result(f"description of {groups[0]}")
+        return {groups[0]: future}
+
+
+def test_describe_group_waits_out_a_moving_coordinator_and_raises_the_rest():
+    admin = _Admin(KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS)
+    assert describe_group(admin, "catalog-stock", timeout=10) == "description of catalog-stock"
+    assert admin.calls == 3
+    refused = _Admin(KafkaError.GROUP_AUTHORIZATION_FAILED)
+    with pytest.raises(KafkaException):
+        describe_group(refused, "catalog-stock", timeout=10)
+    assert refused.calls == 1
