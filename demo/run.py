@@ -169,7 +169,7 @@ def show_a_price_change(settings: Settings, topology: Topology, order_stubs, use
         order = stub.CreateOrder(order_service_pb2.CreateOrderRequest(
             user_id=user_id, product_id=product_id, qty=1, request_id=str(uuid.uuid4())), timeout=15).order
         print(f"  next order via {svc.name} ({address}): {order.qty} x {product_id} at {order.unit_price} "
-              f"({time.monotonic() - changed_at:.1f}s after the UPDATE)")
+              f"(placed {time.monotonic() - changed_at:.1f}s after the UPDATE, once the view said it had read past it)")
         if order.unit_price != old + 100:
             raise RuntimeError(f"{svc.name} priced {product_id} at {order.unit_price} after its view read the "
                                f"new price {old + 100}: the product view is broken")
