@@ -113,6 +113,12 @@ def run_ghz(targets: list[tuple[str, int]], seconds: float, user_id: str, token:
     return summary
 
 
+def lag_summary(values) -> dict:
+    ordered = sorted(float(v) for v in values)
+    return {"n": len(ordered), "p50": percentile(ordered, 50), "p99": percentile(ordered, 99),
+            "max": ordered[-1] if ordered else None}
+
+
 def percentile(ordered: list[float], p: float) -> float | None:
     """Nearest rank of an ordered list."""
     if not ordered:
@@ -205,6 +211,21 @@ class Point:
             "table": lambda: self.in_table(user_id) >= table_target,
         }, self.sync_timeout)
 
+    def per_order_lags(self, user_id: str) -> tuple[dict, dict]:
+        """Per order of `user_id`: created (its created_at, the Order instance's clock) -> its row
+        landed (landed_at) and -> its stock applied (applied_orders.applied_at), both by MariaDB's
+        clock on this machine, p50/p99/max in ms."""
+        created = "TIMESTAMPDIFF(MICROSECOND, o.created_at, {}) / 1000.0"
+        table = f"`{self.settings.orders_table}` o"
+        with self.orders_db.connect() as conn:
+            row = conn.execute(sa.text(f"SELECT {created.format('o.landed_at')} FROM {table} WHERE o.user_id = :u"),
+                               {"u": user_id}).scalars().all()
+            stock = conn.execute(sa.text(
+                f"SELECT {created.format('a.applied_at')} FROM {table} JOIN "
+                f"`{self.settings.catalog_db}`.applied_orders a ON a.order_id = o.order_id WHERE o.user_id = :u"),
+                {"u": user_id}).scalars().all()
+        return lag_summary(row), lag_summary(stock)
+
     def measure(self, concurrency: int, seconds: float, warmup: float) -> dict:
         addresses = [part.address for part in self.topology.orders]
         targets = split(concurrency, addresses)
@@ -240,6 +261,7 @@ class Point:
             series.probe.close()
         point.update(result)
         point["stock_lag_s"], point["table_lag_s"] = lags["stock"], lags["table"]
+        point["row_ms"], point["stock_ms"] = self.per_order_lags(name)
         point["cpu_s_per_order"] = measure.per_unit(point["cpu_s"], result["ok"])
         return point
 
@@ -282,12 +304,12 @@ def _cpu_ms(per_order: dict, names: list[str]) -> str:
 
 def table(results: dict) -> str:
     head = (f"{'inst':>4} {'conc':>4} {'ok/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'x echo':>7} "
-            f"{'stock s':>7} {'table s':>7} | CPU ms per order: {'mariadb':>7} {'kafka':>6} {'connect':>7} "
-            f"{'watchdg':>7} {'catalog':>7} {'orders':>6} {'total':>6}")
+            f"{'stock s':>7} {'table s':>7} {'row p99':>7} {'stock99':>7} | CPU ms per order: {'mariadb':>7} "
+            f"{'kafka':>6} {'connect':>7} {'watchdg':>7} {'gate':>6} {'catalog':>7} {'orders':>6} {'total':>6}")
     lines = [head, "-" * len(head)]
     for concurrency, e in sorted(results["echo"].items()):
         lines.append(f"{'echo':>4} {concurrency:>4} {e['per_s']:>8.0f} {_ms(e['p50_ms']):>7} {_ms(e['p99_ms']):>7} "
-                     f"{sum(e['errors'].values()):>7} {'1':>7} {'':>7} {'':>7} | echo server: "
+                     f"{sum(e['errors'].values()):>7} {'1':>7} {'':>7} {'':>7} {'':>7} {'':>7} | echo server: "
                      f"{_cpu_ms(e['cpu_s_per_call'], ['echo-server'])} ms per call, ghz {e['ghz_cpu_s']:.1f} s")
     for p in results["points"]:
         per = p["cpu_s_per_order"]
@@ -295,13 +317,16 @@ def table(results: dict) -> str:
         lines.append(
             f"{p['instances']:>4} {p['concurrency']:>4} {p['per_s']:>8.1f} {_ms(p['p50_ms']):>7} {_ms(p['p99_ms']):>7} "
             f"{sum(p['errors'].values()):>7} {_ms(p['ratio_to_echo'], 3):>7} {_ms(p['stock_lag_s'], 2):>7} "
-            f"{_ms(p['table_lag_s'], 2):>7} | {'':>17} {_cpu_ms(per, ['mariadb']):>7} {_cpu_ms(per, ['kafka']):>6} "
-            f"{_cpu_ms(per, ['connect']):>7} {_cpu_ms(per, ['sink-watchdog']):>7} {_cpu_ms(per, ['catalog-1']):>7} "
+            f"{_ms(p['table_lag_s'], 2):>7} {_ms(p.get('row_ms', {}).get('p99'), 0):>7} "
+            f"{_ms(p.get('stock_ms', {}).get('p99'), 0):>7} | {'':>17} {_cpu_ms(per, ['mariadb']):>7} "
+            f"{_cpu_ms(per, ['kafka']):>6} {_cpu_ms(per, ['connect']):>7} {_cpu_ms(per, ['sink-watchdog']):>7} "
+            f"{_cpu_ms(per, [n for n in per if n.startswith('gate-')]):>6} {_cpu_ms(per, ['catalog-1']):>7} "
             f"{_cpu_ms(per, orders):>6} {_cpu_ms(per, ['total']):>6}")
     for f in results["failures"]:
         lines.append(f"{f['instances']:>4}    - failed: {f['error'].splitlines()[0]}")
     lines.append("errors: non-OK calls (by status in the JSON); stock s / table s: seconds from the end of the load "
-                 "until applied_orders / the table had every acknowledged order (- : not within the timeout)")
+                 "until applied_orders / the table had every acknowledged order (- : not within the timeout); row p99 / "
+                 "stock99: ms from each order's created_at to its row's landed_at / its applied_at, p99")
     return "\n".join(lines)
 
 

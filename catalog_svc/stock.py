@@ -6,6 +6,7 @@ import logging
 import typing
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from bus.failures import PermanentError
 from ordersync.contract import sql
@@ -29,7 +30,10 @@ applied_orders = sa.Table(
     sa.Column("order_id", sql.id_type(), primary_key=True),
     sa.Column("product_id", sql.id_type(), nullable=False),
     sa.Column("qty", sa.Integer, nullable=False),
-    sa.Column("applied_at", sa.DateTime, nullable=False, server_default=sa.func.now()),
+    # When the stock was lowered, by MariaDB's clock to the millisecond: order created -> stock
+    # applied is applied_at - the order's created_at (bench/load.py, the journey of one order).
+    sa.Column("applied_at", sa.DateTime().with_variant(mysql.DATETIME(fsp=3), "mysql", "mariadb"), nullable=False,
+              server_default=sa.text("CURRENT_TIMESTAMP")),
 )
 
 SEED_PRODUCTS = [
@@ -57,6 +61,15 @@ def prepare(engine: sa.Engine) -> None:
     """Create the tables and add the seed products that are missing (existing stock is kept)."""
     metadata.create_all(engine)
     with engine.begin() as conn:
+        if engine.dialect.name in ("mysql", "mariadb"):
+            # To the millisecond (the unit tests' SQLite has no fractions); older tables kept seconds.
+            # Asked first: an ALTER may copy the whole table, at every start.
+            precision = conn.exec_driver_sql(
+                "SELECT datetime_precision, column_default FROM information_schema.columns WHERE table_schema = "
+                "DATABASE() AND table_name = 'applied_orders' AND column_name = 'applied_at'").one()
+            if tuple(precision) != (3, "current_timestamp(3)"):
+                conn.exec_driver_sql("ALTER TABLE applied_orders MODIFY applied_at DATETIME(3) NOT NULL "
+                                     "DEFAULT CURRENT_TIMESTAMP(3)")
         have: set[str] = set(conn.execute(sa.select(products.c.product_id)).scalars())
         missing = [p for p in SEED_PRODUCTS if p["product_id"] not in have]
         if missing:

@@ -24,6 +24,10 @@ from ordersync.gate import first_events
 from stack.process import StackError
 
 ID_COLUMNS = ("order_id", "user_id", "product_id")
+# When the sink first wrote the row, by MariaDB's clock: the sink's upsert never names it, so an
+# insert sets it and an update (a repeat of the same event) keeps it. Order created -> row landed
+# is landed_at - created_at (bench/load.py; the journey of one order).
+LANDED_AT = "landed_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)"
 
 
 def orders_table_ddl(table: str, catalog_db: str) -> list[str]:
@@ -45,6 +49,7 @@ def orders_table_ddl(table: str, catalog_db: str) -> list[str]:
   unit_price INT NOT NULL,
   total_price INT NOT NULL,
   created_at DATETIME(3) NOT NULL,
+  {LANDED_AT},
 {ids}  CONSTRAINT qty_range CHECK (qty BETWEEN 1 AND {event_rules.MAX_QTY}),
   CONSTRAINT unit_price_range CHECK (unit_price BETWEEN {event_rules.MIN_UNIT_PRICE} AND {event_rules.MAX_INT32}),
   CONSTRAINT total_is_qty_times_unit_price CHECK (total_price = qty * unit_price),
@@ -88,6 +93,7 @@ def prepare(settings: Settings) -> None:
                     "version (no CHECK constraints): it would accept records the Catalog refuses. "
                     "Rename or drop it, then run `make stack-up` again.")
             binary_ids(conn, settings.orders_db, {settings.orders_table: list(ID_COLUMNS)})
+            conn.exec_driver_sql(f"ALTER TABLE `{settings.orders_table}` ADD COLUMN IF NOT EXISTS {LANDED_AT}")
             conn.exec_driver_sql(create_trigger)
     finally:
         orders.dispose()

@@ -10,7 +10,8 @@ def orders_table_columns() -> list:
     information_schema (tests/integration/test_doctor_truth.py holds them to the real table)."""
     return [*(Column(name, "varchar", "varchar(64)", False, False, 64) for name in ("order_id", "user_id", "product_id")),
             *(Column(name, "int", "int(11)", False, False, None, 10, 0) for name in ("qty", "unit_price", "total_price")),
-            Column("created_at", "datetime", "datetime(3)", False, False)]
+            Column("created_at", "datetime", "datetime(3)", False, False),
+            Column("landed_at", "datetime", "datetime(3)", False, True)]  # set by MariaDB when the row lands
 
 
 def doctor_database(products=("CATALOG-001",), tables: dict | None = None, first_events=None):
