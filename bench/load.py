@@ -268,7 +268,7 @@ class Point:
 
 def run_instances(instances: int, opts, run: str, echo: dict[int, dict], results: dict) -> None:
     print(f"== {instances} Order instance(s): starting a private topology", flush=True)
-    topology = Topology.private(orders=instances)
+    topology = Topology.private(orders=instances, sink_tasks=opts.sink_tasks)
     point_maker = None
     try:
         topology.up()
@@ -380,6 +380,7 @@ def main() -> int:
     args.add_argument("--concurrency", type=int_list, default=DEFAULTS["concurrency"], help="calls in flight (1,8,32)")
     args.add_argument("--seconds", type=float, default=DEFAULTS["seconds"], help="load per point (30)")
     args.add_argument("--warmup", type=float, default=DEFAULTS["warmup"], help="warm-up per point (10)")
+    args.add_argument("--sink-tasks", type=int, default=1, help="the sink's tasks (SINK_TASKS, 1)")
     args.add_argument("--sync-timeout", type=float, default=300, help="longest wait for stock and table (300)")
     opts = args.parse_args()
     if not measure.GHZ.exists():
