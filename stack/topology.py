@@ -44,10 +44,18 @@ def pipeline_topics(settings: Settings) -> dict[str, int]:
             settings.rejected_topic: 1, settings.catalog_dlq_topic: 1}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+def free_port(taken: set[int] | None = None) -> int:
+    """A port free now and not in `taken` (the ports already chosen for a stack that has not
+    bound them yet); it is added there."""
+    while True:
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if taken is None or port not in taken:
+            break
+    if taken is not None:
+        taken.add(port)
+    return port
 
 
 def grpc_serving(address: str, tls: GrpcTls = PLAINTEXT, timeout: float = 1.0) -> bool:
@@ -90,12 +98,15 @@ def loopback_hosts(brokers: int, workers: int, gates: int, catalogs: int, orders
             "gate_hosts": run(13, gates), "catalog_hosts": run(14, catalogs), "order_hosts": run(15, max(orders, 1))}
 
 
-def free_port_run(count: int) -> int:
-    """The first of `count` consecutive free ports (a cluster's nodes sit on consecutive ports)."""
+def free_port_run(count: int, taken: set[int] | None = None) -> int:
+    """The first of `count` consecutive free ports, none in `taken` (which gets them): a
+    cluster's nodes sit on consecutive ports."""
     if count == 1:
-        return free_port()
+        return free_port(taken)
     for _ in range(200):
         first = random.randrange(20_000, 60_000)
+        if taken is not None and taken & set(range(first, first + count)):
+            continue
         try:
             with contextlib.ExitStack() as held:
                 for port in range(first, first + count):
@@ -103,6 +114,8 @@ def free_port_run(count: int) -> int:
                     s.bind((HOST, port))
         except OSError:
             continue
+        if taken is not None:
+            taken.update(range(first, first + count))
         return first
     raise StackError(f"no {count} consecutive free ports found")
 
@@ -159,15 +172,16 @@ class Topology:
         brokers, workers = changes.get("kafka_brokers", 1), changes.get("connect_workers", 1)
         if own_hosts:
             changes = {**loopback_hosts(brokers, workers, changes.get("gate_instances", 1), catalogs, orders), **changes}
+        taken: set[int] = set()  # chosen, not yet bound: no two parts may get the same port
         settings = Settings(
-            stack_dir=stack_dir, mariadb_port=free_port(), kafka_port=free_port_run(brokers),
-            kafka_controller_port=free_port_run(brokers), connect_port=free_port_run(workers),
-            catalog_port=free_port_run(catalogs), catalog_instances=catalogs,
-            order_ports=tuple(free_port() for _ in range(orders)),
-            gate_port=free_port_run(changes.get("gate_instances", 1)), **changes)
+            stack_dir=stack_dir, mariadb_port=free_port(taken), kafka_port=free_port_run(brokers, taken),
+            kafka_controller_port=free_port_run(brokers, taken), connect_port=free_port_run(workers, taken),
+            catalog_port=free_port_run(catalogs, taken), catalog_instances=catalogs,
+            order_ports=tuple(free_port(taken) for _ in range(orders)),
+            gate_port=free_port_run(changes.get("gate_instances", 1), taken), **changes)
         topology = cls(settings, orders=orders, catalogs=catalogs)
         for part in topology.services:  # gRPC port + METRICS_PORT_OFFSET could be taken: a free one each
-            part.env["METRICS_PORT"] = str(free_port())
+            part.env["METRICS_PORT"] = str(free_port(taken))
         return topology
 
     @property

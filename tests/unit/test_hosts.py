@@ -76,3 +76,16 @@ def test_the_certificates_name_every_host():
     extensions = tls.server_extensions(s.all_hosts)
     assert extensions.startswith("subjectAltName=IP:127.0.0.1,IP:10.0.0.1,IP:10.0.0.2,IP:10.0.0.3,DNS:connect.example,")
     assert "DNS:localhost" in extensions and "extendedKeyUsage=serverAuth" in extensions
+
+
+def test_a_private_stack_gives_no_two_parts_the_same_port():
+    """Ports are chosen before any part binds them: a run of ports for the brokers and one for the
+    gates were once chosen overlapping (GATE_PORT refused: KAFKA_PORT's run had it)."""
+    from stack.topology import free_port, free_port_run
+    taken: set[int] = set()
+    brokers = free_port_run(3, taken)
+    chosen = [brokers, brokers + 1, brokers + 2] + [free_port(taken) for _ in range(200)]
+    for _ in range(50):
+        first = free_port_run(2, taken)
+        chosen += [first, first + 1]
+    assert len(chosen) == len(set(chosen)) == len(taken)
