@@ -184,6 +184,7 @@ bench: setup $(VENV)/.bench-installed
 	$(PY) bench/server_models.py
 	$(PY) bench/load.py
 	$(PY) bench/drain.py
+	$(PY) bench/stability.py
 	$(PY) bench/goals.py
 
 $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed

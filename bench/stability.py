@@ -1,0 +1,61 @@
+"""Does CreateOrder's throughput fall over time? ghz at one concurrency over 2 Order instances
+for `--minutes` minutes on one private stack, as one-minute runs back to back (a pause of a few
+milliseconds between them); each minute's orders/s and p99, and the last minute as a ratio to the
+first and to the best (the goal: the last >= 0.9x the best; the first minute still warms up).
+
+    .venv/bin/python bench/stability.py [--minutes 5] [--concurrency 32] [--warmup 10]
+
+Writes bench/results/stability-<time>.json, which bench/goals.py reads.
+"""
+
+import argparse
+import sys
+import time
+
+import load
+import measure
+
+from ordersync.config import private_key
+from stack.topology import Topology
+
+USER = "bench-stability"
+
+
+def main() -> int:
+    args = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    args.add_argument("--minutes", type=int, default=5)
+    args.add_argument("--concurrency", type=int, default=32)
+    args.add_argument("--warmup", type=float, default=10.0)
+    opts = args.parse_args()
+    if not measure.GHZ.exists():
+        print(f"{measure.GHZ} is missing: run `make setup`", file=sys.stderr)
+        return 2
+    results: dict = {"bench": "stability", "started": time.strftime("%Y%m%d-%H%M%S"), "machine": measure.machine(),
+                     "arguments": vars(opts), "minutes": []}
+    topology = Topology.private(orders=2)
+    try:
+        topology.up()
+        point = load.Point(topology, "stability", sync_timeout=300)
+        point.unlimited_stock()
+        token = load.user_token(private_key(topology.settings.auth_private_key), USER)
+        targets = load.split(opts.concurrency, [part.address for part in topology.orders])
+        print(f"warm-up {opts.warmup:g}s", flush=True)
+        load.run_ghz(targets, opts.warmup, USER, token)
+        for minute in range(1, opts.minutes + 1):
+            result = load.run_ghz(targets, 60, USER, token)
+            results["minutes"].append({key: result[key] for key in ("ok", "errors", "per_s", "p50_ms", "p99_ms")})
+            print(f"minute {minute}: {result['per_s']:7.1f} orders/s, p50 {result['p50_ms']:.1f} ms, "
+                  f"p99 {result['p99_ms']:.1f} ms, errors {result['errors']}", flush=True)
+        point.close()
+    finally:
+        topology.destroy()
+    rates = [m["per_s"] for m in results["minutes"]]
+    results["last_to_first"], results["last_to_best"] = rates[-1] / rates[0], rates[-1] / max(rates)
+    print(f"last minute / first: {results['last_to_first']:.3f}; / the best: {results['last_to_best']:.3f} "
+          "(goal >= 0.9)")
+    print(f"wrote {measure.write_results('stability', results)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
