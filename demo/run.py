@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from confluent_kafka import Producer
 
 from ops.dead_letters import read_dead_letters
-from ops.metrics import scrape
+from ops.metrics import view_read_past
 from order_svc.products import product_view
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.config import ROOT, Settings, exits_on_bad_setting, private_key
@@ -154,18 +154,20 @@ def show_a_price_change(settings: Settings, topology: Topology, order_stubs, use
           f"raised from {old} to {old + 100}:")
     # A view of catalog.products like each Order instance's: once it has the new price, so does the topic.
     view, stop = product_view(settings.kafka_client()), threading.Event()
-    threading.Thread(target=view.run, args=(stop,), daemon=True).start()
+    following = threading.Thread(target=view.run, args=(stop,), daemon=True)
+    following.start()
     try:
         wait_for(lambda: (p := view.get(product_id)) is not None and p.unit_price == old + 100, 60,
                  f"the new price of {product_id} on catalog.products")
     finally:
         stop.set()
+        following.join(10)
+        view.close()
     on_topic = time.monotonic()
     print(f"  on catalog.products (the source connector) {on_topic - changed_at:.1f}s after the UPDATE")
     for svc, address, stub in order_stubs:
         # The instance's view held everything of the topic at a moment after the change was on it.
-        wait_for(lambda svc=svc: (b := scrape(svc).value("ordersync_product_view_behind_seconds")) is not None
-                 and b <= time.monotonic() - on_topic, 60, f"the product view of {svc.name}")
+        wait_for(lambda svc=svc: view_read_past(svc, on_topic), 60, f"the product view of {svc.name}")
         order = stub.CreateOrder(order_service_pb2.CreateOrderRequest(
             user_id=user_id, product_id=product_id, qty=1, request_id=str(uuid.uuid4())), timeout=15).order
         print(f"  next order via {svc.name} ({address}): {order.qty} x {product_id} at {order.unit_price} "

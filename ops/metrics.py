@@ -1,5 +1,6 @@
 """A service's metrics, scraped once from its exporter (the demo and the tests read them)."""
 
+import time
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,3 +25,13 @@ def scrape(part: Part) -> Scraped:
         text = reply.read().decode()
     return Scraped({(s.name, frozenset(s.labels.items())): s.value
                     for family in text_string_to_metric_families(text) for s in family.samples})
+
+
+def view_read_past(part: Part, since: float) -> bool:
+    """Whether an Order instance's product view has read its whole topic as it was at `since`
+    (time.monotonic() of this process), by its ordersync_product_view_behind_seconds: the view
+    held all of the topic `behind` seconds before the scrape, so `behind` <= (asked - since)
+    means after `since`. Only durations are compared, each on its own process's clock."""
+    asked = time.monotonic()
+    behind = scrape(part).value("ordersync_product_view_behind_seconds")
+    return behind is not None and behind <= asked - since

@@ -8,9 +8,10 @@ Beyond PRODUCT_VIEW_MAX_BEHIND_S, CreateOrder is refused (UNAVAILABLE, the secon
 served at a price that may be long gone: a view that far behind means this instance cannot read
 the topic (the broker unreachable, the view's thread stuck), and an order would then most likely
 not be published either. What this bound does not see: the topic itself behind the table (the
-source connector stopped); the README's "The products' change stream" says so.
+source connector stopped); the README's "The source connector" says so.
 """
 
+from bus.clients import LIBRDKAFKA, KafkaClients
 from bus.compacted_view import CompactedView
 from ordersync.catalog.v1.catalog_service_pb2 import Product
 from ordersync.config import PRODUCTS_TOPIC
@@ -24,10 +25,10 @@ class ViewBehind(Exception):
     """The view is older than the bound; the message says by how much."""
 
 
-def product_view(client: dict, clients=None, on_ready=None, topic: str = PRODUCTS_TOPIC) -> CompactedView:
+def product_view(client: dict, clients: KafkaClients = LIBRDKAFKA, on_ready=None,
+                 topic: str = PRODUCTS_TOPIC) -> CompactedView:
     """The view of the products topic; `client`: Settings.kafka_client() (every Kafka client the same)."""
-    extra = {} if clients is None else {"clients": clients}
-    return CompactedView(topic, Product, client=client, on_ready=on_ready, **extra)
+    return CompactedView(topic, Product, client=client, clients=clients, on_ready=on_ready)
 
 
 def lookup(view: CompactedView, product_id: str, max_behind_s: float) -> Product:

@@ -36,8 +36,7 @@ def missing_rights(settings: Settings, table: str) -> list[str]:
     ("db.table") from the binlog, each named as the grant or setting to add; [] when nothing."""
     user = settings.mariadb_user
     try:
-        conn = pymysql.connect(host=settings.mariadb_host, port=settings.mariadb_port, user=user,
-                               password=settings.db_password, connect_timeout=5)
+        conn = _connect(settings)
     except pymysql.MySQLError as err:
         return [f"a login: {user} cannot log in to MariaDB at {settings.mariadb_host}:{settings.mariadb_port} "
                 f"({err.args[-1]})"]
@@ -72,14 +71,19 @@ def missing_rights(settings: Settings, table: str) -> list[str]:
 def has_rows(settings: Settings, table: str) -> bool:
     """Whether `table` ("db.table") has a row, asked as the account of `settings`."""
     database, _, name = table.partition(".")
-    conn = pymysql.connect(host=settings.mariadb_host, port=settings.mariadb_port, user=settings.mariadb_user,
-                           password=settings.db_password, connect_timeout=5)
+    conn = _connect(settings)
     try:
         with conn.cursor() as cur:
             cur.execute(f"SELECT 1 FROM `{database}`.`{name}` LIMIT 1")
             return cur.fetchone() is not None
     finally:
         conn.close()
+
+
+def _connect(settings: Settings):
+    """A connection as the account of `settings` (mariadb_user, db_password), as the connector makes it."""
+    return pymysql.connect(host=settings.mariadb_host, port=settings.mariadb_port, user=settings.mariadb_user,
+                           password=settings.db_password, connect_timeout=5)
 
 
 def source_up(settings: Settings, config: dict | str | Path, timeout: float) -> str:

@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient
 
 from bus import envelope
 from connect import register
-from ops.metrics import scrape
+from ops.metrics import view_read_past
 from ordersync.catalog.v1.catalog_service_pb2 import Product
 from ordersync.config import Settings
 from ordersync.order.v1 import order_service_pb2
@@ -67,11 +67,8 @@ def wait_in_views(topology: Topology, product_id: str, timeout: float = 60) -> N
     wait_until(on_topic, timeout=timeout, interval=0.2, what=f"{product_id} on {register.PRODUCTS_TOPIC}")
     seen = time.monotonic()
     for part in topology.orders:
-        def current(part=part) -> bool:
-            asked = time.monotonic()
-            behind = scrape(part).value("ordersync_product_view_behind_seconds")
-            return behind is not None and behind <= asked - seen
-        wait_until(current, timeout=timeout, interval=0.2, what=f"{product_id} in the product view of {part.name}")
+        wait_until(lambda part=part: view_read_past(part, seen), timeout=timeout, interval=0.2,
+                   what=f"{product_id} in the product view of {part.name}")
 
 
 def table_products(settings: Settings) -> dict[str, Product]:
