@@ -24,6 +24,35 @@ class ReadTimeout(Exception):
     """The range could not be read to its end in time."""
 
 
+# What a partition's broker answers while its leader is being elected or moves (a topic just
+# created, a broker restarted): it passes within seconds, so it is asked again.
+_LEADER_MOVING = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                  KafkaError.UNKNOWN_LEADER_EPOCH, KafkaError.FENCED_LEADER_EPOCH)
+
+
+def _metadata(c, topic: str, deadline: float):
+    """The topic's metadata (None if the broker knows no such topic), asked again while its
+    partitions' leaders are being elected, until `deadline`."""
+    while True:
+        meta = c.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is None or meta.error.code() not in _LEADER_MOVING \
+                or time.monotonic() > deadline:
+            return meta
+        time.sleep(0.2)
+
+
+def _watermarks(c, tp: TopicPartition, deadline: float) -> tuple[int, int]:
+    """(low, high) of the partition, asked again while its leader moves, until `deadline`."""
+    while True:
+        try:
+            return c.get_watermark_offsets(tp, timeout=10)
+        except KafkaException as e:
+            error = e.args[0]
+            if not (error.retriable() or error.code() in _LEADER_MOVING) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def read_range(client: dict, topic: str, starts: dict[int, int] | None = None, ends: dict[int, int] | None = None,
                timeout: float = 60.0, clients: KafkaClients = LIBRDKAFKA) -> Iterator:
     """Yield the records of `topic` from `starts` ({partition: offset}: only those partitions;
@@ -32,15 +61,17 @@ def read_range(client: dict, topic: str, starts: dict[int, int] | None = None, e
 
     `client`: the librdkafka settings of the process's clients (bootstrap servers, credentials:
     ordersync.config.Settings.kafka_client()). Raises NoSuchTopic, NoSuchPartition, ReadTimeout, or KafkaException
-    on a fatal error. read_committed: a transaction's aborted records and markers are skipped."""
+    on a fatal error; a partition whose leader is being elected or moves is asked again (within
+    `timeout`). read_committed: a transaction's aborted records and markers are skipped."""
     # log_level 2: librdkafka logs an error when a reader this short-lived is closed while its group
     # coordinator connection is still logging in ("SASL authentication error ... in state DOWN"),
     # which told operators of a failure there was none. What does fail here is raised (no
     # metadata, a fatal error, ReadTimeout), with librdkafka's message.
     c = clients.consumer({**client, "group.id": "ordersync-topic-reader", "enable.auto.commit": False,
                           "isolation.level": "read_committed", "log_level": 2})
+    deadline = time.monotonic() + timeout
     try:
-        meta = c.list_topics(topic, timeout=10).topics.get(topic)
+        meta = _metadata(c, topic, deadline)
         if meta is None or (meta.error is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
             raise NoSuchTopic(f"no topic {topic}")
         if meta.error is not None:
@@ -52,14 +83,13 @@ def read_range(client: dict, topic: str, starts: dict[int, int] | None = None, e
         for p in sorted(meta.partitions):
             if starts is not None and p not in starts:
                 continue
-            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            low, high = _watermarks(c, TopicPartition(topic, p), deadline)
             first = low if starts is None else max(low, starts[p])
             last = high if ends is None or p not in ends else min(high, ends[p])
             if first < last:
                 left[p] = last
                 assignment.append(TopicPartition(topic, p, first))
         c.assign(assignment)
-        deadline = time.monotonic() + timeout
         while left:
             if time.monotonic() > deadline:
                 raise ReadTimeout(f"could not read {topic} to its end within {timeout:.0f}s")
