@@ -3,7 +3,7 @@
 import os
 from dataclasses import dataclass
 
-from ordersync.config import ServiceSettings, Settings, listen_host
+from ordersync.config import SECONDS, ServiceSettings, Settings, listen_host, setting
 
 
 @dataclass(frozen=True)
@@ -13,6 +13,7 @@ class CatalogSettings(ServiceSettings):
     consumer_group: str
     consumer_config: dict  # librdkafka settings of its consumer over kafka_client: group membership
     auth_public_key: str  # the path of the key that callers' tokens are checked with (ordersync.config.public_key)
+    applied_trim_every_s: float  # how often applied_orders is trimmed (catalog_svc/retention.py)
 
 
 def load(env=None) -> CatalogSettings:
@@ -31,6 +32,7 @@ def load(env=None) -> CatalogSettings:
         # the accepted topic in transactions, and an aborted batch must never lower stock.
         consumer_config={"isolation.level": "read_committed", **_membership(env.get("CATALOG_INSTANCE"))},
         auth_public_key=shared.auth_public_key,
+        applied_trim_every_s=setting(env, "APPLIED_ORDERS_TRIM_EVERY_S", SECONDS, 300.0),
     )
 
 

@@ -21,6 +21,9 @@ class CatalogMetrics:
         self.duplicates = Counter(
             "ordersync_events_duplicate", "Order events applied before (redelivered), skipped",
             registry=registry)
+        self.trimmed = Counter(
+            "ordersync_applied_orders_trimmed", "applied_orders rows deleted because Kafka can no longer "
+            "deliver their events (catalog_svc/retention.py)", registry=registry)
         self.handler_seconds = Histogram(
             "ordersync_event_handler_seconds", "One call of the order event handler (a polled batch), success or not",
             registry=registry)

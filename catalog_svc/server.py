@@ -7,9 +7,9 @@ import logging
 
 import grpc
 
-from bus.consumer import EventConsumer
+from bus.consumer import EventConsumer, EventMeta
 from bus.failures import PermanentError
-from catalog_svc import config, metrics, stock
+from catalog_svc import config, metrics, retention, stock
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from ordersync.config import exits_on_bad_setting, public_key
 from ordersync.contract.event_rules import check_order_placed
@@ -68,16 +68,16 @@ def order_events_handler(engine, catalog_metrics: metrics.CatalogMetrics | None 
     # Without metrics of its own (tests), it counts into a registry nobody reads.
     counts = catalog_metrics or metrics.CatalogMetrics(metrics.CollectorRegistry())
 
-    def handle(items: list[tuple[order_event_pb2.OrderPlaced, object]]) -> dict[int, PermanentError]:
+    def handle(items: list[tuple[order_event_pb2.OrderPlaced, EventMeta]]) -> dict[int, PermanentError]:
         with counts.handler_seconds.time():
             refused, orders, where = {}, [], []
-            for i, (event, _meta) in enumerate(items):
+            for i, (event, meta) in enumerate(items):
                 try:
                     check_order_placed(event)
                 except InvalidInput as e:
                     refused[i] = PermanentError(f"order event {event.order_id!r}: {e}")
                     continue
-                orders.append(stock.Order(event.order_id, event.product_id, event.qty))
+                orders.append(stock.Order(event.order_id, event.product_id, event.qty, meta.partition, meta.offset))
                 where.append(i)
             outcome = stock.apply_orders(engine, orders) if orders else stock.Outcome()
         refused.update({where[j]: error for j, error in outcome.refused.items()})
@@ -107,6 +107,9 @@ def serve() -> None:
                              extra_config={**FETCH_IN_BATCHES, **settings.consumer_config})
     catalog_metrics.watch(consumer)
     consuming = run_in_background(consumer.run, stop, "the order event consumer")
+    trimming = retention.AppliedRetention(engine, settings.accepted_topic, settings.kafka_client,
+                                          settings.applied_trim_every_s, on_trimmed=catalog_metrics.trimmed.inc)
+    run_in_background(trimming.run, stop, "the applied_orders retention")
     log.info("listening on %s, consuming %s as group %s", settings.listen, settings.accepted_topic,
              settings.consumer_group)
     serve_until_stopped(server, health, stop, background=consuming, close=(consumer.close, engine.dispose))

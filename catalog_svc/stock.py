@@ -34,6 +34,12 @@ applied_orders = sa.Table(
     # applied is applied_at - the order's created_at (bench/load.py, the journey of one order).
     sa.Column("applied_at", sa.DateTime().with_variant(mysql.DATETIME(fsp=3), "mysql", "mariadb"), nullable=False,
               server_default=sa.text("CURRENT_TIMESTAMP")),
+    # Where the event was on the accepted topic: once Kafka's log start of its partition is past
+    # it, it can never be delivered again, and its row is trimmed (catalog_svc/retention.py).
+    # NULL in rows applied before these columns existed: those are kept.
+    sa.Column("accepted_partition", sa.Integer, nullable=True),
+    sa.Column("accepted_offset", sa.BigInteger, nullable=True),
+    sa.Index("ix_applied_orders_origin", "accepted_partition", "accepted_offset"),
 )
 
 SEED_PRODUCTS = [
@@ -70,6 +76,11 @@ def prepare(engine: sa.Engine) -> None:
             if tuple(precision) != (3, "current_timestamp(3)"):
                 conn.exec_driver_sql("ALTER TABLE applied_orders MODIFY applied_at DATETIME(3) NOT NULL "
                                      "DEFAULT CURRENT_TIMESTAMP(3)")
+            # Tables made before the retention: the origin columns and their index (no-ops after).
+            conn.exec_driver_sql("ALTER TABLE applied_orders ADD COLUMN IF NOT EXISTS accepted_partition INT NULL, "
+                                 "ADD COLUMN IF NOT EXISTS accepted_offset BIGINT NULL")
+            conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_applied_orders_origin "
+                                 "ON applied_orders (accepted_partition, accepted_offset)")
         have: set[str] = set(conn.execute(sa.select(products.c.product_id)).scalars())
         missing = [p for p in SEED_PRODUCTS if p["product_id"] not in have]
         if missing:
@@ -103,6 +114,9 @@ class Order(typing.NamedTuple):
     order_id: str
     product_id: str
     qty: int
+    # Where the event is on the accepted topic (None: not from the topic, e.g. a test's order).
+    accepted_partition: int | None = None
+    accepted_offset: int | None = None
 
 
 @dataclasses.dataclass
@@ -177,3 +191,28 @@ def _apply_in(conn, orders, outcome):
                  .values(stock=products.c.stock - sa.bindparam("lowered")),
                  [{"pid": pid, "lowered": qty} for pid, qty in sorted(lowered.items())])
     outcome.applied = len(new_rows)
+
+
+def trim_applied(engine: sa.Engine, log_starts: dict[int, int], chunk: int = 5000) -> int:
+    """Delete the applied-order rows whose event lies below its partition's log start
+    ({partition: Kafka's first offset of the accepted topic}): Kafka never delivers those again,
+    so their rows dedupe nothing. In transactions of at most `chunk` rows, so that the applier's
+    transactions never wait long behind one; returns the rows deleted. Raises TransientError for a
+    database that is down or busy (the next round tries again)."""
+    mariadb = engine.dialect.name in ("mysql", "mariadb")
+    deleted = 0
+    try:
+        for partition, start in sorted(log_starts.items()):
+            while True:
+                below = applied_orders.delete().where(applied_orders.c.accepted_partition == partition,
+                                                      applied_orders.c.accepted_offset < start)
+                if mariadb:
+                    below = below.with_dialect_options(mysql_limit=chunk)
+                with engine.begin() as conn:
+                    count = conn.execute(below).rowcount
+                deleted += count
+                if not mariadb or count < chunk:
+                    break
+    except sa.exc.DBAPIError as e:
+        raise db_failures.db_failure(e, "catalog database") from e
+    return deleted

@@ -1,6 +1,7 @@
 """Stock changes against the real MariaDB: once per order id, in one transaction with the record
 of it; which database failures are transient; bad events through the running Catalog."""
 
+import contextlib
 import threading
 import time
 import uuid
@@ -8,6 +9,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import CollectorRegistry
 
@@ -18,15 +20,16 @@ from bus.failures import PermanentError, TransientError
 from bus.producer import EventProducer
 from catalog_svc import stock
 from catalog_svc.metrics import CatalogMetrics
+from catalog_svc.retention import AppliedRetention
 from catalog_svc.server import order_events_handler
 from ordersync.order.v1 import order_event_pb2
 from tests.support.kafka import consumer_lag
 from tests.support.waiting import wait_until
 
 
-@pytest.fixture(scope="module")
-def catalog_url(stack):
-    """A catalog database of this module's own, prepared, dropped afterwards."""
+@contextlib.contextmanager
+def catalog_database(stack):
+    """The URL of a catalog database of its own, prepared, dropped afterwards."""
     name = f"ordersync_test_stock_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(stack.mariadb_url(""), pool_pre_ping=True)
     with admin.begin() as conn:
@@ -34,10 +37,19 @@ def catalog_url(stack):
     engine = stock.create_engine(stack.mariadb_url(name))
     stock.prepare(engine)
     engine.dispose()
-    yield stack.mariadb_url(name)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
-    admin.dispose()
+    try:
+        yield stack.mariadb_url(name)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def catalog_url(stack):
+    """This module's catalog database."""
+    with catalog_database(stack) as url:
+        yield url
 
 
 @pytest.fixture
@@ -188,6 +200,25 @@ def test_bad_events_past_the_gate_are_dead_lettered_and_the_catalogs_consumer_go
     assert "qty must be 1 to 10000, got -5" in reasons[placed(f"{run}-raise", -5)]
 
 
+def consume_all(engine, kafka_bootstrap: str, topic: str, group: str) -> dict:
+    """Run the Catalog's handler over all of `topic` as `group` until it committed the end; its counts."""
+    registry = CollectorRegistry()
+    consumer = EventConsumer(topic, order_event_pb2.OrderPlaced, group, client={"bootstrap.servers": kafka_bootstrap},
+                             batch_handler=order_events_handler(engine, CatalogMetrics(registry)))
+    stop = threading.Event()
+    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: consumer_lag(kafka_bootstrap, group, topic) == 0, timeout=180,
+                   what=f"group {group} to commit all of {topic}")
+    finally:
+        stop.set()
+        thread.join(30)
+        consumer.close()
+    return {name: registry.get_sample_value(f"ordersync_{name}") for name in
+            ("events_applied_total", "events_duplicate_total", "event_handler_seconds_count")}
+
+
 def test_a_backlog_is_applied_in_batches_once_and_a_whole_redelivery_changes_nothing(catalog_url, kafka_bootstrap):
     topic = f"test-batches-{uuid.uuid4().hex[:8]}"
     created_at = Timestamp()
@@ -201,28 +232,62 @@ def test_a_backlog_is_applied_in_batches_once_and_a_whole_redelivery_changes_not
     engine = stock.create_engine(catalog_url)
     before = {p: product_stock(engine, p) for p in products}
 
-    def consume_all(group):
-        registry = CollectorRegistry()
-        consumer = EventConsumer(topic, order_event_pb2.OrderPlaced, group, client={"bootstrap.servers": kafka_bootstrap},
-                                 batch_handler=order_events_handler(engine, CatalogMetrics(registry)))
-        stop = threading.Event()
-        thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
-        thread.start()
-        try:
-            wait_until(lambda: consumer_lag(kafka_bootstrap, group, topic) == 0, timeout=180,
-                       what=f"group {group} to commit all of {topic}")
-        finally:
-            stop.set()
-            thread.join(30)
-            consumer.close()
-        return {name: registry.get_sample_value(f"ordersync_{name}") for name in
-                ("events_applied_total", "events_duplicate_total", "event_handler_seconds_count")}
-
-    first = consume_all(f"batches-{uuid.uuid4().hex[:6]}")
-    again = consume_all(f"batches-{uuid.uuid4().hex[:6]}")  # a new group: every event comes again
+    first = consume_all(engine, kafka_bootstrap, topic, f"batches-{uuid.uuid4().hex[:6]}")
+    # A new group: every event comes again.
+    again = consume_all(engine, kafka_bootstrap, topic, f"batches-{uuid.uuid4().hex[:6]}")
     assert (first["events_applied_total"], first["events_duplicate_total"]) == (1500, 0)
     assert first["event_handler_seconds_count"] < 1500 / 5, first  # batches, not one call per event
     assert (again["events_applied_total"], again["events_duplicate_total"]) == (0, 1500)
     lowered = {p: sum(e.qty for e in events if e.product_id == p) for p in products}
     assert {p: product_stock(engine, p) for p in products} == {p: before[p] - lowered[p] for p in products}
     engine.dispose()
+
+
+def test_applied_orders_keeps_a_row_while_kafka_can_deliver_its_event_and_no_longer(stack, kafka_bootstrap):
+    """Kafka deletes the first half of each partition; the retention trims exactly those rows, and
+    a group reading the topic again from its start (as after reset or expired offsets) finds every
+    event still there applied: nothing twice, the stock unchanged. On a database of its own, as a
+    Catalog's is: the offsets of applied_orders are those of the one topic it reads."""
+    topic = f"test-retention-{uuid.uuid4().hex[:8]}"
+    created_at = Timestamp()
+    created_at.GetCurrentTime()
+    events = [order_event_pb2.OrderPlaced(order_id=str(uuid.uuid4()), user_id="keeper", product_id="CATALOG-002",
+                                          qty=1, unit_price=100, total_price=100, created_at=created_at)
+              for _ in range(300)]
+    with EventProducer(topic, "order_id", client={"bootstrap.servers": kafka_bootstrap}) as producer:
+        producer.publish_many(events)
+    with catalog_database(stack) as catalog_url:
+        trim_one_topic(catalog_url, kafka_bootstrap, topic, events)
+
+
+def trim_one_topic(catalog_url, kafka_bootstrap, topic, events):
+    engine = stock.create_engine(catalog_url)
+    mine = sa.select(stock.applied_orders.c.accepted_partition, stock.applied_orders.c.accepted_offset).where(
+        stock.applied_orders.c.order_id.in_([e.order_id for e in events]))
+    try:
+        assert consume_all(engine, kafka_bootstrap, topic, f"kept-{uuid.uuid4().hex[:6]}")["events_applied_total"] == 300
+        with engine.connect() as conn:
+            rows = conn.execute(mine).all()
+        ends = {}
+        for partition, offset in rows:
+            ends[partition] = max(ends.get(partition, 0), offset + 1)
+        assert len(rows) == 300 and sum(ends.values()) == 300  # every row knows where its event is
+        halves = {p: end // 2 for p, end in ends.items()}
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        for future in admin.delete_records([TopicPartition(topic, p, half) for p, half in halves.items()],
+                                           operation_timeout=30).values():
+            future.result(timeout=30)
+        stock_before = product_stock(engine, "CATALOG-002")
+
+        trimmed = AppliedRetention(engine, topic, {"bootstrap.servers": kafka_bootstrap}, every_s=60).trim_once()
+        with engine.connect() as conn:
+            kept = conn.execute(mine).all()
+        assert trimmed == sum(halves.values())
+        # The positive control: every row whose event Kafka still has is there.
+        assert sorted(kept) == sorted((p, o) for p, end in ends.items() for o in range(halves[p], end))
+
+        again = consume_all(engine, kafka_bootstrap, topic, f"again-{uuid.uuid4().hex[:6]}")
+        assert (again["events_applied_total"], again["events_duplicate_total"]) == (0, len(kept))
+        assert product_stock(engine, "CATALOG-002") == stock_before
+    finally:
+        engine.dispose()

@@ -8,6 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health, health_pb2
 from prometheus_client import CollectorRegistry
 
+from bus.consumer import EventMeta
 from bus.failures import PermanentError, TransientError, is_permanent
 from catalog_svc import server, stock
 from catalog_svc.metrics import CatalogMetrics
@@ -17,6 +18,10 @@ from ordersync.serving.grpc_server import health_reporter
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+# Where the consumer found an event (the handler keeps it for the retention of applied_orders).
+AT = EventMeta("orders.accepted", 0, 0, None, None)
 
 
 def event(**changes):
@@ -58,7 +63,7 @@ def applied_orders(engine):
 def test_an_event_breaking_the_rules_is_refused_and_touches_nothing(engine, changes, words):
     handle = server.order_events_handler(engine)
     before = stock.list_products(engine)
-    refused = handle([(event(**changes), None)])
+    refused = handle([(event(**changes), AT)])
     assert list(refused) == [0] and is_permanent(refused[0]) and words in str(refused[0])
     assert stock.list_products(engine) == before and applied_orders(engine) == []
 
@@ -66,17 +71,17 @@ def test_an_event_breaking_the_rules_is_refused_and_touches_nothing(engine, chan
 def test_a_valid_event_lowers_the_stock_once(engine):
     handle = server.order_events_handler(engine)
     before = stock_of(engine, "CATALOG-001")
-    assert handle([(event(), None)]) == {}
-    assert handle([(event(), None)]) == {}  # redelivered: skipped silently
+    assert handle([(event(), AT)]) == {}
+    assert handle([(event(), AT)]) == {}  # redelivered: skipped silently
     assert stock_of(engine, "CATALOG-001") == before - 2
 
 
 def test_a_batch_applies_its_valid_events_and_refuses_the_others_by_index(engine):
     handle = server.order_events_handler(engine)
     before = stock_of(engine, "CATALOG-001"), stock_of(engine, "CATALOG-002")
-    refused = handle([(event(order_id="o-1"), None), (event(order_id="o-2", qty=0, total_price=0), None),
-                      (event(order_id="o-3", product_id="CATALOG-404"), None),
-                      (event(order_id="o-4", product_id="CATALOG-002", unit_price=1000, total_price=2000), None)])
+    refused = handle([(event(order_id="o-1"), AT), (event(order_id="o-2", qty=0, total_price=0), AT),
+                      (event(order_id="o-3", product_id="CATALOG-404"), AT),
+                      (event(order_id="o-4", product_id="CATALOG-002", unit_price=1000, total_price=2000), AT)])
     assert sorted(refused) == [1, 2]
     assert "qty must be 1 to 10000" in str(refused[1]) and isinstance(refused[2], stock.UnknownProduct)
     assert (stock_of(engine, "CATALOG-001"), stock_of(engine, "CATALOG-002")) == (before[0] - 2, before[1] - 2)
@@ -220,9 +225,9 @@ def test_the_service_is_not_serving_while_its_consumer_is_stuck():
 def test_the_handler_counts_applied_and_duplicate_events_and_times_every_call(engine):
     registry = CollectorRegistry()
     handle = server.order_events_handler(engine, CatalogMetrics(registry))
-    handle([(event(), None)])
-    handle([(event(), None), (event(order_id="o-2"), None)])  # o-1 redelivered
-    assert list(handle([(event(order_id="o-3", qty=0, total_price=0), None)])) == [0]
+    handle([(event(), AT)])
+    handle([(event(), AT), (event(order_id="o-2"), AT)])  # o-1 redelivered
+    assert list(handle([(event(order_id="o-3", qty=0, total_price=0), AT)])) == [0]
     assert registry.get_sample_value("ordersync_events_applied_total") == 2
     assert registry.get_sample_value("ordersync_events_duplicate_total") == 1
     assert registry.get_sample_value("ordersync_event_handler_seconds_count") == 3
