@@ -23,18 +23,18 @@ on this machine, measured in this process.
 """
 
 import argparse
-import dataclasses
 import sys
 import time
 import timeit
 
 import load
 import measure
+import variants
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ordersync.config import ROOT, private_key
+from ordersync.config import private_key
 from ordersync.serving import auth
-from stack.topology import Topology, free_port, grpc_serving, service_part
+from stack.topology import Topology
 
 USER = "bench-front-door"  # the unchecked instance names every caller so
 VARIANTS = {"tls+token": None, "token": ["--plaintext"], "neither": ["--plaintext", "--unchecked", USER]}
@@ -48,15 +48,6 @@ def verification_cost() -> dict[str, float]:
     full = timeit.timeit(lambda: auth.Verifier(key.public_key()).verify(token), number=2000) / 2000
     remembered = timeit.timeit(lambda: verifier.verify(token), number=20000) / 20000
     return {"full_us": full * 1e6, "remembered_us": remembered * 1e6}
-
-
-def variant_part(settings, name: str, flags: list[str]):
-    """An Order instance of bench/order_variant.py with `flags`, on a port of its own."""
-    part = service_part(settings, f"order-{name.replace('+', '-')}", "order_svc", free_port(),
-                        {"ORDER_INSTANCE": f"order-{name}", "METRICS_PORT": str(free_port())})
-    healthy = (lambda: grpc_serving(part.address)) if "--plaintext" in flags else part.healthy
-    return dataclasses.replace(part, healthy=healthy,
-                               command=lambda: [sys.executable, str(ROOT / "bench" / "order_variant.py"), *flags])
 
 
 def main() -> int:
@@ -77,53 +68,17 @@ def main() -> int:
     try:
         topology.up()
         settings = topology.settings
-        parts = {"tls+token": topology.orders[0]}
-        for name, flags in VARIANTS.items():
-            if flags is not None:
-                parts[name] = variant_part(settings, name, flags)
-                topology.supervisor.ensure_up(parts[name], timeout=60)
+        parts = variants.start(topology, VARIANTS, instances=1)
         point = load.Point(topology, "front-door", sync_timeout=120)
         point.unlimited_stock()
         token = load.user_token(private_key(settings.auth_private_key), USER)
         ca = {name: settings.grpc_tls_ca if name == "tls+token" else "" for name in parts}
-        for name, part in parts.items():
-            print(f"warm-up {name}: {opts.warmup:g}s", flush=True)
-            load.run_ghz([(part.address, opts.concurrency)], opts.warmup, USER, token, ca[name])
-        names = list(parts)
-        for round_ in range(opts.rounds):
-            # Each round starts one variant later (A B C, B C A, ...): the gate, the sink and the Catalog
-            # still work off the orders of the run before, and no variant should always follow the same.
-            for name in names[round_ % len(names):] + names[:round_ % len(names)]:
-                part = parts[name]
-                cpu = measure.CpuMeter({name: topology.supervisor.pid(part)})
-                before = cpu.snapshot()
-                result = load.run_ghz([(part.address, opts.concurrency)], opts.seconds, USER, token, ca[name])
-                used = cpu.since(before)[name]
-                run = {"round": round_ + 1, "variant": name, "per_s": result["per_s"], "ok": result["ok"],
-                       "errors": result["errors"], "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"],
-                       "order_cpu_ms_per_order": 1000 * used / result["ok"] if result["ok"] else None}
-                results["runs"].append(run)
-                print(f"round {run['round']} {name:9}: {run['per_s']:7.1f} orders/s, p50 {run['p50_ms']:.1f} ms, "
-                      f"p99 {run['p99_ms']:.1f} ms, Order CPU {run['order_cpu_ms_per_order']:.2f} ms/order, "
-                      f"errors {run['errors']}", flush=True)
+        results["runs"] = variants.rounds(topology, parts, opts, USER, token, ca)
         point.close()
-        for name, part in parts.items():
-            if name != "tls+token":
-                topology.supervisor.stop(part, grace=20)
+        variants.stop(topology, VARIANTS, parts)
     finally:
         topology.destroy()
-    summary = {}
-    for name in parts:
-        runs = [r for r in results["runs"] if r["variant"] == name]
-        summary[name] = {key: sum(r[key] for r in runs) / len(runs) for key in ("per_s", "p50_ms", "p99_ms",
-                                                                                 "order_cpu_ms_per_order")}
-    results["summary"] = summary
-    base = summary["neither"]
-    print(f"\nmean of {opts.rounds} rounds at c={opts.concurrency}, {opts.seconds:g}s each (ratio to neither):")
-    for name, mean in summary.items():
-        print(f"  {name:9} {mean['per_s']:7.1f} orders/s ({mean['per_s'] / base['per_s']:.3f}), p50 {mean['p50_ms']:.1f} ms, "
-              f"p99 {mean['p99_ms']:.1f} ms, Order CPU {mean['order_cpu_ms_per_order']:.2f} ms/order "
-              f"({mean['order_cpu_ms_per_order'] / base['order_cpu_ms_per_order']:.3f})")
+    results["summary"] = variants.summary(results["runs"], "neither", opts)
     print(f"wrote {measure.write_results('front-door-cost', results)}")
     return 0
 

@@ -1,9 +1,11 @@
-"""The Order service with less of its front door, for bench/front_door_cost.py only (never started
-by the stack): `--plaintext` serves its own port without TLS, `--unchecked USER` takes every call
+"""The Order service with one part done otherwise, for the paired benches only (never started by
+the stack). For bench/front_door_cost.py: `--plaintext` serves its own port without TLS, `--unchecked USER` takes every call
 as USER with no token parsed or verified (the interceptor, the caller's identity and the
-authorization rules are as always).
+authorization rules are as always); for bench/idempotency_cost.py, `--read-one-by-one` makes each
+CreateOrder's idempotency read a query of its own (order_svc/read_together.py coalesces them).
 
-    .venv/bin/python bench/order_variant.py [--plaintext] [--unchecked USER]   (an Order instance's environment)
+    .venv/bin/python bench/order_variant.py [--plaintext] [--unchecked USER] [--read-one-by-one]
+    (in an Order instance's environment)
 """
 
 import argparse
@@ -25,6 +27,7 @@ if __name__ == "__main__":
     args = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     args.add_argument("--plaintext", action="store_true")
     args.add_argument("--unchecked", metavar="USER")
+    args.add_argument("--read-one-by-one", action="store_true")
     opts = args.parse_args()
     serve(verifier=Unchecked(opts.unchecked) if opts.unchecked else None,
-          server_tls=PLAINTEXT if opts.plaintext else None)
+          server_tls=PLAINTEXT if opts.plaintext else None, read_together=not opts.read_one_by_one)

@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus.producer import EventProducer, PublishError
 from order_svc import access, config, metrics, products, rules
+from order_svc.read_together import ReadTogether
 from order_svc.store import OrderStore, StoreUnavailable
 from ordersync.config import GrpcTls, exits_on_bad_setting, public_key
 from ordersync.contract.event_rules import check_order_placed
@@ -34,9 +35,11 @@ _RECENT_ORDERS = 10_000  # acknowledged orders remembered per instance, for retr
 _DEADLINE_MARGIN_S = 0.2
 class OrderService(order_service_pb2_grpc.OrderServiceServicer):
     def __init__(self, settings: config.OrderSettings, product_view, producer: EventProducer, store: OrderStore,
-                 order_metrics: metrics.OrderMetrics | None = None, clock=None):
+                 order_metrics: metrics.OrderMetrics | None = None, clock=None, read_together: bool = True):
         """`product_view`: the products as this instance follows them (order_svc/products.py);
-        `clock()`: the Timestamp of an order placed now (a test gives another)."""
+        `clock()`: the Timestamp of an order placed now (a test gives another); `read_together`:
+        the idempotency reads of concurrent calls coalesced (order_svc/read_together.py), or one
+        query each (bench/idempotency_cost.py compares them)."""
         self._settings = settings
         self._clock = clock or _now
         # Without metrics of its own (tests), it counts into a registry nobody reads.
@@ -44,6 +47,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         self._products = product_view
         self._producer = producer
         self._store = store
+        self._known = ReadTogether(store.get_many).get if read_together else store.get
         self._recent: OrderedDict[str, order_service_pb2.Order] = OrderedDict()
         self._recent_lock = threading.Lock()
         # One lock per order id: concurrent retries of one order publish once,
@@ -135,7 +139,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
             if order_id in self._recent:
                 return self._recent[order_id]
         try:
-            row = self._try_read(self._store.get, order_id)
+            row = self._try_read(self._known, order_id)
         except StoreUnavailable:
             # Place the order anyway: a retry that cannot be checked republishes the same event
             # under the same order id, which the sink's upsert and the Catalog's applied_orders
@@ -297,13 +301,13 @@ class KeyedLocks:
 
 @exits_on_bad_setting
 def serve(verifier: auth.Verifier | None = None, server_tls: GrpcTls | None = None,
-          publish_through: Callable[[EventProducer], EventProducer] | None = None) -> None:
+          publish_through: Callable[[EventProducer], EventProducer] | None = None, read_together: bool = True) -> None:
     """The Order service until SIGTERM. `verifier`: what checks callers' tokens (default: a Verifier
     of AUTH_PUBLIC_KEY); `server_tls`: its own port's TLS (default: GRPC_TLS_*, as its channels).
     bench/front_door_cost.py gives a verifier that checks nothing and a plaintext port, to measure both.
     `publish_through(producer)`: what the orders are published through, around the producer the
     settings make (default: that producer); tests/support/held_order.py holds every publish there
-    until its test lets them go."""
+    until its test lets them go. `read_together`: as OrderService's (bench/idempotency_cost.py)."""
     settings = config.load()
     verifier = verifier or auth.Verifier(public_key(settings.auth_public_key))
     stop = start_process(f"order[{settings.instance}]", settings.metrics_port, settings.listen_host)
@@ -314,7 +318,7 @@ def serve(verifier: auth.Verifier | None = None, server_tls: GrpcTls | None = No
     view = products.product_view(settings.kafka_client)
     order_metrics = metrics.OrderMetrics()
     order_metrics.watch(view)
-    service = OrderService(settings, view, producer, store, order_metrics)
+    service = OrderService(settings, view, producer, store, order_metrics, read_together=read_together)
     service_names = [order_service_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name]
     # NOT_SERVING until the view has read the products topic to its end: no order before it
     # knows every product (the stack's start waits for SERVING).

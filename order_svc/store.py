@@ -51,6 +51,14 @@ class OrderStore:
                            order_id=order_id)
         return rows[0] if rows else None
 
+    def get_many(self, order_ids: list[str]) -> dict[str, dict]:
+        """{order_id: row} of those of `order_ids` that are in the table, in one query."""
+        if not order_ids:
+            return {}
+        rows = self._query(f"SELECT {_COLUMNS} FROM {self._table} WHERE order_id IN %(order_ids)s",
+                           order_ids=tuple(order_ids))
+        return {row["order_id"]: row for row in rows}
+
     def list_for_user(self, user_id: str, limit: int, after: tuple[datetime, str] | None) -> list[dict]:
         """Newest first; `after` is the (created_at, order_id) of the last row of the previous page."""
         where = "user_id = %(user_id)s"

@@ -359,15 +359,22 @@ class HeldProducer:
 
 class OrderStore:
     """order_svc.store.OrderStore over `rows` (dicts of the orders table), or with `fail` a
-    database that cannot be reached (StoreUnavailable)."""
+    database that cannot be reached (StoreUnavailable); `reads`: the get_many queries asked."""
 
     def __init__(self, fail=False, rows=()):
         self.fail, self.rows = fail, {row["order_id"]: row for row in rows}
+        self.reads = 0
 
     def get(self, order_id):
         if self.fail:
             raise StoreUnavailable("connection refused")
         return self.rows.get(order_id)
+
+    def get_many(self, order_ids):
+        self.reads += 1
+        if self.fail:
+            raise StoreUnavailable("connection refused")
+        return {i: self.rows[i] for i in order_ids if i in self.rows}
 
     def list_for_user(self, user_id, limit, after):
         if self.fail:

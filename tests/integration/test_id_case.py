@@ -8,6 +8,7 @@ import grpc
 import pytest
 import sqlalchemy as sa
 
+from order_svc.store import OrderStore
 from ordersync.catalog.v1 import catalog_service_pb2
 from ordersync.contract import sql
 from ordersync.order.v1 import order_service_pb2
@@ -116,3 +117,23 @@ def test_every_id_column_compares_byte_for_byte(stack):
                                         f"_ascii'a' = _ascii'a' COLLATE {sql.ID_COLLATION}")).one() == (0, 0, 1)
     finally:
         engine.dispose()
+
+
+def test_the_coalesced_idempotency_read_finds_exactly_the_ids_asked(stack, order_stubs, orders_db):
+    """OrderStore.get_many, CreateOrder's read of several order ids in one query, against the real
+    table: each id found as spelled, another case or a trailing space is no order."""
+    run = uuid.uuid4().hex[:8]
+    placed = [place(order_stubs[i % 2], f"many-{run}", "CATALOG-001") for i in range(3)]
+    for order in placed:
+        wait_for_row(orders_db, f"SELECT order_id FROM {stack.orders_table} WHERE order_id = :o",
+                     {"o": order.order_id})
+    store = OrderStore(stack.mariadb_url(stack.orders_db), stack.orders_table)
+    try:
+        ids = [o.order_id for o in placed]
+        others = [ids[0].upper(), ids[1] + " ", f"missing-{run}"]
+        found = store.get_many(ids + others)
+        assert sorted(found) == sorted(ids)
+        assert all(found[o.order_id]["qty"] == o.qty and found[o.order_id]["user_id"] == o.user_id for o in placed)
+        assert store.get_many(others) == {} and store.get_many([]) == {}
+    finally:
+        store.close()
