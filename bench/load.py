@@ -1,6 +1,7 @@
 """Load bench: ghz against CreateOrder on 1, 2 and 4 Order instances, next to a bare grpcio echo server.
 
     .venv/bin/python bench/load.py [--instances 1,2,4] [--concurrency 1,8,32] [--seconds 30] [--warmup 10]
+                                   [--jit-settle 120] [--sink-tasks 1]
 
 For each number of Order instances it starts a private topology (stack.topology: its own MariaDB,
 Kafka, Connect with the sink, one Catalog, N Orders, on free ports), makes the stock unlimited, and
@@ -20,7 +21,10 @@ sides caught up, so the work done after the load counts too), the stock and tabl
 from the end of the load until the counts reach the acknowledged orders, polled every 0.1 s),
 and the Catalog group's consumer lag every 0.5 s during and after the load (topic end offsets
 minus committed offsets, from Kafka: the bench asks MariaDB nothing while the load runs).
-The CPU figures are not net of idle work: at low rates a JVM's housekeeping weighs in, so
+Before a topology's first point, its instances are loaded at the highest concurrency in 10 s
+rounds until the JVMs' JIT compilers go quiet (at most --jit-settle seconds): the points then
+measure the steady state, and each still says how much of its CPU the compilers took ("of it
+JIT"). The CPU figures are not net of idle work: at low rates a JVM's housekeeping weighs in, so
 each point also records every process's CPU per second with no load (2 s just before it).
 
 The baseline, in the same run and before any stack starts: bench/echo_server.py (a bare grpcio
@@ -61,6 +65,11 @@ PRODUCTS = ["CATALOG-001", "CATALOG-002", "CATALOG-003"]
 CALL_TIMEOUT = "20s"
 IDLE_S = 2.0
 DEFAULTS = {"instances": (1, 2, 4), "concurrency": (1, 8, 32), "seconds": 30.0, "warmup": 10.0}
+# Before a topology's first point its JVMs are loaded until their JIT compilers go quiet (bench's
+# --jit-settle): in the first minute under load the broker's C2 compiler took 0.33 ms of CPU per
+# order, half of the broker's, and the Connect worker's 0.14.
+JIT_ROUND_S = 10.0
+JIT_SETTLED = 0.10  # cores compiling in a round: below a tenth of a core, what is left is small
 
 
 # ---------------------------------------------------------------- ghz
@@ -226,6 +235,30 @@ class Point:
                 {"u": user_id}).scalars().all()
         return lag_summary(row), lag_summary(stock)
 
+    def jit_cpu_s(self) -> float:
+        """CPU seconds the stack's JVMs (the broker, the Connect worker) spent compiling, so far."""
+        return sum(measure.compiler_cpu_seconds(pid) for pid in measure.stack_pids(self.topology).values())
+
+    def settle_jit(self, concurrency: int, longest: float) -> dict:
+        """Load the instances at `concurrency` in rounds of JIT_ROUND_S until the JVMs' compilers
+        used under JIT_SETTLED of a core in a round, or for `longest` seconds: the points measure the
+        steady state, as a service that has run for a while has it."""
+        targets = split(concurrency, [part.address for part in self.topology.orders])
+        name = f"bench-{self.run}-{len(targets)}i-jit"
+        began, rounds = time.monotonic(), []
+        while time.monotonic() - began < longest:
+            before = self.jit_cpu_s()
+            run_ghz(targets, JIT_ROUND_S, name, user_token(self.key, name))
+            rounds.append((self.jit_cpu_s() - before) / JIT_ROUND_S)
+            if rounds[-1] < JIT_SETTLED:
+                break
+        settled = {"seconds": time.monotonic() - began, "compiler_cores_per_round": rounds,
+                   "settled": bool(rounds) and rounds[-1] < JIT_SETTLED}
+        print(f"  JIT: the JVMs' compilers used {', '.join(f'{r:.2f}' for r in rounds)} cores in "
+              f"{JIT_ROUND_S:g} s rounds; {'settled' if settled['settled'] else 'not settled'} after "
+              f"{settled['seconds']:.0f} s", flush=True)
+        return settled
+
     def measure(self, concurrency: int, seconds: float, warmup: float) -> dict:
         addresses = [part.address for part in self.topology.orders]
         targets = split(concurrency, addresses)
@@ -242,7 +275,7 @@ class Point:
         idle_before = cpu.snapshot()
         time.sleep(IDLE_S)  # what the processes use with no load (JVM and broker housekeeping, polls)
         point["idle_cpu_s_per_s"] = {name: s / IDLE_S for name, s in cpu.since(idle_before).items()}
-        cpu_before = cpu.snapshot()
+        cpu_before, jit_before = cpu.snapshot(), self.jit_cpu_s()
         print(f"  load: {seconds:g}s on {len(targets)} of {len(addresses)} instance(s)", flush=True)
         began = time.monotonic()
         # A probe of its own: the series samples from its thread while this one polls.
@@ -255,6 +288,7 @@ class Point:
             point["cpu_s_during_load"] = cpu.since(cpu_before)
             lags = self.wait_synced(name, applied_before + result["ok"], result["ok"])
             point["cpu_s"] = cpu.since(cpu_before)
+            point["jit_cpu_s"] = self.jit_cpu_s() - jit_before  # part of the JVMs' cpu_s
             time.sleep(1.0)  # a second of the series after the sync
         finally:
             point["catalog_lag_series"] = series.stop()
@@ -276,6 +310,9 @@ def run_instances(instances: int, opts, run: str, echo: dict[int, dict], results
             results["versions"] = measure.versions(topology.settings)
         point_maker = Point(topology, run, opts.sync_timeout)
         point_maker.unlimited_stock()
+        if opts.jit_settle > 0:
+            results.setdefault("jit_settle", {})[str(instances)] = point_maker.settle_jit(
+                max(opts.concurrency), opts.jit_settle)
         for concurrency in opts.concurrency:
             print(f"== {instances} instance(s), concurrency {concurrency}", flush=True)
             point = point_maker.measure(concurrency, opts.seconds, opts.warmup)
@@ -305,7 +342,8 @@ def _cpu_ms(per_order: dict, names: list[str]) -> str:
 def table(results: dict) -> str:
     head = (f"{'inst':>4} {'conc':>4} {'ok/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'x echo':>7} "
             f"{'stock s':>7} {'table s':>7} {'row p99':>7} {'stock99':>7} | CPU ms per order: {'mariadb':>7} "
-            f"{'kafka':>6} {'connect':>7} {'watchdg':>7} {'gate':>6} {'catalog':>7} {'orders':>6} {'total':>6}")
+            f"{'kafka':>6} {'connect':>7} {'watchdg':>7} {'gate':>6} {'catalog':>7} {'orders':>6} {'total':>6} "
+            f"{'of it JIT':>9}")
     lines = [head, "-" * len(head)]
     for concurrency, e in sorted(results["echo"].items()):
         lines.append(f"{'echo':>4} {concurrency:>4} {e['per_s']:>8.0f} {_ms(e['p50_ms']):>7} {_ms(e['p99_ms']):>7} "
@@ -321,7 +359,8 @@ def table(results: dict) -> str:
             f"{_ms(p.get('stock_ms', {}).get('p99'), 0):>7} | {'':>17} {_cpu_ms(per, ['mariadb']):>7} "
             f"{_cpu_ms(per, ['kafka']):>6} {_cpu_ms(per, ['connect']):>7} {_cpu_ms(per, ['sink-watchdog']):>7} "
             f"{_cpu_ms(per, [n for n in per if n.startswith('gate-')]):>6} {_cpu_ms(per, ['catalog-1']):>7} "
-            f"{_cpu_ms(per, orders):>6} {_cpu_ms(per, ['total']):>6}")
+            f"{_cpu_ms(per, orders):>6} {_cpu_ms(per, ['total']):>6} "
+            f"{_ms(p.get('jit_cpu_s') and 1000 * p['jit_cpu_s'] / p['ok'] if p['ok'] else None, 2):>9}")
     for f in results["failures"]:
         lines.append(f"{f['instances']:>4}    - failed: {f['error'].splitlines()[0]}")
     lines.append("errors: non-OK calls (by status in the JSON); stock s / table s: seconds from the end of the load "
@@ -381,6 +420,8 @@ def main() -> int:
     args.add_argument("--seconds", type=float, default=DEFAULTS["seconds"], help="load per point (30)")
     args.add_argument("--warmup", type=float, default=DEFAULTS["warmup"], help="warm-up per point (10)")
     args.add_argument("--sink-tasks", type=int, default=1, help="the sink's tasks (SINK_TASKS, 1)")
+    args.add_argument("--jit-settle", type=float, default=120,
+                      help="longest load before the first point, until the JVMs' JIT settles (120 s; 0: none)")
     args.add_argument("--sync-timeout", type=float, default=300, help="longest wait for stock and table (300)")
     opts = args.parse_args()
     if not measure.GHZ.exists():

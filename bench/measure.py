@@ -38,6 +38,26 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15 of stat(5)
 
 
+def compiler_cpu_seconds(pid: int) -> float:
+    """CPU seconds a JVM's JIT compiler threads (C1, C2) have used so far; 0 for any other process.
+    A JVM compiles its hot code in its first minutes under load: that CPU is spent once, not per
+    order, and is told apart from the steady state."""
+    used = 0.0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            if not (task / "comm").read_text().startswith(("C1 CompilerThre", "C2 CompilerThre")):
+                continue
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        used += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return used
+
+
 def stack_pids(topology: Topology) -> dict[str, int]:
     """The pid of every part that runs: MariaDB, Kafka, Connect, the sink watchdog, the services."""
     pids = {}

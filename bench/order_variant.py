@@ -1,10 +1,11 @@
 """The Order service with one part done otherwise, for the paired benches only (never started by
 the stack). For bench/front_door_cost.py: `--plaintext` serves its own port without TLS, `--unchecked USER` takes every call
 as USER with no token parsed or verified (the interceptor, the caller's identity and the
-authorization rules are as always); for bench/idempotency_cost.py, `--read-one-by-one` makes each
-CreateOrder's idempotency read a query of its own (order_svc/read_together.py coalesces them).
+authorization rules are as always); for bench/paired_orders.py, `--read-one-by-one` makes each
+CreateOrder's idempotency read a query of its own (order_svc/read_together.py coalesces them); for
+bench/paired_orders.py, `--linger-ms N` sets the producer's linger.ms (bus/producer.py: 0).
 
-    .venv/bin/python bench/order_variant.py [--plaintext] [--unchecked USER] [--read-one-by-one]
+    .venv/bin/python bench/order_variant.py [--plaintext] [--unchecked USER] [--read-one-by-one] [--linger-ms N]
     (in an Order instance's environment)
 """
 
@@ -28,6 +29,8 @@ if __name__ == "__main__":
     args.add_argument("--plaintext", action="store_true")
     args.add_argument("--unchecked", metavar="USER")
     args.add_argument("--read-one-by-one", action="store_true")
+    args.add_argument("--linger-ms", type=float)
     opts = args.parse_args()
     serve(verifier=Unchecked(opts.unchecked) if opts.unchecked else None,
-          server_tls=PLAINTEXT if opts.plaintext else None, read_together=not opts.read_one_by_one)
+          server_tls=PLAINTEXT if opts.plaintext else None, read_together=not opts.read_one_by_one,
+          producer_config=None if opts.linger_ms is None else {"linger.ms": opts.linger_ms})

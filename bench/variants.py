@@ -1,5 +1,5 @@
 """Paired, interleaved runs of Order instance variants on one private stack: what front_door_cost.py
-and idempotency_cost.py share.
+and paired_orders.py share.
 
 A variant is Order instances of bench/order_variant.py started with its flags (None: the stack's own
 Order instances). Each run loads every instance of one variant at once with ghz (load.run_ghz: the

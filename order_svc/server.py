@@ -39,7 +39,7 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         """`product_view`: the products as this instance follows them (order_svc/products.py);
         `clock()`: the Timestamp of an order placed now (a test gives another); `read_together`:
         the idempotency reads of concurrent calls coalesced (order_svc/read_together.py), or one
-        query each (bench/idempotency_cost.py compares them)."""
+        query each (bench/paired_orders.py idempotency compares them)."""
         self._settings = settings
         self._clock = clock or _now
         # Without metrics of its own (tests), it counts into a registry nobody reads.
@@ -301,17 +301,20 @@ class KeyedLocks:
 
 @exits_on_bad_setting
 def serve(verifier: auth.Verifier | None = None, server_tls: GrpcTls | None = None,
-          publish_through: Callable[[EventProducer], EventProducer] | None = None, read_together: bool = True) -> None:
+          publish_through: Callable[[EventProducer], EventProducer] | None = None, read_together: bool = True,
+          producer_config: dict | None = None) -> None:
     """The Order service until SIGTERM. `verifier`: what checks callers' tokens (default: a Verifier
     of AUTH_PUBLIC_KEY); `server_tls`: its own port's TLS (default: GRPC_TLS_*, as its channels).
     bench/front_door_cost.py gives a verifier that checks nothing and a plaintext port, to measure both.
     `publish_through(producer)`: what the orders are published through, around the producer the
     settings make (default: that producer); tests/support/held_order.py holds every publish there
-    until its test lets them go. `read_together`: as OrderService's (bench/idempotency_cost.py)."""
+    until its test lets them go. `read_together`: as OrderService's (bench/paired_orders.py);
+    `producer_config`: librdkafka settings over the producer's own (bench/paired_orders.py linger)."""
     settings = config.load()
     verifier = verifier or auth.Verifier(public_key(settings.auth_public_key))
     stop = start_process(f"order[{settings.instance}]", settings.metrics_port, settings.listen_host)
-    producer = EventProducer(settings.orders_topic, "order_id", client=settings.kafka_client)
+    producer = EventProducer(settings.orders_topic, "order_id", client=settings.kafka_client,
+                             extra_config=producer_config)
     if publish_through is not None:
         producer = publish_through(producer)
     store = OrderStore(settings.orders_db_url, settings.orders_table, connections=MAX_WORKERS)

@@ -1,0 +1,73 @@
+"""One part of CreateOrder done two or three ways, measured in paired runs on one stack.
+
+    .venv/bin/python bench/paired_orders.py idempotency|linger [--concurrency 32] [--seconds 20] [--rounds 3]
+                                            [--warmup 5]
+
+Each comparison is Order instances of the same code and environment that differ in one thing: the
+stack's own 2 (the way the service runs) and 2 more per other way (bench/order_variant.py and its
+flags). The runs alternate (bench/variants.py): the concurrency split over one way's 2 instances,
+as bench/load.py loads them, each round starting with another. Per run: orders/s, p50/p99, and the
+CPU per order of that way's Order processes, of the broker and of MariaDB (only one way is loaded
+at a time, so theirs is that way's too); then each way's mean as a ratio to the comparison's base.
+
+- `idempotency`: every CreateOrder asks the orders table whether its order id is there (a retry on
+  another instance gets the order placed first). `together` coalesces the reads of concurrent calls
+  into one query (order_svc/read_together.py); `one-by-one` (the base) sends a query per call.
+- `linger`: how long the Order's producer waits to fill a batch (linger.ms). `linger-0` (the base:
+  bus/producer.py's) sends at once; `linger-1` and `linger-3` wait 1 and 3 ms: fewer, fuller
+  produce requests for the broker, and as much more latency per call.
+"""
+
+import argparse
+import sys
+import time
+
+import load
+import measure
+import variants
+
+from ordersync.config import private_key
+from stack.topology import Topology
+
+USER = "bench-paired"
+COMPARISONS = {
+    "idempotency": ("one-by-one", {"together": None, "one-by-one": ["--read-one-by-one"]}),
+    "linger": ("linger-0", {"linger-0": None, "linger-1": ["--linger-ms", "1"], "linger-3": ["--linger-ms", "3"]}),
+}
+
+
+def main() -> int:
+    args = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    args.add_argument("comparison", choices=sorted(COMPARISONS))
+    args.add_argument("--concurrency", type=int, default=32)
+    args.add_argument("--seconds", type=float, default=20.0)
+    args.add_argument("--rounds", type=int, default=3)
+    args.add_argument("--warmup", type=float, default=5.0)
+    opts = args.parse_args()
+    if not measure.GHZ.exists():
+        print(f"{measure.GHZ} is missing: run `make setup`", file=sys.stderr)
+        return 2
+    base, ways = COMPARISONS[opts.comparison]
+    results: dict = {"bench": f"paired_orders {opts.comparison}", "started": time.strftime("%Y%m%d-%H%M%S"),
+                     "machine": measure.machine(), "arguments": vars(opts)}
+    topology = Topology.private(orders=2)
+    try:
+        topology.up()
+        parts = variants.start(topology, ways, instances=2)
+        point = load.Point(topology, opts.comparison, sync_timeout=120)
+        point.unlimited_stock()
+        token = load.user_token(private_key(topology.settings.auth_private_key), USER)
+        shared = {name: topology.supervisor.pid(topology.part(name)) for name in ("kafka", "mariadb")}
+        results["runs"] = variants.rounds(topology, parts, opts, USER, token, {name: "" for name in parts},
+                                          also=shared)
+        point.close()
+        variants.stop(topology, ways, parts)
+    finally:
+        topology.destroy()
+    results["summary"] = variants.summary(results["runs"], base, opts)
+    print(f"wrote {measure.write_results(f'paired-{opts.comparison}', results)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
