@@ -36,6 +36,10 @@ from ordersync.config import private_key
 from ordersync.serving import auth
 from stack.topology import Topology
 
+# Before the first run, the stack's instances are loaded until the JVMs' JIT compilers go quiet
+# (bench/load.py): in their first minutes they take a fifth of a core or more, and would weigh on
+# whichever way runs first.
+JIT_SETTLE_S = 120
 USER = "bench-front-door"  # the unchecked instance names every caller so
 VARIANTS = {"tls+token": None, "token": ["--plaintext"], "neither": ["--plaintext", "--unchecked", USER]}
 
@@ -71,6 +75,7 @@ def main() -> int:
         parts = variants.start(topology, VARIANTS, instances=1)
         point = load.Point(topology, "front-door", sync_timeout=120)
         point.unlimited_stock()
+        results["jit_settle"] = point.settle_jit(opts.concurrency, JIT_SETTLE_S)
         token = load.user_token(private_key(settings.auth_private_key), USER)
         ca = {name: settings.grpc_tls_ca if name == "tls+token" else "" for name in parts}
         results["runs"] = variants.rounds(topology, parts, opts, USER, token, ca)

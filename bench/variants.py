@@ -50,9 +50,11 @@ def stop(topology, variants: dict[str, list[str] | None], parts: dict[str, list]
 
 
 def targets(parts: list, concurrency: int) -> list[tuple[str, int]]:
-    """The concurrency split over the instances (the first ones get the remainder)."""
+    """The concurrency split over the instances (the first ones get the remainder; one call in
+    flight is one call, on the first instance)."""
     share, extra = divmod(concurrency, len(parts))
-    return [(p.address, share + (1 if i < extra else 0)) for i, p in enumerate(parts)]
+    split = [(p.address, share + (1 if i < extra else 0)) for i, p in enumerate(parts)]
+    return [(address, c) for address, c in split if c > 0]
 
 
 def rounds(topology, parts: dict[str, list], opts, user: str, token: str, ca: dict[str, str],
