@@ -10,9 +10,9 @@ through pymysql as the Order service reads:
     8 ids per query (order_svc/read_together.py under load);
   - ListOrders' first page of a user (20 newest rows).
 Per read: wall time, this client's CPU, MariaDB's CPU, and InnoDB's buffer-pool misses (pages read
-from disk or the OS cache). At the largest size it is measured with the stack's buffer pool
-(innodb_buffer_pool_size 128M) and again with one that holds the table (4G, resized online; the
-fill itself runs with that pool, then shrinks it back to 128M).
+from disk or the OS cache). Every size is measured with a 128M buffer pool (the stack's before
+round 3; it has 1G now), and the largest again with a 4G one that holds the table (resized online;
+the fill runs with 4G, then shrinks the pool back to 128M).
 Results: stdout and bench/results/read-cost-<time>.json.
 """
 
@@ -30,7 +30,7 @@ from stack import schema
 from stack.topology import Topology
 
 CHUNK = 500_000  # rows per INSERT ... SELECT
-STACK_POOL = 128 * 1024 * 1024  # innodb_buffer_pool_size of stack/config/my.cnf
+SMALL_POOL = 128 * 1024 * 1024  # innodb_buffer_pool_size of stack/config/my.cnf before round 3 (1G now)
 BIG_POOL = 4 * 1024 * 1024 * 1024
 
 
@@ -69,7 +69,7 @@ def fill(settings, engine, table: str, have: int, want: int) -> None:
                 f"INSERT INTO `{table}` (order_id, user_id, product_id, qty, unit_price, total_price, created_at) "
                 f"SELECT MD5(seq), CONCAT('user-', seq % 100000), 'CATALOG-001', 1, 100, 100, "
                 f"TIMESTAMP'2026-01-01 00:00:00' + INTERVAL seq SECOND FROM seq_{start + 1}_to_{end}"))
-    pool(settings, STACK_POOL)
+    pool(settings, SMALL_POOL)
 
 
 def timed(pid: int, reads: int, work) -> dict:
@@ -143,13 +143,18 @@ def main() -> int:
             began = time.monotonic()
             fill(settings, engine, settings.orders_table, have, size)
             have = size
-            print(f"{size:>10,} rows (filled in {time.monotonic() - began:.0f} s):", flush=True)
+            with engine.connect() as conn:
+                data, index = conn.execute(sa.text(
+                    "SELECT data_length, index_length FROM information_schema.tables "
+                    "WHERE table_schema = DATABASE() AND table_name = :t"), {"t": settings.orders_table}).one()
+            print(f"{size:>10,} rows (filled in {time.monotonic() - began:.0f} s; {data / 2**20:,.0f} MiB of rows, "
+                  f"{index / 2**20:,.0f} MiB of secondary keys):", flush=True)
             runs = {"innodb_buffer_pool_size 128M": measure_size(settings, pid, engine, opts.reads)}
             if size == sizes[-1]:
                 pool(settings, BIG_POOL)
                 measure_size(settings, pid, engine, opts.reads)  # once to load the pages read
                 runs["innodb_buffer_pool_size 4G, warm"] = measure_size(settings, pid, engine, opts.reads)
-            results["sizes"][str(size)] = runs
+            results["sizes"][str(size)] = {"data_bytes": data, "index_bytes": index, **runs}
             for pool_size, measured in runs.items():
                 for name, m in measured.items():
                     print(f"  {pool_size:34} {name:31} wall {m['wall_us']:7.0f} us, client CPU {m['client_cpu_us']:5.0f} us, "

@@ -13,7 +13,7 @@ holds.
 import logging
 import threading
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from bus.clients import LIBRDKAFKA, KafkaClients
 from bus.failures import PermanentError, TransientError
@@ -38,10 +38,13 @@ class AppliedRetention:
                                            "enable.auto.commit": False, "log_level": 2})
 
     def log_starts(self) -> dict[int, int]:
-        """{partition: Kafka's first offset} of the topic ({} for no such topic yet)."""
+        """{partition: Kafka's first offset} of the topic ({} for no such topic yet). Raises
+        KafkaException for a topic it may not describe, or a broker that does not answer."""
         meta = self._consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
-        if meta is None or meta.error is not None:
+        if meta is None or (meta.error is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
             return {}
+        if meta.error is not None:
+            raise KafkaException(meta.error)
         return {p: self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[0]
                 for p in sorted(meta.partitions)}
 
@@ -63,4 +66,8 @@ class AppliedRetention:
                     log.warning("applied_orders not trimmed this round (retried in %.0fs): %s", self._every_s, e)
         finally:
             # Here, not from the thread that stops the process: never closed while a round uses it.
-            self._consumer.close()
+            self.close()
+
+    def close(self) -> None:
+        """Close its Kafka client (run() does, as it ends; a caller of trim_once() does it)."""
+        self._consumer.close()

@@ -14,6 +14,8 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from bus.envelope import encode
+from catalog_svc import stock
+from catalog_svc.retention import AppliedRetention
 from connect import rest
 from stack import accounts
 from tests.poisons import valid_event
@@ -150,3 +152,27 @@ def test_secrets_stay_in_their_file(cluster):
     assert password not in str(config)
     for conf in (s.stack_dir / "conf").rglob("connect-*.properties"):
         assert s.secret(f"kafka.{accounts.SINK.kafka_user}") not in conf.read_text(), conf
+
+
+def test_the_catalog_principal_trims_applied_orders_and_the_order_principal_may_not_ask(cluster):
+    """The retention of applied_orders (catalog_svc/retention.py) as the Catalog runs it on the
+    secured cluster: its principal reads the accepted topic's log starts and its account deletes
+    what lies below them; the Order's principal may not describe that topic."""
+    s = cluster.settings
+    catalog = accounts.acting_as(s, accounts.CATALOG)
+    engine = stock.create_engine(catalog.mariadb_url(s.catalog_db))
+    refused = AppliedRetention(engine, s.accepted_topic, client_of(s, accounts.ORDER), every_s=60)
+    retention = AppliedRetention(engine, s.accepted_topic, catalog.kafka_client(), every_s=60)
+    try:
+        with pytest.raises(KafkaException, match="TOPIC_AUTHORIZATION_FAILED"):
+            refused.log_starts()
+        # The positive control: the Catalog's principal gets every partition's first offset and trims.
+        partitions = AdminClient({**s.kafka_client(), "log_level": 0}).list_topics(
+            s.accepted_topic, timeout=10).topics[s.accepted_topic].partitions
+        starts = retention.log_starts()
+        assert sorted(starts) == sorted(partitions) and all(start >= 0 for start in starts.values()), starts
+        assert retention.trim_once() >= 0
+    finally:
+        refused.close()
+        retention.close()
+        engine.dispose()

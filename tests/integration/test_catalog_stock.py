@@ -279,7 +279,11 @@ def trim_one_topic(catalog_url, kafka_bootstrap, topic, events):
             future.result(timeout=30)
         stock_before = product_stock(engine, "CATALOG-002")
 
-        trimmed = AppliedRetention(engine, topic, {"bootstrap.servers": kafka_bootstrap}, every_s=60).trim_once()
+        retention = AppliedRetention(engine, topic, {"bootstrap.servers": kafka_bootstrap}, every_s=60)
+        try:
+            trimmed = retention.trim_once()
+        finally:
+            retention.close()
         with engine.connect() as conn:
             kept = conn.execute(mine).all()
         assert trimmed == sum(halves.values())

@@ -89,3 +89,13 @@ def test_a_failed_round_is_logged_and_the_loop_goes_on_then_closes(engine, caplo
         stop.set()
         looping.join(5)
     assert "Failed to get metadata" in caplog.text and not looping.is_alive() and consumer.closed
+
+
+def test_a_topic_it_may_not_describe_is_raised_not_taken_for_no_topic(engine):
+    apply(engine, (0, 0))
+    refused = Consumer(topic=TOPIC, topics={TOPIC: topic_metadata(0, KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))})
+    with pytest.raises(KafkaException, match="TOPIC_AUTHORIZATION_FAILED"):
+        retention(engine, {}, refused).trim_once()
+    # The positive control: an unknown topic is no topic yet, and nothing is trimmed.
+    unknown = Consumer(topic=TOPIC, topics={TOPIC: topic_metadata(0, KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))})
+    assert retention(engine, {}, unknown).trim_once() == 0 and applied(engine) == {"p0-0"}
