@@ -32,7 +32,6 @@ import measure
 import variants
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ordersync.config import private_key
 from ordersync.serving import auth
 from stack.topology import Topology
 
@@ -76,7 +75,7 @@ def main() -> int:
         point = load.Point(topology, "front-door", sync_timeout=120)
         point.unlimited_stock()
         results["jit_settle"] = point.settle_jit(opts.concurrency, JIT_SETTLE_S)
-        token = load.user_token(private_key(settings.auth_private_key), USER)
+        token = load.user_token(point.key, USER)
         ca = {name: settings.grpc_tls_ca if name == "tls+token" else "" for name in parts}
         results["runs"] = variants.rounds(topology, parts, opts, USER, token, ca)
         point.close()

@@ -29,13 +29,18 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # ---------------------------------------------------------------- CPU time
 
+def _stat_cpu_seconds(stat: Path) -> float:
+    """utime + stime of a /proc stat file (a process's or one of its threads'), in seconds."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15 of stat(5)
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds a process has used so far (utime + stime of /proc/<pid>/stat)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return _stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15 of stat(5)
 
 
 def compiler_cpu_seconds(pid: int) -> float:
@@ -49,13 +54,17 @@ def compiler_cpu_seconds(pid: int) -> float:
         return 0.0
     for task in tasks:
         try:
-            if not (task / "comm").read_text().startswith(("C1 CompilerThre", "C2 CompilerThre")):
-                continue
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            if (task / "comm").read_text().startswith(("C1 CompilerThre", "C2 CompilerThre")):
+                used += _stat_cpu_seconds(task / "stat")
         except OSError:  # the thread ended meanwhile
             continue
-        used += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     return used
+
+
+def buffer_pool_misses(conn) -> int:
+    """InnoDB's reads of pages that were not in its buffer pool so far (Innodb_buffer_pool_reads),
+    on a SQLAlchemy connection to the stack's MariaDB."""
+    return int(conn.execute(sa.text("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_reads'")).one()[1])
 
 
 def stack_pids(topology: Topology) -> dict[str, int]:

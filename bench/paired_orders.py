@@ -26,7 +26,6 @@ import load
 import measure
 import variants
 
-from ordersync.config import private_key
 from stack.topology import Topology
 
 # Before the first run, the stack's instances are loaded until the JVMs' JIT compilers go quiet
@@ -61,7 +60,7 @@ def main() -> int:
         point = load.Point(topology, opts.comparison, sync_timeout=120)
         point.unlimited_stock()
         results["jit_settle"] = point.settle_jit(opts.concurrency, JIT_SETTLE_S)
-        token = load.user_token(private_key(topology.settings.auth_private_key), USER)
+        token = load.user_token(point.key, USER)
         shared = {name: topology.supervisor.pid(topology.part(name)) for name in ("kafka", "mariadb")}
         results["runs"] = variants.rounds(topology, parts, opts, USER, token, {name: "" for name in parts},
                                           also=shared)

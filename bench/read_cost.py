@@ -34,10 +34,6 @@ SMALL_POOL = 128 * 1024 * 1024  # innodb_buffer_pool_size of stack/config/my.cnf
 BIG_POOL = 4 * 1024 * 1024 * 1024
 
 
-def misses(conn) -> int:
-    return int(conn.execute(sa.text("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_reads'")).one()[1])
-
-
 def pool(settings, size: int) -> None:
     """Resize InnoDB's buffer pool online, as root through the stack's socket (MariaDB resizes in
     the background: waited for)."""
@@ -114,10 +110,10 @@ def measure_size(settings, pid: int, engine, reads: int) -> dict:
                                   ("new id, 8 per query", eight_at_once, reads),
                                   ("a user's first page (20 rows)", pages, reads // 10)):
             with engine.connect() as c:
-                missed = misses(c)
+                missed = measure.buffer_pool_misses(c)
             out[name] = timed(pid, count, work)
             with engine.connect() as c:
-                out[name]["pool_misses_per_read"] = (misses(c) - missed) / count
+                out[name]["pool_misses_per_read"] = (measure.buffer_pool_misses(c) - missed) / count
     finally:
         conn.close()
     return out

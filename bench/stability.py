@@ -18,7 +18,6 @@ import load
 import measure
 import sqlalchemy as sa
 
-from ordersync.config import private_key
 from stack.topology import Topology
 
 USER = "bench-stability"
@@ -32,9 +31,8 @@ def orders_in_table(point) -> int:
 
 
 def pool_misses(point) -> int:
-    """InnoDB's reads of pages that were not in its buffer pool, so far (Innodb_buffer_pool_reads)."""
     with point.orders_db.connect() as conn:
-        return int(conn.execute(sa.text("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_reads'")).one()[1])
+        return measure.buffer_pool_misses(conn)
 
 
 def main() -> int:
@@ -53,7 +51,7 @@ def main() -> int:
         topology.up()
         point = load.Point(topology, "stability", sync_timeout=300)
         point.unlimited_stock()
-        token = load.user_token(private_key(topology.settings.auth_private_key), USER)
+        token = load.user_token(point.key, USER)
         targets = load.split(opts.concurrency, [part.address for part in topology.orders])
         print(f"warm-up {opts.warmup:g}s", flush=True)
         load.run_ghz(targets, opts.warmup, USER, token)

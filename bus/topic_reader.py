@@ -1,7 +1,8 @@
 """Reading a range of a topic once, as tools do: assign(), no group joined, nothing committed.
 
 The dead-letter tools, the doctor (one record at P:O), the demo and the tests read topics this way,
-through read_range; a consumer that follows a topic is an EventConsumer instead.
+through read_range; the Catalog's retention of applied_orders asks each partition's first offset
+through watermarks(). A consumer that follows a topic is an EventConsumer instead.
 """
 
 import time
@@ -53,6 +54,29 @@ def _watermarks(c, tp: TopicPartition, deadline: float) -> tuple[int, int]:
             time.sleep(0.2)
 
 
+def _partition_watermarks(c, topic: str, partitions, deadline: float) -> dict[int, tuple[int, int]]:
+    """{partition: (low, high)} of `partitions` of `topic` (None: all of them). Raises NoSuchTopic,
+    NoSuchPartition, or KafkaException (a topic it may not describe, a broker that does not answer);
+    a leader being elected is waited for until `deadline`."""
+    meta = _metadata(c, topic, deadline)
+    if meta is None or (meta.error is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+        raise NoSuchTopic(f"no topic {topic}")
+    if meta.error is not None:
+        raise KafkaException(meta.error)
+    missing = sorted(set(partitions or ()) - set(meta.partitions))
+    if missing:
+        raise NoSuchPartition(f"{topic} has no partition {missing[0]} (it has {len(meta.partitions)})")
+    return {p: _watermarks(c, TopicPartition(topic, p), deadline)
+            for p in sorted(meta.partitions) if partitions is None or p in partitions}
+
+
+def watermarks(consumer, topic: str, timeout: float = 30.0) -> dict[int, tuple[int, int]]:
+    """{partition: (first offset, end)} of every partition of `topic`, through a consumer the caller
+    keeps (never subscribed). Raises NoSuchTopic, or KafkaException; a partition whose leader is
+    being elected is asked again within `timeout`."""
+    return _partition_watermarks(consumer, topic, None, time.monotonic() + timeout)
+
+
 def read_range(client: dict, topic: str, starts: dict[int, int] | None = None, ends: dict[int, int] | None = None,
                timeout: float = 60.0, clients: KafkaClients = LIBRDKAFKA) -> Iterator:
     """Yield the records of `topic` from `starts` ({partition: offset}: only those partitions;
@@ -71,19 +95,8 @@ def read_range(client: dict, topic: str, starts: dict[int, int] | None = None, e
                           "isolation.level": "read_committed", "log_level": 2})
     deadline = time.monotonic() + timeout
     try:
-        meta = _metadata(c, topic, deadline)
-        if meta is None or (meta.error is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
-            raise NoSuchTopic(f"no topic {topic}")
-        if meta.error is not None:
-            raise KafkaException(meta.error)
-        missing = sorted(set(starts or ()) - set(meta.partitions))
-        if missing:
-            raise NoSuchPartition(f"{topic} has no partition {missing[0]} (it has {len(meta.partitions)})")
         left, assignment = {}, []
-        for p in sorted(meta.partitions):
-            if starts is not None and p not in starts:
-                continue
-            low, high = _watermarks(c, TopicPartition(topic, p), deadline)
+        for p, (low, high) in _partition_watermarks(c, topic, starts, deadline).items():
             first = low if starts is None else max(low, starts[p])
             last = high if ends is None or p not in ends else min(high, ends[p])
             if first < last:

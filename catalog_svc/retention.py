@@ -13,10 +13,11 @@ holds.
 import logging
 import threading
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 
 from bus.clients import LIBRDKAFKA, KafkaClients
 from bus.failures import PermanentError, TransientError
+from bus.topic_reader import NoSuchTopic, watermarks
 from catalog_svc import stock
 
 log = logging.getLogger("catalog_svc")
@@ -40,13 +41,10 @@ class AppliedRetention:
     def log_starts(self) -> dict[int, int]:
         """{partition: Kafka's first offset} of the topic ({} for no such topic yet). Raises
         KafkaException for a topic it may not describe, or a broker that does not answer."""
-        meta = self._consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
-        if meta is None or (meta.error is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+        try:
+            return {p: low for p, (low, _end) in watermarks(self._consumer, self.topic).items()}
+        except NoSuchTopic:
             return {}
-        if meta.error is not None:
-            raise KafkaException(meta.error)
-        return {p: self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[0]
-                for p in sorted(meta.partitions)}
 
     def trim_once(self) -> int:
         """One round: the rows deleted. Raises KafkaException, TransientError or PermanentError."""
