@@ -11,6 +11,7 @@ import logging
 
 from confluent_kafka import KafkaError, KafkaException
 
+from bus import tracing
 from bus.clients import LIBRDKAFKA, RECONNECT, KafkaClients
 from bus.failures import TransientError
 
@@ -101,6 +102,9 @@ class DeadLetterWriter:
         if failed is not None:
             raise DeadLetterError(f"could not write {describe(m)} to {self.topic}: {failed}")
         self.written += 1
+        tracing.dead_letter_span(tracing.extract(m.headers()), self.topic,
+                                 m.key().decode("utf-8", "replace") if m.key() is not None else None,
+                                 type(error).__name__, str(error))
         log.error("dead-lettered %s to %s: %s: %s", describe(m), self.topic, type(error).__name__,
                   str(error)[:MAX_ERROR_MESSAGE])
 

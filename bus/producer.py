@@ -6,7 +6,9 @@ import time
 
 from confluent_kafka import KafkaException
 from confluent_kafka.serialization import MessageField, SerializationContext
+from opentelemetry.trace import SpanKind
 
+from bus import tracing
 from bus.clients import LIBRDKAFKA, PRODUCE_TIMEOUTS, RECONNECT, KafkaClients
 from bus.envelope.serde import EnvelopeSerializer
 
@@ -86,12 +88,14 @@ class EventProducer:
         return key.encode() if isinstance(key, str) else str(key).encode()
 
     def _produce(self, msg, delivery, deadline_wait):
-        """Produce one message; waits for room when the local queue is full."""
+        """Produce one message, with the current trace context in its headers; waits for room when
+        the local queue is full."""
         value = self._serialize(msg, self._context)
+        headers = tracing.headers_now()
         while True:
             try:
                 self._producer.produce(self.topic, value=value, key=self._key(msg),
-                                       on_delivery=delivery)
+                                       on_delivery=delivery, headers=headers or None)
                 return
             except BufferError:  # queue full: let deliveries drain, then retry
                 if not deadline_wait(0.05):
@@ -107,16 +111,21 @@ class EventProducer:
         later, so a retry must be idempotent (the key is the order id).
         """
         timeout = PUBLISH_TIMEOUT if timeout is None else timeout
-        done = threading.Event()
-        delivery = _Delivery(done.set)
-        waited = _Budget(timeout)
-        self._produce(msg, delivery, waited.sleep)
-        if not done.wait(waited.left()):
-            raise PublishError(f"no acknowledgement from {self.topic} within {timeout}s "
-                               f"for key {self._key(msg).decode()}")
-        if delivery.error is not None:
-            raise PublishError(f"delivery to {self.topic} failed for key "
-                               f"{self._key(msg).decode()}: {delivery.error}", delivery.error)
+        key = self._key(msg).decode()
+        # The span lasts until the acknowledgement: its context goes into the record's headers.
+        with tracing.TRACER.start_as_current_span(f"publish {self.topic}", kind=SpanKind.PRODUCER, attributes={
+                "messaging.system": "kafka", "messaging.destination.name": self.topic,
+                "messaging.kafka.message.key": key, tracing.ORDER_ID: key}) as span:
+            done = threading.Event()
+            delivery = _Delivery(done.set)
+            waited = _Budget(timeout)
+            self._produce(msg, delivery, waited.sleep)
+            if not done.wait(waited.left()):
+                raise PublishError(f"no acknowledgement from {self.topic} within {timeout}s for key {key}")
+            if delivery.error is not None:
+                raise PublishError(f"delivery to {self.topic} failed for key {key}: {delivery.error}", delivery.error)
+            span.set_attributes({"messaging.destination.partition.id": str(delivery.partition),
+                                 "messaging.kafka.offset": delivery.offset})
         log.debug("published %s key=%s partition=%d offset=%d", self.topic,
                  self._key(msg).decode(), delivery.partition, delivery.offset)
         return delivery.partition, delivery.offset

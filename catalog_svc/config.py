@@ -25,6 +25,7 @@ def load(env=None) -> CatalogSettings:
         metrics_port=shared.metrics_port(shared.catalog_port, env),
         kafka_client=shared.kafka_client(),
         grpc_tls=shared.grpc_tls,
+        traces=shared.trace_export,
         catalog_db_url=shared.mariadb_url(shared.catalog_db),
         accepted_topic=shared.accepted_topic,
         consumer_group=shared.catalog_group,

@@ -123,6 +123,7 @@ class Order(typing.NamedTuple):
 class Outcome:
     applied: int = 0  # orders whose stock change was made now
     duplicates: int = 0  # orders applied before with the same content: nothing to do
+    repeated: set[int] = dataclasses.field(default_factory=set)  # their indexes
     refused: dict[int, PermanentError] = dataclasses.field(default_factory=dict)  # index -> why
 
 
@@ -176,6 +177,7 @@ def _apply_in(conn, orders, outcome):
                     f"{earlier[1]} x {earlier[0]}, now {order.qty} x {order.product_id}")
             else:
                 outcome.duplicates += 1
+                outcome.repeated.add(i)
             continue
         if order.product_id not in known:
             outcome.refused[i] = UnknownProduct(f"order {order.order_id} names unknown product {order.product_id!r}")

@@ -24,11 +24,17 @@ state as it is now: README, "The source connector").
 """
 
 import logging
+import os
 import sys
 import time
 
+from confluent_kafka.admin import AdminClient
+from prometheus_client import REGISTRY
+
 from connect import rest
-from ordersync.config import Settings, exits_on_bad_setting
+from connect.exporter import StackCollector
+from ordersync.config import Settings, exits_on_bad_setting, listen_host
+from ordersync.serving import metrics as exporter
 
 log = logging.getLogger("connect.watchdog")
 
@@ -43,9 +49,11 @@ STOP_TIMEOUT_S = 30
 
 
 class Watchdog:
-    def __init__(self, settings: Settings, call=rest.call, clock=time.monotonic):
-        """`call(url, method, path)`: the worker's REST API (connect.rest.call)."""
+    def __init__(self, settings: Settings, call=rest.call, clock=time.monotonic, on_statuses=lambda statuses: None):
+        """`call(url, method, path)`: the worker's REST API (connect.rest.call); `on_statuses`: told
+        every status read (connect.exporter.StackCollector.seen)."""
         self.settings = settings
+        self._on_statuses = on_statuses
         self.url = settings.connect_url
         self._call, self._clock = call, clock
         self._pause: dict[str, float] = {}  # connector -> seconds to wait before the next restart
@@ -55,6 +63,7 @@ class Watchdog:
         status, connectors = self._ask_a_worker("/connectors?expand=status&expand=info")
         if status != 200:
             return
+        self._on_statuses(connectors)
         for name, info in connectors.items():
             if not info["info"]["config"].get("connector.class", "").endswith(WATCHED):
                 continue
@@ -117,7 +126,11 @@ def main() -> int:
     settings = Settings.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sink-watchdog %(levelname)s %(message)s")
     heartbeat = settings.stack_dir / "run" / "sink-watchdog.alive"
-    watchdog = Watchdog(settings)
+    # The stack's metrics (connect.exporter) on CONNECT_PORT + METRICS_PORT_OFFSET, or METRICS_PORT.
+    collector = StackCollector(AdminClient(settings.kafka_client(log_level=0)))
+    REGISTRY.register(collector)
+    exporter.serve(settings.metrics_port(settings.connect_port, os.environ), host=listen_host(os.environ))
+    watchdog = Watchdog(settings, on_statuses=collector.seen)
     log.info("watching the sink connectors of %s", settings.connect_url)
     while True:
         try:

@@ -41,6 +41,7 @@ def load(env=None) -> OrderSettings:
         publish_timeout_s=setting(env, "PUBLISH_TIMEOUT_S", SECONDS, 10.0),
         kafka_client=shared.kafka_client(),
         grpc_tls=shared.grpc_tls,
+        traces=shared.trace_export,
         orders_topic=shared.orders_topic,
         orders_db_url=shared.mariadb_url(shared.orders_db),
         orders_table=shared.orders_table,

@@ -10,7 +10,9 @@ from datetime import datetime, timezone
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+from opentelemetry import trace
 
+from bus import tracing
 from bus.producer import EventProducer, PublishError
 from order_svc import access, config, metrics, products, rules
 from order_svc.read_together import ReadTogether
@@ -19,6 +21,7 @@ from ordersync.config import GrpcTls, exits_on_bad_setting, public_key
 from ordersync.contract.event_rules import check_order_placed
 from ordersync.order.v1 import order_event_pb2, order_service_pb2, order_service_pb2_grpc
 from ordersync.serving import auth
+from ordersync.serving import tracing as process_tracing
 from ordersync.serving.grpc_server import (
     MAX_WORKERS,
     build_server,
@@ -29,6 +32,7 @@ from ordersync.serving.grpc_server import (
 )
 
 log = logging.getLogger("order_svc")
+tracer = trace.get_tracer("order_svc")
 
 _RECENT_ORDERS = 10_000  # acknowledged orders remembered per instance, for retries
 # Time kept back from the caller's deadline so that our answer still reaches the caller.
@@ -77,6 +81,9 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
         except rules.InvalidInput as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         order_id = rules.order_id_for(user_id, request_id)
+        # The call's span (the gRPC instrumentation's) is found by the order it placed.
+        trace.get_current_span().set_attributes({tracing.ORDER_ID: order_id, "ordersync.user_id": user_id,
+                                                 "ordersync.request_id": request_id})
         with self._order_locks.hold(order_id):
             existing = self._known_order(order_id)
             if existing is not None:
@@ -170,7 +177,8 @@ class OrderService(order_service_pb2_grpc.OrderServiceServicer):
 
     def _product(self, product_id: str, context):
         try:
-            return products.lookup(self._products, product_id, self._settings.product_view_max_behind_s)
+            with tracer.start_as_current_span("product view lookup", attributes={"ordersync.product_id": product_id}):
+                return products.lookup(self._products, product_id, self._settings.product_view_max_behind_s)
         except products.UnknownProduct as e:
             context.abort(grpc.StatusCode.NOT_FOUND, str(e))
         except products.ViewBehind as e:
@@ -313,6 +321,7 @@ def serve(verifier: auth.Verifier | None = None, server_tls: GrpcTls | None = No
     settings = config.load()
     verifier = verifier or auth.Verifier(public_key(settings.auth_public_key))
     stop = start_process(f"order[{settings.instance}]", settings.metrics_port, settings.listen_host)
+    traces = process_tracing.start("order-svc", settings.instance, settings.traces)
     producer = EventProducer(settings.orders_topic, "order_id", client=settings.kafka_client,
                              extra_config=producer_config)
     if publish_through is not None:
@@ -328,9 +337,10 @@ def serve(verifier: auth.Verifier | None = None, server_tls: GrpcTls | None = No
     server, health = build_server(
         lambda s: order_service_pb2_grpc.add_OrderServiceServicer_to_server(service, s),
         service_names, settings.listen, serving=False,
-        verifier=verifier, tls=settings.grpc_tls if server_tls is None else server_tls)
+        verifier=verifier, tls=settings.grpc_tls if server_tls is None else server_tls, traces=traces)
     report = health_reporter(health, service_names)
     view.on_ready = lambda: report(True, f"{view.topic} read to its end")
     viewing = run_in_background(view.run, stop, "the product view")
     log.info("listening on %s, following %s", settings.listen, view.topic)
-    serve_until_stopped(server, health, stop, background=viewing, close=(producer.close, store.close, view.close))
+    serve_until_stopped(server, health, stop, background=viewing,
+                        close=(producer.close, store.close, view.close, lambda: process_tracing.stop(traces)))

@@ -3,6 +3,7 @@
 #   .stack/kafka/libs/                           broker, tools, Connect worker, logging
 #   .stack/plugins/debezium-connector-jdbc/      Debezium JDBC sink + MariaDB driver
 #   .stack/plugins/debezium-connector-mariadb/   Debezium MariaDB source (binlog reader) + MariaDB driver
+#   .stack/zipkin/                               the Zipkin server (its one executable jar)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,3 +41,16 @@ copy plugin "$PLUGIN" -DexcludeGroupIds=org.apache.kafka,org.slf4j,org.apache.lo
 # the sink's Hibernate brings 4.13.2: one dir holding both would load one of them for the other.
 copy source "$SOURCE" -DexcludeGroupIds=org.apache.kafka,org.slf4j,org.apache.logging.log4j \
     -DexcludeArtifactIds=jackson-core,jackson-databind,jackson-annotations
+# Zipkin, the traces' server (the course's): its executable jar alone, run with the machine's Java 17.
+ZIPKIN="$STACK/zipkin"
+ZIPKIN_VERSION=3.5.1
+echo "fetching zipkin-server $ZIPKIN_VERSION into $ZIPKIN ..."
+rm -rf "$ZIPKIN.tmp" && mkdir -p "$ZIPKIN.tmp"
+if ! "${MVN[@]}" dependency:copy -Dartifact="io.zipkin:zipkin-server:$ZIPKIN_VERSION:jar:exec" \
+        -DoutputDirectory="$PWD/$ZIPKIN.tmp" >"$STACK/mvn.log" 2>&1; then
+    cat "$STACK/mvn.log" >&2
+    echo "fetch_jars: Maven could not fetch io.zipkin:zipkin-server:$ZIPKIN_VERSION:exec (see above)" >&2
+    exit 1
+fi
+rm -rf "$ZIPKIN" && mv "$ZIPKIN.tmp" "$ZIPKIN"
+echo "fetched $(ls "$ZIPKIN")"

@@ -1,5 +1,6 @@
 """The infrastructure parts of a stack, built from one Settings: MariaDB, KAFKA_BROKERS KRaft nodes
-(one: the single-node stack; more: a secured cluster), CONNECT_WORKERS Connect workers, the sink's watchdog.
+(one: the single-node stack; more: a secured cluster), CONNECT_WORKERS Connect workers, the sink's watchdog,
+Zipkin (the traces; not with TRACING=OFF) and Prometheus (the metrics and the alerts).
 
 Each is a plain process on its host (MARIADB_HOST, KAFKA_HOSTS, CONNECT_HOSTS) with its data, config and log under the
 settings' stack_dir; the jars and tools that `make setup` fetched are shared by
@@ -7,6 +8,7 @@ every stack and live in the repository's .stack/.
 """
 
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -30,9 +32,15 @@ MARIADB_SOURCE_CLASS = "io.debezium.connector.mariadb.MariaDbConnector"
 CONNECT_GROUP = "ordersync-connect"
 
 
-def parts(settings: Settings) -> list[Part]:
-    """MariaDB, the brokers, the Connect workers and the sink's watchdog, in start order."""
-    return [mariadb(settings), *brokers(settings), *workers(settings), watchdog(settings)]
+def _http_ok(url: str, timeout: float = 3) -> bool:
+    """Whether GET `url` answers 200 (a part's health endpoint)."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return reply.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
 
 
 def _render(settings: Settings, template: str, target: str | None = None, **values) -> Path:
@@ -292,4 +300,85 @@ def watchdog(settings: Settings) -> Part:
         except OSError:
             return False
 
-    return Part("sink-watchdog", 0, "", command, healthy, env=accounts.env_for(settings, accounts.SINK), cwd=ROOT)
+    # Its exporter (connect.exporter) on CONNECT_PORT + METRICS_PORT_OFFSET (a private stack gives a free one).
+    metrics_port = settings.metrics_port(settings.connect_port, {})
+    return Part("sink-watchdog", 0, "", command, healthy, cwd=ROOT,
+                env={**accounts.env_for(settings, accounts.SINK), "METRICS_PORT": str(metrics_port)})
+
+
+# ---------------------------------------------------------------- Zipkin, the traces
+
+ZIPKIN_DIR = TOOLS_DIR / "zipkin"
+ZIPKIN_HEAP = "-Xms64m -Xmx512m"
+ZIPKIN_MAX_SPANS = 200_000  # in memory: the oldest traces go first (a demo's and a test run's fit)
+
+
+def zipkin(settings: Settings) -> Part:
+    """The Zipkin server (io.zipkin:zipkin-server, the course's), in-memory storage, its UI and API on
+    ZIPKIN_HOST:ZIPKIN_PORT; healthy when /health answers."""
+    def command() -> list[str]:
+        jars = sorted(ZIPKIN_DIR.glob("zipkin-server-*-exec.jar"))
+        if not jars:
+            raise StackError(f"no Zipkin server jar in {ZIPKIN_DIR}: run `make setup`")
+        return [_java(settings), *ZIPKIN_HEAP.split(), "-Djava.awt.headless=true", "-jar", str(jars[-1]),
+                f"--armeria.ports[0].ip={settings.zipkin_host}", f"--armeria.ports[0].port={settings.zipkin_port}",
+                "--armeria.ports[0].protocols=http"]
+
+    return Part("zipkin", settings.zipkin_port, "ZIPKIN_PORT", command,
+                lambda: _http_ok(f"{settings.zipkin_url}/health"),
+                env={"STORAGE_TYPE": "mem", "MEM_MAX_SPANS": str(ZIPKIN_MAX_SPANS)},
+                cwd=settings.stack_dir, host=settings.zipkin_host)
+
+
+# ---------------------------------------------------------------- Prometheus, the metrics and alerts
+
+SCRAPE_EVERY_S = 5
+ALERT_RULES = TEMPLATES / "prometheus-alerts.yml"
+
+
+def prometheus_targets_dir(settings: Settings) -> Path:
+    """Where Prometheus finds what it scrapes (file_sd: a file per group of targets, read again when it
+    changes): the stack writes stack.json; a test adds one for a process of its own."""
+    return settings.stack_dir / "conf" / "prometheus" / "targets"
+
+
+def write_targets(settings: Settings, name: str, targets: list[tuple[str, str, str]]) -> Path:
+    """targets/<name>.json: each (service, part, host:port) to scrape on /metrics."""
+    folder = prometheus_targets_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    groups = [{"targets": [address], "labels": {"service": service, "part": part}}
+              for service, part, address in targets]
+    temporary = path.with_suffix(".tmp")  # renamed: Prometheus never reads half a file
+    temporary.write_text(json.dumps(groups, indent=1) + "\n")
+    temporary.replace(path)
+    return path
+
+
+def prometheus(settings: Settings, targets) -> Part:
+    """Prometheus (Debian's package), scraping every service and the watchdog's exporter (targets():
+    their (service, part, host:port), from the same settings that place them), Zipkin and itself,
+    every SCRAPE_EVERY_S, and evaluating the alert rules of stack/config/prometheus-alerts.yml."""
+    data = settings.stack_dir / "data" / "prometheus"
+
+    def command() -> list[str]:
+        write_targets(settings, "stack", targets())
+        zipkin_job = (f"  - job_name: zipkin\n    metrics_path: /prometheus\n    static_configs:\n"
+                      f"      - targets: ['{settings.zipkin_host}:{settings.zipkin_port}']\n") if settings.traced else ""
+        conf = _render(settings, "prometheus.yml", "prometheus/prometheus.yml", SCRAPE_EVERY=f"{SCRAPE_EVERY_S}s",
+                       RULES=ALERT_RULES, SELF=f"{settings.prometheus_host}:{settings.prometheus_port}",
+                       TARGETS=prometheus_targets_dir(settings), ZIPKIN_JOB=zipkin_job)
+        data.mkdir(parents=True, exist_ok=True)
+        return [_system_binary("prometheus"), f"--config.file={conf}", f"--storage.tsdb.path={data}",
+                f"--web.listen-address={settings.prometheus_host}:{settings.prometheus_port}",
+                "--storage.tsdb.retention.time=2d", "--log.level=warn"]
+
+    return Part("prometheus", settings.prometheus_port, "PROMETHEUS_PORT", command,
+                lambda: _http_ok(f"{settings.prometheus_url}/-/ready"), cwd=settings.stack_dir,
+                host=settings.prometheus_host)
+
+
+def metrics_port(part: Part, settings: Settings) -> int:
+    """The port of a part's /metrics (0: none): METRICS_PORT when the stack gave it one, else its port +
+    METRICS_PORT_OFFSET."""
+    return int(part.env.get("METRICS_PORT") or settings.metrics_port(part.port, {}))

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs Debian's MariaDB server and client (and openssl, which makes the cluster's TLS
-# certificates) when they are missing.
+# Installs Debian's MariaDB server and client, openssl (the cluster's TLS certificates) and
+# prometheus (the stack's metrics and alerts: prometheus and promtool) when they are missing,
+# and the packages named as arguments (bench/trace_picture.py asks for chromium).
 # Our stack runs its own mariadbd with its own datadir, so the system
 # service must not start (and hold port 3306) while the packages install.
 set -euo pipefail
 
 missing=()
-for pkg in mariadb-server mariadb-client openssl; do
+for pkg in mariadb-server mariadb-client openssl prometheus "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -eq 0 ]; then

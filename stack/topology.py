@@ -89,13 +89,14 @@ def service_part(settings: Settings, name: str, module: str, port: int, env: dic
 
 def loopback_hosts(brokers: int, workers: int, gates: int, catalogs: int, orders: int) -> dict:
     """Settings that put every part on an address of its own: 127.0.K.N for the N-th of kind K
-    (MariaDB 10, brokers 11, workers 12, gates 13, Catalogs 14, Orders 15). The whole 127.0.0.0/8
+    (MariaDB 10, brokers 11, workers 12, gates 13, Catalogs 14, Orders 15, Zipkin 16, Prometheus 17). The whole 127.0.0.0/8
     is this machine's loopback, so nothing needs setting up; a part that is still looked for on
     127.0.0.1 is not found there."""
     def run(kind: int, count: int) -> tuple[str, ...]:
         return tuple(f"127.0.{kind}.{n}" for n in range(1, count + 1))
     return {"mariadb_host": "127.0.10.1", "kafka_hosts": run(11, brokers), "connect_hosts": run(12, workers),
-            "gate_hosts": run(13, gates), "catalog_hosts": run(14, catalogs), "order_hosts": run(15, max(orders, 1))}
+            "gate_hosts": run(13, gates), "catalog_hosts": run(14, catalogs), "order_hosts": run(15, max(orders, 1)),
+            "zipkin_host": "127.0.16.1", "prometheus_host": "127.0.17.1"}
 
 
 def free_port_run(count: int, taken: set[int] | None = None) -> int:
@@ -130,7 +131,11 @@ class Topology:
         self.brokers = infra.brokers(settings)
         self.workers = infra.workers(settings)
         self.watchdog = infra.watchdog(settings)
-        self.infra = [self.mariadb, *self.brokers, *self.workers, self.watchdog]
+        self.zipkin = infra.zipkin(settings) if settings.traced else None
+        self.prometheus = infra.prometheus(settings, self.scrape_targets)
+        # Zipkin first: the spans of the first orders have somewhere to go.
+        self.observers = [*([self.zipkin] if self.zipkin else []), self.prometheus]
+        self.infra = [self.mariadb, *self.brokers, *self.workers, self.watchdog, *self.observers]
         ports = settings.order_ports[:orders] if orders is not None else settings.order_ports
         if len(ports) < (orders or 0):
             raise ValueError(f"{orders} Order instances need {orders} ORDER_PORTS, got {ports}")
@@ -178,11 +183,21 @@ class Topology:
             kafka_controller_port=free_port_run(brokers, taken), connect_port=free_port_run(workers, taken),
             catalog_port=free_port_run(catalogs, taken), catalog_instances=catalogs,
             order_ports=tuple(free_port(taken) for _ in range(orders)),
-            gate_port=free_port_run(changes.get("gate_instances", 1), taken), **changes)
+            gate_port=free_port_run(changes.get("gate_instances", 1), taken), zipkin_port=free_port(taken),
+            prometheus_port=free_port(taken), **changes)
         topology = cls(settings, orders=orders, catalogs=catalogs)
-        for part in topology.services:  # gRPC port + METRICS_PORT_OFFSET could be taken: a free one each
+        for part in [*topology.services, topology.watchdog]:  # port + METRICS_PORT_OFFSET could be taken: a free one each
             part.env["METRICS_PORT"] = str(free_port(taken))
         return topology
+
+    def scrape_targets(self) -> list[tuple[str, str, str]]:
+        """What Prometheus scrapes: (service, part, host:port of its /metrics) of every service and the
+        watchdog, from the settings and ports that place them."""
+        # The services are named <kind>-<n>: order-1, catalog-1, gate-1.
+        targets = [(p.name.rsplit("-", 1)[0], p.name, f"{p.host}:{infra.metrics_port(p, self.settings)}")
+                   for p in self.services]
+        targets.append(("sink-watchdog", self.watchdog.name, f"{self.watchdog.host}:{self.watchdog.env['METRICS_PORT']}"))
+        return [t for t in targets if not t[2].endswith(":0")]
 
     @property
     def services(self) -> list[Part]:
@@ -213,6 +228,8 @@ class Topology:
         except topics.TopicError as err:
             raise StackError(str(err)) from err
         for part in [*self.workers, self.watchdog]:
+            self.supervisor.ensure_up(part, timeout)
+        for part in self.observers:
             self.supervisor.ensure_up(part, timeout)
         schema.prepare(settings)
         began = time.monotonic()
@@ -259,6 +276,8 @@ class Topology:
 
     def down(self) -> None:
         self.services_down()
+        for part in reversed(self.observers):
+            self.supervisor.stop(part)
         self.supervisor.stop(self.watchdog)
         self.supervisor.stop_all(self.workers)  # Connect first, MariaDB last
         self.supervisor.stop_all(self.brokers)

@@ -76,6 +76,11 @@ and that one line on stderr.
 |                        |                         | when set, every gRPC server is TLS only         |
 | GRPC_TLS_CERT / _KEY   | $STACK_DIR/secrets/tls/grpc-server.pem / -key.pem | a server's certificate |
 |                        |                         | chain and key (PEM), when GRPC_TLS_CA is set    |
+| TRACING                | ON                      | OFF: no spans, and the stack starts no Zipkin   |
+| TRACE_SAMPLE_RATIO     | 1.0                     | the share of orders traced (0-1), decided where |
+|                        |                         | a trace starts; the other hops follow it        |
+| ZIPKIN_HOST / _PORT    | 127.0.0.1 / 9411        | the Zipkin server: the spans' collector, its UI |
+| PROMETHEUS_HOST / _PORT | 127.0.0.1 / 9090       | the Prometheus server the stack starts          |
 """
 
 import dataclasses
@@ -205,6 +210,7 @@ PORTS = Kind("one or more distinct port numbers 1-65535, comma-separated", _port
              lambda ports: len(set(ports)) == len(ports) and all(map(_in_port_range, ports)))
 PORT_OFFSET = Kind("0 (no exporter) or a number 1-65534 added to each gRPC port", int, lambda n: 0 <= n <= 65534)
 COUNT = Kind("a whole number, at least 1", int, lambda n: n >= 1)
+RATIO = Kind("a number from 0 to 1", float, lambda r: 0 <= r <= 1)
 SECONDS = Kind("a number of seconds greater than 0", float, lambda s: 0 < s < math.inf)
 TOPIC_PART = Kind("at most 200 letters, digits, '.', '_' or '-' (it names a Kafka topic)",
                   valid=lambda name: bool(_TOPIC_PART.fullmatch(name)) and name not in (".", ".."))
@@ -259,6 +265,22 @@ class GrpcTls:
 
 
 PLAINTEXT = GrpcTls()
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceExport:
+    """Where a process sends its spans (`zipkin_url`; empty: nowhere, tracing is off) and the share
+    of the traces it starts that are kept (a trace that comes in with a call or a record keeps the
+    decision made where it started: ordersync.serving.tracing)."""
+    zipkin_url: str = ""
+    sample_ratio: float = 1.0
+
+    @property
+    def on(self) -> bool:
+        return bool(self.zipkin_url)
+
+
+NO_TRACES = TraceExport()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,6 +339,13 @@ class Settings:
     grpc_tls_ca: str = _setting("", FILE)
     grpc_tls_cert: str = _setting("", FILE)
     grpc_tls_key: str = _setting("", FILE)
+    # Observability: the traces' Zipkin and the metrics' Prometheus, both started by the stack.
+    tracing: str = _setting("ON", one_of("ON", "OFF"))
+    trace_sample_ratio: float = _setting(1.0, RATIO)
+    zipkin_host: str = _setting(HOST, HOST_NAME)
+    zipkin_port: int = _setting(9411, PORT)
+    prometheus_host: str = _setting(HOST, HOST_NAME)
+    prometheus_port: int = _setting(9090, PORT)
 
     def __post_init__(self):
         object.__setattr__(self, "stack_dir", Path(self.stack_dir).resolve())
@@ -342,7 +371,9 @@ class Settings:
                 ("KAFKA_CONTROLLER_PORT", self.kafka_controller_port, self.kafka_brokers, "KAFKA_BROKERS"),
                 ("CONNECT_PORT", self.connect_port, self.connect_workers, "CONNECT_WORKERS"),
                 ("CATALOG_PORT", self.catalog_port, self.catalog_instances, "CATALOG_INSTANCES"),
-                ("GATE_PORT", self.gate_port, self.gate_instances, "GATE_INSTANCES")]
+                ("GATE_PORT", self.gate_port, self.gate_instances, "GATE_INSTANCES"),
+                ("ZIPKIN_PORT", self.zipkin_port, 1, "ZIPKIN_PORT"),
+                ("PROMETHEUS_PORT", self.prometheus_port, 1, "PROMETHEUS_PORT")]
         users: dict[int, str] = {}  # port -> who has it, as a message names it
         for variable, first, count, count_variable in runs:
             if first + count - 1 > 65535:
@@ -378,6 +409,23 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """These settings as environment variables (for a child process)."""
         return {f.name.upper(): _as_text(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @property
+    def traced(self) -> bool:
+        return self.tracing == "ON"
+
+    @property
+    def trace_export(self) -> TraceExport:
+        return TraceExport(self.zipkin_url, self.trace_sample_ratio) if self.traced else NO_TRACES
+
+    @property
+    def zipkin_url(self) -> str:
+        """Zipkin's base URL: its UI, /api/v2/spans (where spans are sent) and /api/v2/trace/<id>."""
+        return f"http://{self.zipkin_host}:{self.zipkin_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.prometheus_host}:{self.prometheus_port}"
 
     @property
     def kafka_ports(self) -> list[int]:
@@ -566,6 +614,7 @@ class ServiceSettings:
     metrics_port: int
     kafka_client: dict
     grpc_tls: GrpcTls  # its server's certificate, the CA its channels trust (PLAINTEXT: none)
+    traces: TraceExport  # where its spans go (TRACING, ZIPKIN_*, TRACE_SAMPLE_RATIO)
 
     @property
     def listen_host(self) -> str:

@@ -31,6 +31,7 @@ def load(env=None) -> GateSettings:
         instance=instance,
         kafka_client=shared.kafka_client(),
         grpc_tls=shared.grpc_tls,
+        traces=shared.trace_export,
         orders_topic=shared.orders_topic,
         accepted_topic=shared.accepted_topic,
         rejected_topic=shared.rejected_topic,

@@ -79,12 +79,15 @@ def bare_channel(address: str, credentials: grpc.ChannelCredentials | None, opti
 
 
 def open_channel(address: str, bearer: Bearer | None = None, options=(), connect: Callable[..., grpc.Channel] = bare_channel,
-                 tls: GrpcTls = PLAINTEXT) -> grpc.Channel:
+                 tls: GrpcTls = PLAINTEXT, traced: Callable[[grpc.Channel], grpc.Channel] | None = None) -> grpc.Channel:
     """A channel to `address` (host:port, or a list for a client-side balancer) with `options`,
-    over TLS trusting `tls.ca` (PLAINTEXT: none); every call carries `bearer`'s token.
+    over TLS trusting `tls.ca` (PLAINTEXT: none); every call carries `bearer`'s token, and with
+    `traced` (ordersync.serving.tracing.traced_channel) a span and its trace context.
     `connect(address, credentials, options)` makes the bare channel (a test sees its options)."""
     credentials = channel_credentials(tls)
     if credentials is not None:
         options = _checked_name(address, tuple(options))
     channel = connect(address, credentials, tuple(options))
-    return channel if bearer is None else grpc.intercept_channel(channel, bearer)
+    if bearer is not None:
+        channel = grpc.intercept_channel(channel, bearer)
+    return channel if traced is None else traced(channel)

@@ -11,7 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from ordersync.config import HOST, PLAINTEXT, GrpcTls
-from ordersync.serving import auth
+from ordersync.serving import auth, tracing
 from ordersync.serving import metrics as exporter
 from ordersync.serving.tls import server_credentials
 
@@ -60,19 +60,21 @@ MAX_WORKERS = 16
 
 
 def build_server(register, service_names, address, max_workers=MAX_WORKERS, serving=True,
-                 verifier: auth.Verifier | None = None, tls: GrpcTls = PLAINTEXT):
+                 verifier: auth.Verifier | None = None, tls: GrpcTls = PLAINTEXT, traces=None):
     """Create and start a server; `register(server)` adds the servicers. Its health says SERVING
     at once, or NOT_SERVING (`serving=False`) until the caller says otherwise. The services of
     `service_names` answer only calls with a token that `verifier` takes (auth.RequireToken);
     health and reflection answer anyone. A server with services of its own needs a verifier: only
     one that serves nothing but health (the gate) goes without. With `tls` on, the port is TLS
-    only (GRPC_TLS_CERT and GRPC_TLS_KEY): a plaintext client fails its handshake.
+    only (GRPC_TLS_CERT and GRPC_TLS_KEY): a plaintext client fails its handshake. `traces`: the
+    process's tracer provider (ordersync.serving.tracing.start), None: no call is traced.
 
     Returns (server, health_servicer). Raises RuntimeError when the address cannot be bound.
     """
     if service_names and verifier is None:
         raise ValueError(f"{', '.join(service_names)}: a server with services of its own needs a token verifier")
-    interceptors = [auth.RequireToken(verifier)] if verifier is not None else []
+    # Tracing first: a call refused for its token is a span too.
+    interceptors = [*tracing.server_interceptors(traces), *([auth.RequireToken(verifier)] if verifier is not None else [])]
     # No SO_REUSEPORT: a second process on a taken port must fail, not share it silently.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=interceptors,
                          options=[("grpc.so_reuseport", 0)])

@@ -48,7 +48,8 @@ BAD = {
     "AUTH_PUBLIC_KEY": " /keys/public.pem", "AUTH_PRIVATE_KEY": "key.pem\n",
     "GRPC_TLS_CA": "ca.pem\n", "GRPC_TLS_CERT": " server.pem", "GRPC_TLS_KEY": "key.pem ",
     "KAFKA_HOSTS": "a,,b", "CONNECT_HOSTS": "-worker", "GATE_HOSTS": "gate one", "CATALOG_HOSTS": "catalog_1",
-    "ORDER_HOSTS": "a.",
+    "ORDER_HOSTS": "a.", "TRACING": "yes", "TRACE_SAMPLE_RATIO": "1.5", "ZIPKIN_HOST": "zip kin",
+    "ZIPKIN_PORT": "0", "PROMETHEUS_HOST": "-prom", "PROMETHEUS_PORT": "9o90",
 }
 
 
