@@ -3,32 +3,19 @@ with the private stack's settings in its environment, its token minted with the 
 (--user). Each refusal beside its positive control."""
 
 import json
-import subprocess
 import uuid
 
 import pytest
 
-from ordersync.config import ROOT
 from stack.topology import free_port
-from tests.support.tools import tool_env
+from tests.support import cli
+from tests.support.cli import ordersync
 from tests.support.waiting import wait_until
-
-CLI = ROOT / ".venv" / "bin" / "ordersync"
 
 
 @pytest.fixture(scope="module")
 def cli_env(stack) -> dict[str, str]:
-    """The private stack's settings, nothing of the shell's (no ORDERSYNC_TOKEN either)."""
-    assert CLI.exists(), "the console script is missing: `make protos` installs the project"
-    env = tool_env(stack)
-    env.pop("ORDERSYNC_TOKEN", None)
-    return env
-
-
-def ordersync(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(CLI), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
+    return cli.cli_env(stack)
 
 
 def new_user() -> str:
