@@ -23,19 +23,19 @@ PROTOS      := $(shell find protos tests/protos -name '*.proto' 2>/dev/null)
 
 .PHONY: help setup system jars tools go-plugins protos stack-up stack-down stack-status \
         services-up services-down run test lint unit bench clean status reset \
-        cluster-up cluster-down cluster-status test-cluster token
+        cluster-up cluster-down cluster-status test-cluster token trace trace-picture
 
 help:
 	@echo "make run            install what is missing, start the stack and the services, run the demo"
 	@echo "make test           install what is missing, lint, run the whole test suite on a private stack"
 	@echo "make reset          empty the demo's orders, topics and tables, stock back to seed (on the running stack)"
 	@echo "make setup          install what is missing: Python packages, MariaDB, jars, tools, stubs"
-	@echo "make system         MariaDB from Debian's packages (when it is not installed yet)"
-	@echo "make jars           Kafka, Connect, the Debezium JDBC sink and the MariaDB driver from Maven Central"
+	@echo "make system         MariaDB and Prometheus from Debian's packages (when they are not installed yet)"
+	@echo "make jars           Kafka, Connect, the Debezium JDBC sink and MariaDB source, Zipkin, from Maven Central"
 	@echo "make tools          grpcurl, ghz, buf and the Go protoc plugins into $(TOOLS)/"
 	@echo "make go-plugins     protoc-gen-go and protoc-gen-go-grpc into $(TOOLS)/bin (for protos/buf.gen.yaml)"
 	@echo "make protos         the Python stubs of protos/ into gen/ (never edited)"
-	@echo "make stack-up       MariaDB, Kafka, Connect, the tables and the sink connector"
+	@echo "make stack-up       MariaDB, Kafka, Connect, Zipkin, Prometheus, the tables and the connectors"
 	@echo "make stack-down     the services, then Connect, Kafka and MariaDB (only what the project started)"
 	@echo "make stack-status   each part of the stack: pid, port, health"
 	@echo "make services-up    the gate, the Catalog and the Order instances"
@@ -44,6 +44,8 @@ help:
 	@echo "make dlq            list the dead letters (TOPIC=T: one topic; TOPIC=T REPLAY=P:O[,P:O]|all [DRY_RUN=1]: replay)"
 	@echo "make doctor FILE=envelope.json   whether the system takes an envelope, and why not (FILE=- for stdin; TOPIC=T OFFSET=P:O: a record)"
 	@echo "make token USER=alice   a token for the services' calls, printed (ROLE=operator|service, TTL=seconds)"
+	@echo "make trace ORDER=ID the journey of one order: its event, row, stock, dead letters, trace, verdict (exit 0 in sync)"
+	@echo "make trace-picture  a picture of one order's trace in Zipkin's UI (headless Chromium) into bench/results/"
 	@echo "make lint           ruff and mypy"
 	@echo "make unit           the unit tests only (no servers)"
 	@echo "make bench          the benchmarks in bench/"
@@ -63,7 +65,7 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-# MariaDB from Debian's packages (only when it is not installed yet).
+# MariaDB and Prometheus from Debian's packages (only when they are not installed yet).
 system:
 	@bash stack/install_system.sh
 
@@ -151,7 +153,7 @@ test-cluster: setup
 # given on make's command line (tests/cluster/test_tools.py points the tools at its private cluster).
 CLUSTER_DIR   := $(CURDIR)/$(TOOLS)/cluster
 CLUSTER_PORTS := MARIADB_PORT=13306 KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19192 CONNECT_PORT=18083 \
-    CATALOG_PORT=50161 ORDER_PORTS=50151,50152 GATE_PORT=50171
+    CATALOG_PORT=50161 ORDER_PORTS=50151,50152 GATE_PORT=50171 ZIPKIN_PORT=19411 PROMETHEUS_PORT=19090
 CLUSTER_HOSTS :=
 CLUSTER_ENV := STACK_DIR=$(CLUSTER_DIR) KAFKA_BROKERS=3 CONNECT_WORKERS=2 CATALOG_INSTANCES=2 GATE_INSTANCES=2 SINK_TASKS=3 \
     KAFKA_SECURITY_PROTOCOL=SASL_SSL KAFKA_SSL_CA=$(CLUSTER_DIR)/secrets/tls/ca.pem KAFKA_USER=admin \
@@ -225,3 +227,14 @@ doctor:
 
 clean: services-down stack-down
 	rm -rf $(TOOLS) $(VENV) gen
+
+# The journey of one order (ops/journey.py), as the operator: CLUSTER=1 on the cluster.
+trace: $(VENV)/.installed protos
+	$(if $(ORDER),,$(error say which order: make trace ORDER=ORDER_ID))
+	@$(TOOL_ENV) $(PY) -m ops.journey "$(ORDER)"
+
+# The README's picture of a trace: one order placed on the running stack of `make run`, its trace
+# in Zipkin's UI taken by Debian's Chromium, headless (installed here only, not by setup).
+trace-picture: $(VENV)/.installed protos
+	@bash stack/install_system.sh chromium
+	$(PY) bench/trace_picture.py

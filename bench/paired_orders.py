@@ -1,6 +1,6 @@
 """One part of CreateOrder done two or three ways, measured in paired runs on one stack.
 
-    .venv/bin/python bench/paired_orders.py idempotency|linger [--concurrency 32] [--seconds 20] [--rounds 3]
+    .venv/bin/python bench/paired_orders.py idempotency|linger|tracing [--concurrency 32] [--seconds 20] [--rounds 3]
                                             [--warmup 5]
 
 Each comparison is Order instances of the same code and environment that differ in one thing: the
@@ -16,6 +16,11 @@ at a time, so theirs is that way's too); then each way's mean as a ratio to the 
 - `linger`: how long the Order's producer waits to fill a batch (linger.ms). `linger-1` (the
   stack's: bus/producer.py) waits up to 1 ms: fewer, fuller produce requests for the broker, and
   that much more latency per call; `linger-0` (the base, before) sends at once; `linger-3` waits 3 ms.
+- `tracing`: what one trace per order costs. `traced` keeps every trace its orders start (the
+  stack's default, TRACE_SAMPLE_RATIO 1); `unsampled` starts them and keeps none (ratio 0: the
+  context still travels, every span is a no-op); `off` (the base) has no tracing (TRACING=OFF). The
+  stack's gate and Catalog keep only what comes sampled (their own ratio 0), so the traced way's spans
+  there and Zipkin's work count for it alone: their CPU per order is recorded too.
 """
 
 import argparse
@@ -36,7 +41,13 @@ USER = "bench-paired"
 COMPARISONS = {
     "idempotency": ("one-by-one", {"together": None, "one-by-one": ["--read-one-by-one"]}),
     "linger": ("linger-0", {"linger-1": None, "linger-0": ["--linger-ms", "0"], "linger-3": ["--linger-ms", "3"]}),
+    "tracing": ("off", {"traced": ["--trace-ratio", "1"], "unsampled": ["--trace-ratio", "0"],
+                        "off": ["--no-tracing"]}),
 }
+# What a comparison changes in the whole stack, and the processes besides the broker and MariaDB
+# whose CPU per order it records.
+STACK = {"tracing": {"trace_sample_ratio": 0.0}}
+ALSO = {"tracing": ("gate-1", "catalog-1", "zipkin")}
 
 
 def main() -> int:
@@ -53,7 +64,7 @@ def main() -> int:
     base, ways = COMPARISONS[opts.comparison]
     results: dict = {"bench": f"paired_orders {opts.comparison}", "started": time.strftime("%Y%m%d-%H%M%S"),
                      "machine": measure.machine(), "arguments": vars(opts)}
-    topology = Topology.private(orders=2)
+    topology = Topology.private(orders=2, **STACK.get(opts.comparison, {}))
     try:
         topology.up()
         parts = variants.start(topology, ways, instances=2)
@@ -61,7 +72,8 @@ def main() -> int:
         point.unlimited_stock()
         results["jit_settle"] = point.settle_jit(opts.concurrency, JIT_SETTLE_S)
         token = load.user_token(point.key, USER)
-        shared = {name: topology.supervisor.pid(topology.part(name)) for name in ("kafka", "mariadb")}
+        shared = {name: topology.supervisor.pid(topology.part(name))
+                  for name in ("kafka", "mariadb", *ALSO.get(opts.comparison, ()))}
         results["runs"] = variants.rounds(topology, parts, opts, USER, token, {name: "" for name in parts},
                                           also=shared)
         point.close()

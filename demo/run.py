@@ -1,11 +1,14 @@
 """`make run`: start the gate, one Catalog and two Order instances, place orders alternately on
-both with a token of the demo's user, then show the single shared orders table in MariaDB and the
+both with the `ordersync` command line (a token of the demo's user), then show the single shared orders table in MariaDB and the
 catalog stock before and after; show that the user's token lists the user's own orders and not
 another user's (PERMISSION_DENIED); change a price in catalog_db.products with the Catalog process
 stopped and place the next order on both instances at the new price (their product views follow
 catalog.products, the source connector's stream); last, publish the course's hand-written
-envelope as it is and show the gate refusing it."""
+envelope as it is and show the gate refusing it. Last, the journey (`ordersync trace`) of an order
+in sync and of the refused envelope, and where Zipkin's traces and Prometheus's alerts are."""
 
+import json
+import subprocess
 import sys
 import threading
 import time
@@ -28,6 +31,12 @@ from stack.topology import Topology
 
 ORDERS = [("CATALOG-001", 5), ("CATALOG-002", 3), ("CATALOG-001", 2), ("CATALOG-003", 4), ("CATALOG-002", 1)]
 COURSE_ENVELOPE = Path(__file__).resolve().parent / "course-envelope.json"
+ORDERSYNC = Path(sys.executable).parent / "ordersync"  # the command-line client, beside this Python
+
+
+def ordersync(*args: str) -> subprocess.CompletedProcess:
+    """The command line as a user runs it (the settings are this process's environment)."""
+    return subprocess.run([str(ORDERSYNC), *args], capture_output=True, text=True, timeout=120)
 
 
 def stock_table(catalog) -> dict[str, int]:
@@ -62,18 +71,20 @@ def main() -> int:
     before = stock_table(catalog)
     print(f"\nPlacing {len(ORDERS)} orders for {user_id} with a token of {user_id}, alternating between the "
           "Order instances:")
+    print(f"  (each one: .venv/bin/ordersync --user {user_id} --target ADDRESS order create --product P --qty N)")
     placed = []
     for i, (product_id, qty) in enumerate(ORDERS):
-        svc, address, stub = order_stubs[i % len(order_stubs)]
-        try:
-            order = stub.CreateOrder(order_service_pb2.CreateOrderRequest(
-                user_id=user_id, product_id=product_id, qty=qty, request_id=str(uuid.uuid4())), timeout=15).order
-        except grpc.RpcError as e:
-            if e.code() != grpc.StatusCode.FAILED_PRECONDITION:
-                raise
+        svc, address, _stub = order_stubs[i % len(order_stubs)]
+        result = ordersync("--json", "--user", user_id, "--target", address, "order", "create",
+                           "--product", product_id, "--qty", str(qty))
+        if result.returncode == 1 and "FAILED_PRECONDITION" in result.stderr:
             # After many demo runs the stock runs out: that is the rule working, not a failure.
-            print(f"  via {svc.name} ({address}): refused, {e.code().name}: {e.details()}")
+            print(f"  via {svc.name} ({address}): refused, {result.stderr.strip()}")
             continue
+        if result.returncode != 0:
+            raise RuntimeError(f"ordersync order create failed (exit {result.returncode}): {result.stderr.strip()}")
+        order = order_service_pb2.Order(**{k: v for k, v in json.loads(result.stdout)["order"].items()
+                                           if k != "created_at"})
         placed.append(order)
         print(f"  via {svc.name} ({address}): order {order.order_id}  {qty} x {product_id} = {order.total_price}")
 
@@ -101,12 +112,23 @@ def main() -> int:
 
     show_who_may_read(order_stubs[0][2], user_id, len(placed))
     show_a_price_change(settings, topology, order_stubs, user_id)
-    show_a_refusal(settings)
+    refused_key = show_a_refusal(settings)
+    if placed:
+        show_journey(f"The journey of order {placed[0].order_id}", placed[0].order_id)
+    show_journey(f"The journey of the refused envelope (key {refused_key})", refused_key)
 
     o = order_stubs[0][1]
     token = ".venv/bin/ordersync-token --user"
     print(f"""
-The services keep running. Try them with grpcurl (built by `make setup` into .stack/bin); every call but
+Traces, one per order: Zipkin's UI at {settings.zipkin_url}/zipkin/ (search by the tag ordersync.order_id=ORDER_ID)
+Metrics and alerts: Prometheus at {settings.prometheus_url}/alerts (its targets: {settings.prometheus_url}/targets)
+
+The services keep running. Try them with the command line (`.venv/bin/ordersync --help`):
+  .venv/bin/ordersync --user alice order create --product CATALOG-003 --qty 1
+  .venv/bin/ordersync --user {user_id} order list
+  .venv/bin/ordersync --user alice products
+  .venv/bin/ordersync trace ORDER_ID          (make trace ORDER=ORDER_ID)
+or with grpcurl (built by `make setup` into .stack/bin); every call but
 health and reflection (`list`, `describe`) needs a token, which `{token} NAME` (or `make token USER=NAME`) prints:
   .stack/bin/grpcurl -plaintext {o} list
   .stack/bin/grpcurl -plaintext -H "authorization: Bearer $({token} {user_id})" \\
@@ -182,7 +204,14 @@ def show_a_price_change(settings: Settings, topology: Topology, order_stubs, use
     print(f"  price put back to {old}, the Catalog started again (it lowers the stock for these orders)")
 
 
-def show_a_refusal(settings: Settings) -> None:
+def show_journey(title: str, order_id: str) -> None:
+    """What `ordersync trace` says of it, once it is in sync or refused."""
+    result = ordersync("trace", order_id, "--wait", "60")
+    print(f"\n{title}, as `.venv/bin/ordersync trace {order_id}` tells it (exit {result.returncode}):")
+    print("\n".join(f"  {line}" for line in (result.stdout + result.stderr).strip().splitlines()))
+
+
+def show_a_refusal(settings: Settings) -> str:
     """The course's envelope (its "type": "String", no created_at), published to the orders topic
     as a hand-written producer would: the gate refuses it, with the reason, once."""
     key = f"course-{uuid.uuid4().hex[:8]}"
@@ -197,6 +226,7 @@ def show_a_refusal(settings: Settings) -> None:
           f"{letter.error_message}")
     print(f"  neither the table nor the stock got it; `make doctor FILE={COURSE_ENVELOPE.relative_to(ROOT)}` "
           "says what to fix")
+    return key
 
 
 def _rows_if_complete(engine, query, user_id: str, count: int):

@@ -98,6 +98,9 @@ def grants(settings: Settings) -> dict[str, list[tuple]]:
             # id (Kafka's DistributedConfig: connect-cluster-<group.id>).
             (TRANSACTIONAL_ID, f"connect-cluster-{CONNECT_GROUP}", LITERAL, WRITE),
             (TRANSACTIONAL_ID, f"connect-cluster-{CONNECT_GROUP}", LITERAL, DESCRIBE),
+            # The watchdog (this principal too) exports the under-replicated partitions of every topic
+            # (connect/exporter.py): their metadata only, no record.
+            (TOPIC, "*", LITERAL, DESCRIBE),
             *products_source(settings),
         ],
     }

@@ -27,6 +27,7 @@ from ordersync.config import public_key
 from ordersync.serving import auth
 from stack import accounts
 from tests.poisons import poison, valid_event
+from tests.support import cli
 from tests.support.kafka import Producer, read_topic
 from tests.support.tables import add_product, stock_of
 from tests.support.tools import cluster_make, run_make, run_tool, tool_env
@@ -205,3 +206,25 @@ def test_make_token_signs_with_the_clusters_key(cluster):
     assert auth.Verifier(public_key(s.auth_public_key)).verify(token) == auth.Identity("alice", auth.OPERATOR)
     with pytest.raises(auth.Unauthenticated, match="signature does not verify"):  # another stack's key
         auth.Verifier(Ed25519PrivateKey.generate().public_key()).verify(token)
+
+
+def test_the_cli_places_an_order_over_tls_and_make_trace_follows_it_on_the_cluster(cluster):
+    """The command line with the cluster's CA and a user's token, and the journey as the admin
+    (make trace CLUSTER=1): in sync, its trace in the cluster's Zipkin."""
+    s = cluster.settings
+    env = cli.cli_env(s)
+    user_id = f"cluster-cli-{uuid.uuid4().hex[:6]}"
+    created = cli.ordersync(env, "--json", "--user", user_id, "order", "create", "--product", "CATALOG-001", "--qty", "1")
+    assert created.returncode == 0, created.stderr
+    order_id = json.loads(created.stdout)["order"]["order_id"]
+    # Refused without the CA: the port is TLS only (positive control: the call above).
+    plain = cli.ordersync({**env, "GRPC_TLS_CA": ""}, "--deadline", "3", "--user", user_id, "order", "get", order_id)
+    assert plain.returncode == 3, plain.stdout + plain.stderr
+
+    def traced():
+        made = run_make("trace", f"ORDER={order_id}", *cluster_make(s))
+        return made if made.returncode == 0 else None
+    made = wait_until(traced, timeout=GATE_S, interval=2, what=f"make trace ORDER={order_id} to say in sync")
+    print(made.stdout)
+    assert made.stdout.strip().splitlines()[-1].startswith("verdict: in sync"), made.stdout
+    assert f"{s.zipkin_url}/zipkin/traces/" in made.stdout and "Zipkin does not answer" not in made.stdout

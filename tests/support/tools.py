@@ -43,10 +43,11 @@ def cluster_make(settings: Settings) -> list[str]:
     ports = {"MARIADB_PORT": settings.mariadb_port, "KAFKA_PORT": settings.kafka_port,
              "KAFKA_CONTROLLER_PORT": settings.kafka_controller_port, "CONNECT_PORT": settings.connect_port,
              "CATALOG_PORT": settings.catalog_port, "ORDER_PORTS": ",".join(map(str, settings.order_ports)),
-             "GATE_PORT": settings.gate_port}
+             "GATE_PORT": settings.gate_port, "ZIPKIN_PORT": settings.zipkin_port,
+             "PROMETHEUS_PORT": settings.prometheus_port}
     env = settings.to_env()
     hosts = {name: env[name] for name in ("MARIADB_HOST", "KAFKA_HOSTS", "CONNECT_HOSTS", "GATE_HOSTS",
-                                          "CATALOG_HOSTS", "ORDER_HOSTS")}
+                                          "CATALOG_HOSTS", "ORDER_HOSTS", "ZIPKIN_HOST", "PROMETHEUS_HOST")}
     return ["CLUSTER=1", f"CLUSTER_DIR={settings.stack_dir}",
             "CLUSTER_PORTS=" + " ".join(f"{name}={value}" for name, value in ports.items()),
             "CLUSTER_HOSTS=" + " ".join(f"{name}={value}" for name, value in hosts.items())]
