@@ -5,7 +5,7 @@ row-landing span), then Zipkin's own UI taken by Debian's Chromium, headless.
     make trace-picture                       (installs chromium first)
     .venv/bin/python bench/trace_picture.py [--out bench/results/zipkin-trace.png]
 
-Prints the order id, the trace's URL and the journey; writes the PNG (and the journey's text beside it).
+Prints the order id, the trace's URL and the journey; writes the PNG.
 """
 
 import argparse
@@ -51,7 +51,6 @@ def main() -> int:
     text = run(str(ORDERSYNC), "trace", order_id).stdout
     print(text)
     opts.out.parent.mkdir(parents=True, exist_ok=True)
-    opts.out.with_suffix(".txt").write_text(text)
     with tempfile.TemporaryDirectory() as profile:
         run(chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={opts.out}", trace_url)
     print(f"order {order_id}: {trace_url}\nwrote {opts.out} (Zipkin at {settings.zipkin_url})")

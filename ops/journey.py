@@ -26,6 +26,7 @@ import json
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 
@@ -42,6 +43,7 @@ IN_SYNC, REFUSED, PENDING, NOT_FOUND = 0, 1, 3, 4
 SCAN = 200_000  # records searched per partition when the exact position is not known
 LANDED_SPAN = "row landed"
 READ_TIMEOUT_S = 60
+SEARCH_LOOKBACK_MS = 7 * 24 * 3600 * 1000  # how far back Zipkin is searched for a trace by order id
 
 
 @dataclasses.dataclass
@@ -182,16 +184,31 @@ def add_landed_span(settings: Settings, journey: Journey, spans: list[dict], par
     return True
 
 
+def searched_trace(settings: Settings, order_id: str) -> str | None:
+    """The id of the newest trace in Zipkin with a span tagged with the order id: that of a record
+    that came without a trace context (a producer that does not trace), which the gate started."""
+    query = urllib.parse.urlencode({"annotationQuery": f"{tracing.ORDER_ID}={order_id}", "limit": 1,
+                                    "lookback": SEARCH_LOOKBACK_MS, "endTs": int(time.time() * 1000)})
+    try:
+        traces = _zipkin(settings, "GET", f"/api/v2/traces?{query}") or []
+    except (OSError, ValueError):
+        return None
+    return traces[0][0]["traceId"] if traces and traces[0] else None
+
+
 def follow_trace(settings: Settings, journey: Journey) -> None:
     """The trace's link, its spans counted, and the landing span added (when Zipkin answers)."""
+    if not settings.traced:
+        return
     traceparent = ((journey.accepted or {}).get("headers", {}).get("traceparent")
-                   or (journey.event or {}).get("headers", {}).get("traceparent"))
-    if not traceparent or not settings.traced:
-        return
+                   or (journey.event or {}).get("headers", {}).get("traceparent") or "")
     parts = traceparent.split("-")
-    if len(parts) != 4:
-        return
-    journey.trace_id, parent_id = parts[1], parts[2] if journey.accepted else None
+    if len(parts) == 4:
+        journey.trace_id, parent_id = parts[1], parts[2] if journey.accepted else None
+    else:
+        journey.trace_id, parent_id = searched_trace(settings, journey.order_id), None
+        if journey.trace_id is None:
+            return
     journey.trace_url = f"{settings.zipkin_url}/zipkin/traces/{journey.trace_id}"
     try:
         try:
