@@ -48,6 +48,10 @@ class StackCollector(Collector):
                                 for name, info in statuses.items()}
             self._checked = time.time()
 
+    def describe(self):
+        # Without it, register() would collect once to learn the names: a metadata request at start.
+        return []
+
     def collect(self):
         with self._lock:
             connectors, checked = dict(self._connectors), self._checked
