@@ -1,7 +1,8 @@
 """The test doubles the tests share, in one place (as FastStream's TestKafkaBroker is): the Kafka
 clients the bus makes through bus.clients.KafkaClients; the Order service's collaborators (the
 product view, the event producer, the order store), a producer that holds each publish, and a
-servicer context; a Connect worker's REST API; a clock.
+servicer context; a Connect worker's REST API; a clock; the Order and Catalog APIs answering as
+scripted (for a client: the command line); cluster metadata with replicas (the watchdog's exporter).
 
 Give them to the code under test (`clients=KafkaDoubles().clients`, `OrderService(settings,
 ProductView(), EventProducer(), OrderStore())`, `Watchdog(settings, call=ConnectWorker(...))`,
@@ -19,12 +20,16 @@ import threading
 import time
 from types import SimpleNamespace
 
+import grpc
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus.clients import KafkaClients
 from bus.producer import PublishError
 from order_svc.store import StoreUnavailable
-from ordersync.catalog.v1 import catalog_service_pb2
+from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
+from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
+from ordersync.serving import auth
 from ordersync.serving.auth import USER, Identity
 
 TOPIC = "orders"
@@ -420,3 +425,79 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+# --- the services' APIs, for a client (the command line) ------------------------------------
+
+CREATED_AT = Timestamp(seconds=1_780_000_000)
+
+
+class Scripted(order_service_pb2_grpc.OrderServiceServicer, catalog_service_pb2_grpc.CatalogServiceServicer):
+    """The Order and Catalog APIs: each call aborts with the next code of `failures` while there is
+    one, else answers; every call is kept in `calls` as (method, request, the caller's identity)."""
+
+    def __init__(self):
+        self.failures: list[grpc.StatusCode] = []
+        self.calls: list[tuple[str, object, auth.Identity]] = []
+
+    def _called(self, method, request, context) -> auth.Identity:
+        caller = auth.caller(context)
+        self.calls.append((method, request, caller))
+        if self.failures:
+            context.abort(self.failures.pop(0), f"scripted {method}\nrefusal")
+        return caller
+
+    def requests(self, method: str) -> list:
+        return [request for name, request, _ in self.calls if name == method]
+
+    def CreateOrder(self, request, context):
+        caller = self._called("CreateOrder", request, context)
+        return order_service_pb2.CreateOrderResponse(order=order_service_pb2.Order(
+            order_id=f"order-{request.request_id}", user_id=request.user_id or caller.subject,
+            product_id=request.product_id, qty=request.qty, unit_price=1500, total_price=request.qty * 1500,
+            created_at=CREATED_AT))
+
+    def GetOrder(self, request, context):
+        self._called("GetOrder", request, context)
+        return order_service_pb2.GetOrderResponse(order=scripted_order(request.order_id))
+
+    def ListOrders(self, request, context):
+        self._called("ListOrders", request, context)
+        if request.page_token == "":
+            return order_service_pb2.ListOrdersResponse(orders=[scripted_order("o1"), scripted_order("o2")],
+                                                        next_page_token="page-2")
+        return order_service_pb2.ListOrdersResponse(orders=[scripted_order("o3")])
+
+    def ListProducts(self, request, context):
+        self._called("ListProducts", request, context)
+        return catalog_service_pb2.ListProductsResponse(products=[
+            catalog_service_pb2.Product(product_id="CATALOG-001", product_name="Berlin", stock=100, unit_price=1500),
+            catalog_service_pb2.Product(product_id="CATALOG-002", product_name="Tokyo", stock=0, unit_price=1000)])
+
+
+def scripted_order(order_id: str) -> order_service_pb2.Order:
+    return order_service_pb2.Order(order_id=order_id, user_id="alice", product_id="CATALOG-001", qty=2,
+                                   unit_price=1500, total_price=3000, created_at=CREATED_AT)
+
+
+# --- cluster metadata with replicas (the watchdog's exporter) -------------------------------
+
+def replicated_partition(replicas: list[int], isrs: list[int]):
+    return SimpleNamespace(replicas=replicas, isrs=isrs)
+
+
+def replicated_topic(*partitions, error=None):
+    return SimpleNamespace(error=error, partitions=dict(enumerate(partitions)))
+
+
+class Admin:
+    """An AdminClient whose list_topics() answers `topics` ({name: replicated_topic(...)}), or raises `error`."""
+
+    def __init__(self, topics=None, error: KafkaException | None = None):
+        self.topics, self.error, self.asked = topics or {}, error, 0
+
+    def list_topics(self, topic=None, timeout=None):
+        self.asked += 1
+        if self.error is not None:
+            raise self.error
+        return SimpleNamespace(topics=self.topics)

@@ -8,9 +8,8 @@ import uuid
 
 import grpc
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
+from ordersync.catalog.v1 import catalog_service_pb2_grpc
 from ordersync.cli import main
 from ordersync.cli.calls import ATTEMPTS, Caller, CallFailed, exit_code
 from ordersync.config import PLAINTEXT, Settings, private_key, public_key
@@ -19,56 +18,9 @@ from ordersync.serving import auth
 from ordersync.serving.grpc_server import build_server
 from stack import keys
 from stack.topology import free_port
+from tests.doubles import Scripted
 
 RETRIED = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-CREATED_AT = Timestamp(seconds=1_780_000_000)
-
-
-class Scripted(order_service_pb2_grpc.OrderServiceServicer, catalog_service_pb2_grpc.CatalogServiceServicer):
-    """The Order and Catalog APIs: each call aborts with the next code of `failures` while there is
-    one, else answers; every call is kept in `calls` as (method, request, the caller's identity)."""
-
-    def __init__(self):
-        self.failures: list[grpc.StatusCode] = []
-        self.calls: list[tuple[str, object, auth.Identity]] = []
-
-    def _called(self, method, request, context) -> auth.Identity:
-        caller = auth.caller(context)
-        self.calls.append((method, request, caller))
-        if self.failures:
-            context.abort(self.failures.pop(0), f"scripted {method}\nrefusal")
-        return caller
-
-    def requests(self, method: str) -> list:
-        return [request for name, request, _ in self.calls if name == method]
-
-    def CreateOrder(self, request, context):
-        caller = self._called("CreateOrder", request, context)
-        return order_service_pb2.CreateOrderResponse(order=order_service_pb2.Order(
-            order_id=f"order-{request.request_id}", user_id=request.user_id or caller.subject,
-            product_id=request.product_id, qty=request.qty, unit_price=1500, total_price=request.qty * 1500,
-            created_at=CREATED_AT))
-
-    def GetOrder(self, request, context):
-        self._called("GetOrder", request, context)
-        return order_service_pb2.GetOrderResponse(order=order(request.order_id))
-
-    def ListOrders(self, request, context):
-        self._called("ListOrders", request, context)
-        if request.page_token == "":
-            return order_service_pb2.ListOrdersResponse(orders=[order("o1"), order("o2")], next_page_token="page-2")
-        return order_service_pb2.ListOrdersResponse(orders=[order("o3")])
-
-    def ListProducts(self, request, context):
-        self._called("ListProducts", request, context)
-        return catalog_service_pb2.ListProductsResponse(products=[
-            catalog_service_pb2.Product(product_id="CATALOG-001", product_name="Berlin", stock=100, unit_price=1500),
-            catalog_service_pb2.Product(product_id="CATALOG-002", product_name="Tokyo", stock=0, unit_price=1000)])
-
-
-def order(order_id: str) -> order_service_pb2.Order:
-    return order_service_pb2.Order(order_id=order_id, user_id="alice", product_id="CATALOG-001", qty=2,
-                                   unit_price=1500, total_price=3000, created_at=CREATED_AT)
 
 
 @pytest.fixture(scope="module")

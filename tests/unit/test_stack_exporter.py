@@ -3,34 +3,13 @@ connector's and task's state from the last status read, the under-replicated par
 metadata a broker answers, and what it says when no broker answers (no servers: a fake admin)."""
 
 import time
-from types import SimpleNamespace
 
 from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from connect.exporter import StackCollector
-
-
-def partition(replicas: list[int], isrs: list[int]):
-    return SimpleNamespace(replicas=replicas, isrs=isrs)
-
-
-def topic(*partitions, error=None):
-    return SimpleNamespace(error=error, partitions=dict(enumerate(partitions)))
-
-
-class Admin:
-    """An AdminClient whose list_topics() answers `topics` ({name: topic(...)}), or raises `error`."""
-
-    def __init__(self, topics=None, error: KafkaException | None = None):
-        self.topics, self.error, self.asked = topics or {}, error, 0
-
-    def list_topics(self, topic=None, timeout=None):
-        self.asked += 1
-        if self.error is not None:
-            raise self.error
-        return SimpleNamespace(topics=self.topics)
+from tests.doubles import Admin, replicated_partition, replicated_topic
 
 
 def status(connector_state: str, *task_states: str) -> dict:
@@ -55,11 +34,11 @@ def scraped(registry: CollectorRegistry) -> dict[str, dict[frozenset, float]]:
 
 
 HEALTHY_CLUSTER = {
-    "orders": topic(partition([1, 2, 3], [1, 2, 3]), partition([2, 3, 1], [2, 3])),  # one behind
-    "orders.accepted": topic(partition([3, 1, 2], [3])),  # another
-    "catalog.products": topic(partition([1, 2, 3], [1, 2, 3])),
+    "orders": replicated_topic(replicated_partition([1, 2, 3], [1, 2, 3]), replicated_partition([2, 3, 1], [2, 3])),  # one behind
+    "orders.accepted": replicated_topic(replicated_partition([3, 1, 2], [3])),  # another
+    "catalog.products": replicated_topic(replicated_partition([1, 2, 3], [1, 2, 3])),
     # A topic the client may not describe: its partitions are not counted.
-    "secret": topic(partition([1, 2], [1]), error=KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)),
+    "secret": replicated_topic(replicated_partition([1, 2], [1]), error=KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)),
 }
 
 
@@ -116,7 +95,7 @@ def test_under_replicated_partitions_are_counted_from_the_metadata_at_each_scrap
     assert registry.get_sample_value("ordersync_kafka_reachable") == 1
     assert registry.get_sample_value("ordersync_kafka_under_replicated_partitions") == 2
     assert admin.asked > asked
-    admin.topics = {"orders": topic(partition([1, 2, 3], [1, 2, 3]))}  # caught up
+    admin.topics = {"orders": replicated_topic(replicated_partition([1, 2, 3], [1, 2, 3]))}  # caught up
     assert registry.get_sample_value("ordersync_kafka_under_replicated_partitions") == 0
 
 
