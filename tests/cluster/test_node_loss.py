@@ -18,6 +18,7 @@ from bus.lag import describe_group
 from connect import register, rest
 from tests.support.faults import PartFault, load_through_fault
 from tests.support.products import wait_in_views
+from tests.support.prometheus import alerts, query
 from tests.support.tables import add_product
 from tests.support.waiting import wait_until
 
@@ -88,6 +89,13 @@ CASES = {
 }
 
 
+def under_replicated_seen(cluster) -> bool:
+    """Whether the cluster's Prometheus scraped a count of under-replicated partitions above 0 from
+    the watchdog, and holds the UnderReplicatedPartitions alert (pending: it fires after 1 minute)."""
+    counted = query(cluster.settings, "ordersync_kafka_under_replicated_partitions > 0")
+    return bool(counted) and bool(alerts(cluster.settings, "UnderReplicatedPartitions"))
+
+
 @pytest.fixture(scope="module")
 def load_product(cluster):
     product_id = add_product(cluster.settings, "CLUSTER-LOAD")
@@ -106,13 +114,17 @@ def test_lose_a_node_mid_load(cluster, load_product, case, capsys):
         wait_until(lambda: worked_around(cluster), timeout=TAKE_OVER_TIMEOUT_S, interval=0.25,
                    what=f"the cluster to work around {victim}")
         seen["took_over"] = time.monotonic() - lost_at
+        if case == "broker":  # the cluster's Prometheus sees it: the watchdog's count, the alert pending
+            wait_until(lambda: under_replicated_seen(cluster), timeout=TAKE_OVER_TIMEOUT_S, interval=1,
+                       what="Prometheus to see under-replicated partitions and UnderReplicatedPartitions pending")
+            seen["rejoin"] = f" | under-replicated in Prometheus {time.monotonic() - lost_at:4.1f}s after kill"
 
     def bring_back():
         fault.recover()
         if rejoined is not None:
             restarted_at = time.monotonic()
             wait_until(lambda: rejoined(cluster), timeout=TAKE_OVER_TIMEOUT_S, what=f"{victim} back in sync")
-            seen["rejoin"] = f" | back in ISR {time.monotonic() - restarted_at:4.1f}s after restart"
+            seen["rejoin"] += f" | back in ISR {time.monotonic() - restarted_at:4.1f}s after restart"
 
     run = load_through_fault(
         cluster, load_product, f"{'kill -9' if how == 'kill' else 'freeze'} {victim}", fault.inject, bring_back,

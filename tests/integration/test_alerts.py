@@ -5,11 +5,8 @@ database is back (the rules themselves: tests/unit/test_alert_rules.py).
 
 Every assertion is on what Prometheus answered: a Prometheus that does not answer fails the test."""
 
-import json
 import secrets
 import time
-import urllib.parse
-import urllib.request
 import uuid
 
 import pymysql
@@ -22,20 +19,12 @@ from ordersync.order.v1 import order_service_pb2
 from stack import infra
 from stack.topology import free_port, service_part
 from tests.support.products import as_root
+from tests.support.prometheus import alerts, prometheus
 from tests.support.waiting import wait_for_row, wait_until
 
 FIRST_SCRAPE_S = 90  # file_sd is read every 5 s, each target scraped every 5 s: generous
 FIRES_WITHIN_S = 120  # stuck at the next scrape, pending at the next evaluation, firing 15 s later
 RESOLVES_WITHIN_S = 120
-
-
-def prometheus(settings: Settings, path: str, **params) -> dict:
-    """The "data" of one answer of Prometheus's HTTP API (/api/v1/...); anything but success fails."""
-    url = f"{settings.prometheus_url}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
-    with urllib.request.urlopen(url, timeout=10) as reply:
-        body = json.load(reply)
-    assert body["status"] == "success", f"{url}: {body}"
-    return body["data"]
 
 
 def active_targets(settings: Settings) -> list[dict]:
@@ -44,8 +33,7 @@ def active_targets(settings: Settings) -> list[dict]:
 
 def alerts_of(settings: Settings, alertname: str, part: str) -> list[dict]:
     """The active alerts (pending or firing) Prometheus lists for that alert and part."""
-    return [a for a in prometheus(settings, "/api/v1/alerts")["alerts"]
-            if a["labels"].get("alertname") == alertname and a["labels"].get("part") == part]
+    return alerts(settings, alertname, part=part)
 
 
 def described(targets: list[dict]) -> str:
