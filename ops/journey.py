@@ -15,7 +15,8 @@ It looks as the operator (the settings' Kafka and MariaDB accounts), in this ord
    verdict to the row's landed_at, tagged as reconstructed: a span the sink measured it is not.
 
 Then one line: in sync, pending (and where), refused (and why), or not found. Exit codes: 0 in sync,
-1 refused (dead-lettered), 2 usage or a bad setting, 3 pending, 4 found nowhere.
+1 refused (dead-lettered), 2 usage or a bad setting, 3 pending, 4 found nowhere, 5 it could not look
+(Kafka or MariaDB does not answer, or refuses this account: the message says which).
 """
 
 import argparse
@@ -36,10 +37,11 @@ from confluent_kafka import KafkaException
 from bus import tracing
 from bus.topic_reader import NoSuchTopic, ReadTimeout, read_range, watermarks
 from ops import dead_letters
+from ops.kafka_errors import explain
 from ordersync.config import Settings, exits_on_bad_setting
 from ordersync.gate.server import H_ORIGIN_OFFSET, H_ORIGIN_PARTITION, H_ORIGIN_TOPIC
 
-IN_SYNC, REFUSED, PENDING, NOT_FOUND = 0, 1, 3, 4
+IN_SYNC, REFUSED, PENDING, NOT_FOUND, CANNOT_LOOK = 0, 1, 3, 4, 5
 SCAN = 200_000  # records searched per partition when the exact position is not known
 LANDED_SPAN = "row landed"
 READ_TIMEOUT_S = 60
@@ -309,7 +311,8 @@ def _jsonable(value):
 @exits_on_bad_setting
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ordersync trace", description=(__doc__ or "").splitlines()[0],
-                                     epilog="exit codes: 0 in sync, 1 refused, 2 usage, 3 pending, 4 not found")
+                                     epilog="exit codes: 0 in sync, 1 refused, 2 usage, 3 pending, 4 not found, "
+                                            "5 could not look")
     parser.add_argument("order_id")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument("--wait", type=float, default=0, metavar="SECONDS",
@@ -325,9 +328,12 @@ def main(argv: list[str] | None = None) -> int:
             if journey.code in (IN_SYNC, REFUSED) or time.monotonic() >= deadline:
                 break
             time.sleep(1)
-    except (KafkaException, ReadTimeout, sa.exc.SQLAlchemyError) as e:
-        print(f"ordersync trace: cannot look: {e}", file=sys.stderr)
-        return 2 if isinstance(e, sa.exc.ArgumentError) else PENDING
+    except KafkaException as e:
+        print(f"ordersync trace: cannot look: {explain(e, settings)}", file=sys.stderr)
+        return CANNOT_LOOK
+    except (ReadTimeout, dead_letters.DeadLetterError, sa.exc.SQLAlchemyError) as e:
+        print(f"ordersync trace: cannot look: {str(e).splitlines()[0]}", file=sys.stderr)
+        return CANNOT_LOOK
     if args.json:
         print(json.dumps(_jsonable(dataclasses.asdict(journey)), indent=1))
     else:

@@ -238,6 +238,9 @@ class Topology:
         register.register(register.DEFAULT_CONFIG, sink, timeout=timeout)
         say(f"connector {settings.sink_name}: RUNNING ({time.monotonic() - began:.1f}s)")
         self.products_source_up(timeout)
+        if self.zipkin is not None:
+            say(f"traces: Zipkin's UI at {settings.zipkin_url}/zipkin/")
+        say(f"metrics and alerts: Prometheus at {settings.prometheus_url}/alerts")
 
     def products_source_up(self, timeout: float) -> None:
         """The products' change stream: its compacted topic and its schema history topic, made here

@@ -115,3 +115,12 @@ def test_the_key_partition_is_librdkafkas_consistent_hash():
     # against where the producer really put an order.
     assert journey.key_partition("a", 6) == 0xE8B7BE43 % 6
     assert len({journey.key_partition(f"order-{i}", 6) for i in range(100)}) == 6
+
+
+def test_the_journey_that_cannot_look_says_why_and_exits_5(capsys, monkeypatch):
+    # Nothing listens on port 1: MariaDB cannot be asked (the integration tests ask a real one).
+    for name, value in {"MARIADB_PORT": "1", "KAFKA_PORT": "2", "TRACING": "OFF"}.items():
+        monkeypatch.setenv(name, value)
+    assert journey.main(["some-order"]) == journey.CANNOT_LOOK
+    err = capsys.readouterr().err
+    assert err.startswith("ordersync trace: cannot look: ") and "Traceback" not in err, err
