@@ -10,6 +10,8 @@
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from ordersync.gate import verdict
+
 
 class GateMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY):
@@ -23,6 +25,12 @@ class GateMetrics:
         self.serving = Gauge(
             "ordersync_gate_serving", "1, or 0 while the gate is stuck retrying a batch (or not started)",
             registry=registry)
+        # Every series there from the start, at 0: Prometheus's increase() cannot see the first
+        # refusal of a series that appears with it (DeadLettersArriving would miss it).
+        for outcome in (verdict.ACCEPTED, verdict.DUPLICATE, verdict.REFUSED):
+            self.records.labels(outcome)
+        for reason in (verdict.NOT_AN_EVENT, verdict.BREAKS_RULES, verdict.UNKNOWN_PRODUCT, verdict.ORDER_ID_REUSED):
+            self.refused.labels(reason)
 
     def watch(self, processor) -> None:
         """Export a bus.processor.ExactlyOnceProcessor's retries and lag, read at each scrape."""

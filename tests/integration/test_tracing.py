@@ -17,6 +17,7 @@ import uuid
 from ops import journey
 from tests.poisons import poison
 from tests.support.cli import cli_env, ordersync
+from tests.support.prometheus import alerts
 from tests.support.waiting import wait_until
 
 ORDER_ID = "ordersync.order_id"
@@ -117,6 +118,9 @@ def test_a_poison_records_trace_ends_in_a_dead_letter_span_with_the_reason(stack
     assert letter["tags"]["ordersync.dead_letter.reason"] == "NotAnOrderPlaced"
     assert "qty" in letter["tags"]["ordersync.dead_letter.message"] and letter["tags"]["error"], letter
     assert letter["localEndpoint"]["serviceName"] == "gate" and letter["tags"][ORDER_ID] == key
+    # And the stack's Prometheus says dead letters are arriving.
+    wait_until(lambda: alerts(stack, "DeadLettersArriving", "firing", part="gate-1"), timeout=90,
+               what="DeadLettersArriving firing for gate-1 in Prometheus")
 
 
 def test_the_journey_of_an_order_found_nowhere_says_so(stack):

@@ -21,7 +21,8 @@ def query(settings: Settings, expression: str) -> list[dict]:
     return prometheus(settings, "/api/v1/query", query=expression)["result"]
 
 
-def alerts(settings: Settings, alertname: str, **labels: str) -> list[dict]:
-    """The active alerts (pending or firing) of that name whose labels include `labels`."""
+def alerts(settings: Settings, alertname: str, state: str | None = None, **labels: str) -> list[dict]:
+    """The active alerts of that name whose labels include `labels`: pending or firing, or in `state`."""
     return [a for a in prometheus(settings, "/api/v1/alerts")["alerts"]
-            if a["labels"].get("alertname") == alertname and all(a["labels"].get(k) == v for k, v in labels.items())]
+            if a["labels"].get("alertname") == alertname and all(a["labels"].get(k) == v for k, v in labels.items())
+            and state in (None, a["state"])]
