@@ -1,4 +1,4 @@
-"""The `ordersync` command line (ordersync.cli) against an in-process server of scripted answers
+"""The `ordersync` command line (ops.cli) against an in-process server of scripted answers
 (no stack): its usage errors, its exit codes, its tokens, and its retries, which keep one
 request_id and stay within --deadline."""
 
@@ -9,9 +9,9 @@ import uuid
 import grpc
 import pytest
 
+from ops.cli import main
+from ops.cli.calls import ATTEMPTS, Caller, CallFailed, exit_code
 from ordersync.catalog.v1 import catalog_service_pb2_grpc
-from ordersync.cli import main
-from ordersync.cli.calls import ATTEMPTS, Caller, CallFailed, exit_code
 from ordersync.config import PLAINTEXT, Settings, private_key, public_key
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
 from ordersync.serving import auth
@@ -59,7 +59,7 @@ def env(served) -> dict[str, str]:
 
 @pytest.fixture
 def ordersync(capsys):
-    """run(env, *argv) -> (exit code, stdout, stderr) of ordersync.cli.main."""
+    """run(env, *argv) -> (exit code, stdout, stderr) of ops.cli.main."""
     def run(env, *argv):
         try:
             code = main(list(argv), env)

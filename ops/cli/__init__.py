@@ -38,9 +38,9 @@ from collections.abc import Mapping
 
 from opentelemetry import trace
 
-from ordersync.cli import args as cli_args
-from ordersync.cli import commands, output
-from ordersync.cli.calls import Caller, CallFailed, exit_code
+from ops.cli import args as cli_args
+from ops.cli import commands, output
+from ops.cli.calls import Caller, CallFailed, exit_code
 from ordersync.config import TEXT, Settings, exits_on_bad_setting, private_key, setting
 from ordersync.contract.ids import InvalidInput, check_id
 from ordersync.serving import auth, tracing
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     caller = Caller(command.stub, addresses, token, settings.grpc_tls, args.deadline,
                     traced=tracing.traced_channel(traces))
     try:
-        with trace.get_tracer("ordersync.cli").start_as_current_span(f"ordersync {name}") as span:
+        with trace.get_tracer("ops.cli").start_as_current_span(f"ordersync {name}") as span:
             try:
                 reply = command.run(caller, args)
             except CallFailed as failed:

@@ -4,9 +4,9 @@ import dataclasses
 import uuid
 from collections.abc import Callable
 
+from ops.cli import output
+from ops.cli.calls import RETRIED, Caller, CallFailed
 from ordersync.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc
-from ordersync.cli import output
-from ordersync.cli.calls import RETRIED, Caller, CallFailed
 from ordersync.config import Settings
 from ordersync.order.v1 import order_service_pb2, order_service_pb2_grpc
 

@@ -14,7 +14,7 @@ from ordersync.serving.channels import Bearer, open_channel
 RETRIED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 ATTEMPTS = 4
 FIRST_PAUSE_S = 0.2  # doubled after each attempt: 0.2, 0.4, 0.8
-EXIT_REFUSED, EXIT_UNREACHED = 1, 3  # (ordersync.cli's docstring)
+EXIT_REFUSED, EXIT_UNREACHED = 1, 3  # (ops.cli's docstring)
 
 
 def exit_code(code: grpc.StatusCode) -> int:
