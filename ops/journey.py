@@ -32,7 +32,7 @@ import urllib.request
 import zlib
 
 import sqlalchemy as sa
-from confluent_kafka import KafkaException
+from confluent_kafka import Consumer, KafkaException
 
 from bus import tracing
 from bus.topic_reader import NoSuchTopic, ReadTimeout, read_range, watermarks
@@ -109,7 +109,7 @@ def find_record(client: dict, topic: str, order_id: str, at: tuple[int, int] | N
 
 
 def watermarks_of(client: dict, topic: str) -> dict[int, tuple[int, int]]:
-    from confluent_kafka import Consumer
+    """{partition: (first offset, end offset)} of `topic`."""
     c = Consumer({**client, "group.id": "ordersync-journey", "enable.auto.commit": False, "log_level": 2})
     try:
         return watermarks(c, topic, READ_TIMEOUT_S)
@@ -243,12 +243,12 @@ def trace_order(settings: Settings, order_id: str, scan: int = SCAN) -> Journey:
     else:
         journey.event = find_record(client, settings.orders_topic, order_id, None, scan)
     journey.dead_letters = find_dead_letters(settings, order_id)
-    journey.verdict, journey.code = decide(journey, settings)
+    journey.verdict, journey.code = decide(journey, settings, scan)
     follow_trace(settings, journey)
     return journey
 
 
-def decide(j: Journey, settings: Settings) -> tuple[str, int]:
+def decide(j: Journey, settings: Settings, scan: int = SCAN) -> tuple[str, int]:
     """The verdict in one line, and its exit code."""
     if j.dead_letters:
         d = j.dead_letters[-1]
@@ -262,7 +262,7 @@ def decide(j: Journey, settings: Settings) -> tuple[str, int]:
         return f"pending: accepted by the gate, waiting for {' and '.join(missing)}", PENDING
     if j.event:
         return f"pending: on {settings.orders_topic}, not decided by the gate yet", PENDING
-    return (f"not found: no event keyed {j.order_id} in the last {SCAN} records of its partition, no row, "
+    return (f"not found: no event keyed {j.order_id} in the last {scan} records of its partition, no row, "
             "no stock applied, no dead letter"), NOT_FOUND
 
 

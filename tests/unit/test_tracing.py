@@ -2,6 +2,7 @@
 (ordersync.serving.tracing), and the journey's verdicts (ops.journey.decide): no servers."""
 
 import dataclasses
+import shutil
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -69,7 +70,6 @@ def test_tracing_off_installs_nothing_and_the_stack_starts_no_zipkin():
         assert topology.zipkin is None and "zipkin" not in {p.name for p in topology.infra}
         assert "prometheus" in {p.name for p in topology.infra}
     finally:
-        import shutil
         shutil.rmtree(topology.settings.stack_dir)
 
 
@@ -84,7 +84,6 @@ def test_prometheus_scrapes_every_service_and_the_watchdog_on_their_metrics_port
             port = topology.part(part).env["METRICS_PORT"] if part != "sink-watchdog" else topology.watchdog.env["METRICS_PORT"]
             assert address == f"127.0.0.1:{port}"
     finally:
-        import shutil
         shutil.rmtree(topology.settings.stack_dir)
 
 
