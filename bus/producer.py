@@ -126,8 +126,7 @@ class EventProducer:
                 raise PublishError(f"delivery to {self.topic} failed for key {key}: {delivery.error}", delivery.error)
             span.set_attributes({"messaging.destination.partition.id": str(delivery.partition),
                                  "messaging.kafka.offset": delivery.offset})
-        log.debug("published %s key=%s partition=%d offset=%d", self.topic,
-                 self._key(msg).decode(), delivery.partition, delivery.offset)
+        log.debug("published %s key=%s partition=%d offset=%d", self.topic, key, delivery.partition, delivery.offset)
         return delivery.partition, delivery.offset
 
     def publish_many(self, msgs, timeout=30.0):

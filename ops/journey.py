@@ -219,9 +219,7 @@ def follow_trace(settings: Settings, journey: Journey) -> None:
             if e.code != 404:  # 404: none of its spans arrived (yet)
                 raise
             spans = []
-        if add_landed_span(settings, journey, spans, parent_id):
-            spans.append({})
-        journey.spans = len(spans)
+        journey.spans = len(spans) + (1 if add_landed_span(settings, journey, spans, parent_id) else 0)
     except (OSError, ValueError):
         journey.spans = None  # Zipkin does not answer: the link is still given
 

@@ -5,6 +5,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from ordersync.config import Settings
 from stack.process import Part
 
 
@@ -20,7 +21,7 @@ class Scraped(dict):
 
 def scrape(part: Part) -> Scraped:
     """GET /metrics of a service part: on METRICS_PORT (private stacks), else its port + the offset."""
-    port = int(part.env.get("METRICS_PORT") or part.port + int(part.env["METRICS_PORT_OFFSET"]))
+    port = Settings.from_env(part.env).metrics_port(part.port, part.env)  # as the process reads its own
     with urllib.request.urlopen(f"http://{part.host}:{port}/metrics", timeout=10) as reply:
         text = reply.read().decode()
     return Scraped({(s.name, frozenset(s.labels.items())): s.value

@@ -379,9 +379,3 @@ def prometheus(settings: Settings, targets) -> Part:
     return Part("prometheus", settings.prometheus_port, "PROMETHEUS_PORT", command,
                 lambda: _http_ok(f"{settings.prometheus_url}/-/ready"), cwd=settings.stack_dir,
                 host=settings.prometheus_host)
-
-
-def metrics_port(part: Part, settings: Settings) -> int:
-    """The port of a part's /metrics (0: none): METRICS_PORT when the stack gave it one, else its port +
-    METRICS_PORT_OFFSET."""
-    return int(part.env.get("METRICS_PORT") or settings.metrics_port(part.port, {}))

@@ -193,11 +193,11 @@ class Topology:
     def scrape_targets(self) -> list[tuple[str, str, str]]:
         """What Prometheus scrapes: (service, part, host:port of its /metrics) of every service and the
         watchdog, from the settings and ports that place them."""
-        # The services are named <kind>-<n>: order-1, catalog-1, gate-1.
-        targets = [(p.name.rsplit("-", 1)[0], p.name, f"{p.host}:{infra.metrics_port(p, self.settings)}")
-                   for p in self.services]
-        targets.append(("sink-watchdog", self.watchdog.name, f"{self.watchdog.host}:{self.watchdog.env['METRICS_PORT']}"))
-        return [t for t in targets if not t[2].endswith(":0")]
+        # The services are named <kind>-<n>: order-1, catalog-1, gate-1. Each port is the one the
+        # process itself serves on (METRICS_PORT in its environment, else its port + the offset; 0: none).
+        kinds = [*((p.name.rsplit("-", 1)[0], p) for p in self.services), ("sink-watchdog", self.watchdog)]
+        return [(kind, p.name, f"{p.host}:{port}") for kind, p in kinds
+                if (port := self.settings.metrics_port(p.port, p.env))]
 
     @property
     def services(self) -> list[Part]:
